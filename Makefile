@@ -1,0 +1,48 @@
+# speechbrain-fsce developer commands. `make test` is what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.fsce-installed
+
+.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Editable install with the dev extra; re-run when setup.py changes.
+$(STAMP): setup.py | $(PY)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[dev]"
+	$(MAKE) install-pypesq
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# pypesq 1.2.4 (the paper's raw narrow-band PESQ) needs old-style builds and
+# -fcommon with current gcc; plain `pip install pypesq` fails.
+install-pypesq: | $(PY)
+	$(PY) -c "import pypesq" 2>/dev/null || ( \
+	  $(PIP) install -q setuptools wheel numpy && \
+	  CFLAGS=-fcommon $(PIP) install -q --no-use-pep517 --no-build-isolation pypesq==1.2.4 )
+
+test: $(STAMP)
+	$(PY) -m pytest -q --doctest-modules speechbrain_fsce tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -x --doctest-modules speechbrain_fsce tests/unittests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow --runslow tests
+
+demo: $(STAMP)
+	cd recipes/TIMIT && ../../$(PY) train.py hparams/demo.yaml --output_folder=../../results/demo
+
+benchmark-corpus: $(STAMP)
+	$(PY) -m speechbrain_fsce.dataio.benchmark_corpus --output_folder data/benchmark
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check speechbrain_fsce tests recipes benchmarks tools
+
+clean:
+	rm -rf results build *.egg-info .pytest_cache

@@ -1,0 +1,32 @@
+"""Shared pytest fixtures and options for the speechbrain-fsce suite."""
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--runslow", action="store_true", default=False, help="run slow tests"
+    )
+    parser.addoption("--device", action="store", default="cpu")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: pass --runslow to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture
+def device(request):
+    return request.config.getoption("--device")
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    # Two cores on the CI machine: keep torch from oversubscribing them.
+    torch.set_num_threads(2)
+    yield

@@ -1,0 +1,51 @@
+"""Installs speechbrain-fsce, the FSCE two-branch speech enhancer for SpeechBrain."""
+
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+with open(os.path.join(here, "README.md"), encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="speechbrain_fsce",
+    version="0.1.0",
+    description=(
+        "FSCE (Tai et al., arXiv:2110.05713): two-branch collaborative "
+        "speech enhancement as a SpeechBrain plugin"
+    ),
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["speechbrain_fsce", "speechbrain_fsce.*"]),
+    package_data={"speechbrain_fsce": ["hparams/*.yaml"]},
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=[
+        # The only trio that works together on the project's CPU machines.
+        "torch==2.14.1",
+        "torchaudio==2.11.1",
+        "speechbrain==1.1.2",
+        "hyperpyyaml",
+        "soundfile",
+        "numpy",
+        "scipy",
+        "pesq",
+        "pystoi",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "dev": ["pytest", "ruff", "hypothesis", "psutil"],
+        # pypesq 1.2.4 (the paper's PESQ tool) does not build with plain pip on
+        # current toolchains; `make install-pypesq` has the working recipe.
+        "paper": ["pypesq==1.2.4"],
+    },
+    entry_points={
+        "console_scripts": [
+            "fsce-enhance=speechbrain_fsce.cli:enhance_main",
+            "fsce-export=speechbrain_fsce.cli:export_main",
+            "fsce-prepare=speechbrain_fsce.cli:prepare_main",
+        ]
+    },
+)

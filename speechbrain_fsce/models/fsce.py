@@ -1,0 +1,450 @@
+"""The FSCE two-branch collaborative speech-enhancement network.
+
+A magnitude branch (encoder -> S-TCMs -> decoder) estimates the clean
+magnitude; a complex branch (an encoder steered by the magnitude encoder ->
+S-TCMs -> real and imaginary decoders) estimates the clean real and imaginary
+parts. The output spectrum is the magnitude estimate carrying the phase of the
+complex estimate. Reference: Tai et al., "Foster Strengths and Circumvent
+Weaknesses: a Speech Enhancement Framework with Two-branch Collaborative
+Learning", arXiv:2110.05713.
+
+Tensor layouts: the public interface uses SpeechBrain's STFT layout
+``[batch, time, freq, 2]`` (last axis: real, imaginary); the 2-D inner parts
+use ``[batch, channels, time, freq]``; the S-TCMs use
+``[batch, channels * freq, time]`` (channel-major flattening).
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import math
+from typing import NamedTuple, Optional
+
+import torch
+
+from speechbrain_fsce.nnet.ceb import CEB, PlainConvBlock
+from speechbrain_fsce.nnet.stcm import STCM
+
+PUBLISHED_KERNELS = ((2, 5), (2, 3), (2, 3), (2, 3), (2, 3))
+BLOCKS = {"ceb": CEB, "conv": PlainConvBlock}
+
+
+class FSCEOutput(NamedTuple):
+    """What :class:`FSCE` returns.
+
+    Attributes
+    ----------
+    enhanced : torch.Tensor
+        Fused enhanced spectrum ``[B, T, F, 2]``: magnitude estimate times the
+        phase of the complex estimate (mode ``"both"``), the noisy phase
+        (``"magnitude"``), or the complex estimate itself (``"complex"``).
+    magnitude : torch.Tensor or None
+        Magnitude-branch estimate ``[B, T, F]`` (None in ``"complex"`` mode).
+    complex : torch.Tensor or None
+        Complex-branch estimate ``[B, T, F, 2]`` (None in ``"magnitude"`` mode).
+    """
+
+    enhanced: torch.Tensor
+    magnitude: Optional[torch.Tensor]
+    complex: Optional[torch.Tensor]
+
+
+def _block_class(block):
+    if block not in BLOCKS:
+        raise ValueError(f"block must be one of {sorted(BLOCKS)}, got {block!r}")
+    return BLOCKS[block]
+
+
+class Encoder(torch.nn.Module):
+    """Causal convolutional encoder: levels of pad-past -> block -> BN -> PReLU.
+
+    Each level pads ``kernel_time - 1`` frames of zeros on the past side, so the
+    time length is kept and no future frame is used; frequency is strided.
+
+    Arguments
+    ---------
+    in_channels : int
+        Input channels (2: real and imaginary parts).
+    channels : int
+        Channels of every level.
+    inner_channels : int
+        Inner width of the CEBs.
+    kernel_sizes : tuple
+        (time, freq) kernel of each level.
+    freq_stride : int
+        Frequency stride of each level.
+    block : str
+        ``"ceb"`` or ``"conv"``.
+    activation : type
+        Activation class after each level.
+    norm : type
+        2-D normalisation class after each level.
+
+    Example
+    -------
+    >>> enc = Encoder()
+    >>> out, skips, coms = enc(torch.rand(2, 2, 7, 161))
+    >>> out.shape, len(skips), coms[0].shape
+    (torch.Size([2, 64, 7, 4]), 5, torch.Size([2, 32, 7, 79]))
+    >>> sum(p.numel() for p in enc.parameters())
+    100133
+    """
+
+    def __init__(
+        self,
+        in_channels=2,
+        channels=64,
+        inner_channels=32,
+        kernel_sizes=PUBLISHED_KERNELS,
+        freq_stride=2,
+        block="ceb",
+        activation=torch.nn.PReLU,
+        norm=torch.nn.BatchNorm2d,
+    ):
+        super().__init__()
+        block_cls = _block_class(block)
+        self.past_pads = [k[0] - 1 for k in kernel_sizes]
+        self.blocks = torch.nn.ModuleList()
+        self.norms = torch.nn.ModuleList()
+        self.acts = torch.nn.ModuleList()
+        for i, kernel in enumerate(kernel_sizes):
+            cin = in_channels if i == 0 else channels
+            self.blocks.append(
+                block_cls(cin, channels, tuple(kernel), (1, freq_stride), inner_channels)
+            )
+            self.norms.append(norm(channels))
+            self.acts.append(activation())
+
+    def forward(self, x, coms=None):
+        """Encodes ``x`` ``[B, C, T, F]``.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input ``[B, in_channels, T, F]``.
+        coms : list of torch.Tensor, optional
+            Per-level ``Com`` of the magnitude encoder; makes the CEBs CCEBs.
+
+        Returns
+        -------
+        output : torch.Tensor
+            ``[B, channels, T, F_enc]``.
+        skips : list of torch.Tensor
+            Each level's output (after norm and activation), for the decoder.
+        coms : list of torch.Tensor or None
+            Each level's inner feature ``Com``.
+        """
+        skips, inner = [], []
+        for i, (blk, nrm, act) in enumerate(zip(self.blocks, self.norms, self.acts)):
+            x = torch.nn.functional.pad(x, (0, 0, self.past_pads[i], 0))
+            x, com = blk(x, None if coms is None else coms[i])
+            x = act(nrm(x))
+            skips.append(x)
+            inner.append(com)
+        return x, skips, inner
+
+
+class Decoder(torch.nn.Module):
+    """U-Net decoder: levels of concat(skip) -> transposed block -> chomp -> BN -> PReLU.
+
+    Level ``i`` concatenates ``[current, skip]`` where the skip is the output of
+    the mirrored encoder level; the transposed block upsamples frequency and
+    adds ``kernel_time - 1`` frames, which are dropped from the end (causal).
+
+    Arguments
+    ---------
+    channels : int
+        Channels of the encoder levels.
+    out_channels : int
+        Channels of the last level.
+    inner_channels : int
+        Inner width of the transposed CEBs.
+    kernel_sizes : tuple
+        The *encoder's* kernels; the decoder mirrors them.
+    freq_stride : int
+        Frequency upsampling of each level.
+    block : str
+        ``"ceb"`` or ``"conv"``.
+    activation : type
+        Activation class after each level (the last level included).
+    norm : type
+        2-D normalisation class after each level (the last level included).
+
+    Example
+    -------
+    >>> enc, dec = Encoder(), Decoder()
+    >>> out, skips, _ = enc(torch.rand(2, 2, 7, 161))
+    >>> dec(out, skips).shape
+    torch.Size([2, 1, 7, 161])
+    >>> sum(p.numel() for p in dec.parameters())
+    110152
+    """
+
+    def __init__(
+        self,
+        channels=64,
+        out_channels=1,
+        inner_channels=32,
+        kernel_sizes=PUBLISHED_KERNELS,
+        freq_stride=2,
+        block="ceb",
+        activation=torch.nn.PReLU,
+        norm=torch.nn.BatchNorm2d,
+    ):
+        super().__init__()
+        block_cls = _block_class(block)
+        mirrored = list(kernel_sizes)[::-1]
+        self.chomps = [k[0] - 1 for k in mirrored]
+        self.blocks = torch.nn.ModuleList()
+        self.norms = torch.nn.ModuleList()
+        self.acts = torch.nn.ModuleList()
+        for i, kernel in enumerate(mirrored):
+            cout = out_channels if i == len(mirrored) - 1 else channels
+            self.blocks.append(
+                block_cls(
+                    2 * channels, cout, tuple(kernel), (1, freq_stride),
+                    inner_channels, transposed=True,
+                )
+            )
+            self.norms.append(norm(cout))
+            self.acts.append(activation())
+
+    def forward(self, x, skips):
+        """Decodes ``x`` ``[B, channels, T, F_enc]`` with encoder ``skips``.
+
+        Returns ``[B, out_channels, T, F]``.
+        """
+        for i, (blk, nrm, act) in enumerate(zip(self.blocks, self.norms, self.acts)):
+            x, _ = blk(torch.cat([x, skips[-1 - i]], dim=1))
+            if self.chomps[i]:
+                x = x[:, :, : -self.chomps[i]]
+            x = act(nrm(x))
+        return x
+
+
+class FSCE(torch.nn.Module):
+    """FSCE: the two-branch collaborative enhancement network.
+
+    Takes the noisy STFT ``[B, T, F, 2]`` (optionally power-compressed by the
+    front end) and returns an :class:`FSCEOutput` with the fused enhanced
+    spectrum and the estimates of both branches. The defaults are the
+    published configuration (3,214,992 parameters, non-causal S-TCMs).
+
+    Arguments
+    ---------
+    branches : str
+        ``"both"`` (FSCE), ``"magnitude"`` (magnitude branch only, noisy phase)
+        or ``"complex"`` (complex branch only) — the paper's ablation.
+    collaborate : bool
+        Steer the complex encoder with the magnitude encoder's ``Com`` (CCEB);
+        False uses plain CEBs there. Needs ``block="ceb"`` and both branches.
+    block : str
+        ``"ceb"`` (collaborative expert blocks) or ``"conv"`` (a plain conv of
+        the same kernel, the baseline the CEB replaces).
+    causal : bool
+        Pad the S-TCMs on the past side only: zero look-ahead, 20 ms latency.
+    num_freqs : int
+        Frequency bins of the input (161 for a 320-point FFT).
+    channels : int
+        Channels of every encoder/decoder level.
+    inner_channels : int
+        Inner width of the CEBs.
+    kernel_sizes : tuple
+        (time, freq) kernel of each encoder level; decoders mirror them.
+    freq_stride : int
+        Frequency stride of each encoder level.
+    tcm_hidden_channels : int
+        Channels inside the S-TCM residual blocks.
+    tcm_kernel_size : int
+        Kernel of the dilated convolutions.
+    dilations : tuple
+        Dilations of the residual blocks of one temporal conv module.
+    num_tcm_modules : int
+        Temporal conv modules per branch.
+    magnitude_output : str
+        ``"mapping"`` (paper: 1x1 conv + Softplus predicts the magnitude) or
+        ``"mask"`` (a bounded mask ``mask_max * sigmoid`` on the noisy
+        magnitude, initialised to 1 so training starts at the input).
+    mask_max : float
+        Upper bound of the mask (``"mask"`` output only).
+    complex_output : str
+        ``"mapping"`` (paper: decoders output real/imag parts) or
+        ``"residual"`` (noisy spectrum + a learnt gain, initialised to 0, times
+        the decoders' output, so training starts at the input).
+    activation : type
+        Activation class (single-slope PReLU in the paper).
+    eps : float
+        Keeps the phase of an all-zero complex estimate finite.
+
+    Example
+    -------
+    >>> model = FSCE()
+    >>> sum(p.numel() for p in model.parameters())
+    3214992
+    >>> out = model(torch.rand(3, 12, 161, 2))
+    >>> out.enhanced.shape, out.magnitude.shape, out.complex.shape
+    (torch.Size([3, 12, 161, 2]), torch.Size([3, 12, 161]), torch.Size([3, 12, 161, 2]))
+    >>> FSCE(branches="magnitude")(torch.rand(1, 5, 161, 2)).complex is None
+    True
+    """
+
+    def __init__(
+        self,
+        branches="both",
+        collaborate=True,
+        block="ceb",
+        causal=False,
+        num_freqs=161,
+        channels=64,
+        inner_channels=32,
+        kernel_sizes=PUBLISHED_KERNELS,
+        freq_stride=2,
+        tcm_hidden_channels=64,
+        tcm_kernel_size=5,
+        dilations=(1, 2, 4, 8, 16, 32),
+        num_tcm_modules=3,
+        magnitude_output="mapping",
+        mask_max=2.0,
+        complex_output="mapping",
+        activation=torch.nn.PReLU,
+        eps=1e-8,
+    ):
+        super().__init__()
+        if branches not in ("both", "magnitude", "complex"):
+            raise ValueError(
+                f"branches must be 'both', 'magnitude' or 'complex', got {branches!r}"
+            )
+        if magnitude_output not in ("mapping", "mask"):
+            raise ValueError(f"magnitude_output must be 'mapping' or 'mask', got {magnitude_output!r}")
+        if complex_output not in ("mapping", "residual"):
+            raise ValueError(f"complex_output must be 'mapping' or 'residual', got {complex_output!r}")
+        _block_class(block)
+        self.branches = branches
+        self.collaborate = bool(collaborate) and branches == "both"
+        if self.collaborate and block != "ceb":
+            raise ValueError(
+                "collaborate=True needs block='ceb' (a plain conv has no Com "
+                "to share); set collaborate: False for the plain-conv ablation"
+            )
+        self.causal = causal
+        self.magnitude_output = magnitude_output
+        self.complex_output = complex_output
+        self.mask_max = mask_max
+        self.eps = eps
+        kernel_sizes = tuple(tuple(k) for k in kernel_sizes)
+        self.kernel_sizes = kernel_sizes
+
+        enc_freqs = num_freqs
+        for k in kernel_sizes:
+            enc_freqs = (enc_freqs - k[1]) // freq_stride + 1
+        dec_freqs = enc_freqs
+        for k in kernel_sizes[::-1]:
+            dec_freqs = (dec_freqs - 1) * freq_stride + k[1]
+        if enc_freqs < 1 or dec_freqs != num_freqs:
+            raise ValueError(
+                f"num_freqs={num_freqs} is not restored by these kernels and "
+                f"strides (decoder gives {dec_freqs}); use e.g. 161 or 257"
+            )
+        self.num_freqs = num_freqs
+        self.encoded_freqs = enc_freqs
+
+        coder = dict(
+            channels=channels, inner_channels=inner_channels,
+            kernel_sizes=kernel_sizes, freq_stride=freq_stride, block=block,
+            activation=activation,
+        )
+        tcm = dict(
+            channels=channels * enc_freqs, hidden_channels=tcm_hidden_channels,
+            kernel_size=tcm_kernel_size, dilations=tuple(dilations),
+            num_modules=num_tcm_modules, causal=causal, activation=activation,
+        )
+        if branches in ("both", "magnitude"):
+            self.mag_encoder = Encoder(in_channels=2, **coder)
+            self.mag_tcm = STCM(**tcm)
+            self.mag_decoder = Decoder(out_channels=1, **coder)
+            self.mag_head = torch.nn.Conv2d(1, 1, 1)
+            if magnitude_output == "mask":
+                # Start as an identity mask so training begins at the input.
+                torch.nn.init.zeros_(self.mag_head.weight)
+                torch.nn.init.constant_(self.mag_head.bias, -math.log(mask_max - 1.0))
+        if branches in ("both", "complex"):
+            self.cplx_encoder = Encoder(in_channels=2, **coder)
+            self.cplx_tcm = STCM(**tcm)
+            self.real_decoder = Decoder(out_channels=1, **coder)
+            self.imag_decoder = Decoder(out_channels=1, **coder)
+            if complex_output == "residual":
+                self.residual_gain = torch.nn.Parameter(torch.zeros(1))
+        if magnitude_output == "mask" and mask_max <= 1.0:
+            raise ValueError("mask_max must be > 1 so the mask can start at 1")
+
+    def time_receptive_field(self):
+        """Frames of past and future input that one output frame depends on.
+
+        Returns
+        -------
+        (look_back, look_ahead) : tuple of int
+
+        Example
+        -------
+        >>> FSCE().time_receptive_field(), FSCE(causal=True).time_receptive_field()
+        ((388, 378), (766, 0))
+        """
+        coder_past = sum(k[0] - 1 for k in self.kernel_sizes)
+        tcm = self.mag_tcm if hasattr(self, "mag_tcm") else self.cplx_tcm
+        return 2 * coder_past + tcm.look_back, tcm.look_ahead
+
+    def _bottleneck(self, tcm, x):
+        b, c, t, f = x.shape
+        # Channel-major flattening: index c * F_enc + f.
+        y = tcm(x.permute(0, 1, 3, 2).reshape(b, c * f, t))
+        return y.reshape(b, c, f, t).permute(0, 1, 3, 2)
+
+    def forward(self, x, lengths=None):
+        """Enhances a noisy spectrum.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Noisy spectrum ``[B, T, F, 2]`` (real, imaginary).
+        lengths : torch.Tensor, optional
+            Relative lengths; accepted for SpeechBrain compatibility (every
+            layer is frame-local or causal/symmetric in time, so no masking).
+
+        Returns
+        -------
+        FSCEOutput
+        """
+        if x.dim() != 4 or x.shape[-1] != 2 or x.shape[2] != self.num_freqs:
+            raise ValueError(
+                f"FSCE expects [batch, time, {self.num_freqs}, 2], got {tuple(x.shape)}"
+            )
+        inp = x.permute(0, 3, 1, 2)  # [B, 2, T, F]
+        noisy_mag = torch.sqrt(x.pow(2).sum(-1) + self.eps)
+        magnitude = cplx = coms = None
+
+        if hasattr(self, "mag_encoder"):
+            h, skips, coms = self.mag_encoder(inp)
+            h = self._bottleneck(self.mag_tcm, h)
+            head = self.mag_head(self.mag_decoder(h, skips)).squeeze(1)
+            if self.magnitude_output == "mask":
+                magnitude = noisy_mag * self.mask_max * torch.sigmoid(head)
+            else:
+                magnitude = torch.nn.functional.softplus(head)
+
+        if hasattr(self, "cplx_encoder"):
+            h, skips, _ = self.cplx_encoder(inp, coms if self.collaborate else None)
+            h = self._bottleneck(self.cplx_tcm, h)
+            real = self.real_decoder(h, skips).squeeze(1)
+            imag = self.imag_decoder(h, skips).squeeze(1)
+            cplx = torch.stack([real, imag], dim=-1)
+            if self.complex_output == "residual":
+                cplx = x + self.residual_gain * cplx
+
+        if self.branches == "complex":
+            enhanced = cplx
+        else:
+            phase_src = x if self.branches == "magnitude" else cplx
+            # cos/sin of atan2(imag, real) without atan2's undefined gradient at 0.
+            unit = phase_src / torch.sqrt(phase_src.pow(2).sum(-1, keepdim=True) + self.eps)
+            enhanced = magnitude.unsqueeze(-1) * unit
+        return FSCEOutput(enhanced, magnitude, cplx)

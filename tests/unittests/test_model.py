@@ -1,0 +1,180 @@
+"""Unit tests of the FSCE network: shapes, sizes, causality, ablations."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from speechbrain_fsce import FSCE
+from speechbrain_fsce.nnet import CEB, STCM, GatedDilatedBlock
+
+SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, dilations=(1, 2), num_tcm_modules=1)
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def test_published_parameter_count():
+    assert n_params(FSCE()) == 3_214_992
+
+
+def test_published_block_counts():
+    assert n_params(CEB(2, 64, (2, 5))) == 24_864
+    assert n_params(CEB(64, 64, (2, 3))) == 18_656
+    assert n_params(GatedDilatedBlock()) == 74_563
+    assert n_params(STCM(num_modules=1)) == 447_378
+
+
+def test_flops_per_second_of_audio():
+    model = FSCE().eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.rand(1, 100, 161, 2))  # 100 frames = 1 s at 10 ms hop
+    gflops = counter.get_total_flops() / 1e9
+    assert abs(gflops - 4.33) / 4.33 < 0.02, gflops
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("frames", [1, 7, 33])
+def test_shapes_odd_lengths(batch, frames, device):
+    model = FSCE(**SMALL).to(device).eval()
+    out = model(torch.randn(batch, frames, 161, 2, device=device))
+    assert out.enhanced.shape == (batch, frames, 161, 2)
+    assert out.magnitude.shape == (batch, frames, 161)
+    assert out.complex.shape == (batch, frames, 161, 2)
+    assert torch.isfinite(out.enhanced).all()
+
+
+def test_fused_output_is_magnitude_with_complex_phase():
+    torch.manual_seed(0)
+    out = FSCE(**SMALL).eval()(torch.randn(2, 9, 161, 2))
+    mag = out.enhanced.pow(2).sum(-1).sqrt()
+    assert torch.allclose(mag, out.magnitude, atol=1e-4)
+    phase_fused = torch.atan2(out.enhanced[..., 1], out.enhanced[..., 0])
+    phase_cplx = torch.atan2(out.complex[..., 1], out.complex[..., 0])
+    diff = torch.remainder(phase_fused - phase_cplx + torch.pi, 2 * torch.pi) - torch.pi
+    assert diff.abs().max() < 1e-3
+
+
+def calibrated(model, frames=40):
+    """Eval-mode model whose BatchNorm statistics were fitted on random input.
+
+    With default running statistics an untrained encoder shrinks its input by
+    orders of magnitude, which would hide a look-ahead in rounding noise.
+    """
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(2, frames, 161, 2))
+    return model.eval()
+
+
+def _perturbation_changes(model, frames=40, batch=2, cut_points=(5, 17, 31)):
+    """For each cut t, max change of outputs <= t and > t when inputs > t change."""
+    torch.manual_seed(1)
+    x = torch.randn(batch, frames, 161, 2)
+    base = model(x).enhanced
+    results = []
+    for t in cut_points:
+        y = x.clone()
+        y[:, t + 1 :] += torch.randn_like(y[:, t + 1 :])
+        out = model(y).enhanced
+        results.append(((out[:, : t + 1] - base[:, : t + 1]).abs().max().item(),
+                        (out[:, t + 1 :] - base[:, t + 1 :]).abs().max().item()))
+    return results
+
+
+def test_causal_model_ignores_the_future():
+    model = calibrated(FSCE(causal=True, **SMALL))
+    for past_change, future_change in _perturbation_changes(model):
+        assert past_change < 1e-5
+        assert future_change > 1e-3  # the test would notice a dead model
+
+
+def test_noncausal_model_looks_ahead():
+    model = calibrated(FSCE(causal=False, **SMALL))
+    assert any(past > 1e-3 for past, _ in _perturbation_changes(model))
+
+
+def test_receptive_field_matches_gradient():
+    model = FSCE(**SMALL).eval()
+    back, ahead = model.time_receptive_field()
+    frames, t0 = 60, 30
+    x = torch.randn(1, frames, 161, 2, requires_grad=True)
+    model(x).enhanced[0, t0].sum().backward()
+    nonzero = torch.nonzero(x.grad[0].abs().sum((1, 2))).squeeze(1)
+    assert t0 - nonzero.min().item() == back
+    assert nonzero.max().item() - t0 == ahead
+
+
+def test_published_receptive_field():
+    assert FSCE().time_receptive_field() == (388, 378)
+    assert FSCE(causal=True).time_receptive_field() == (766, 0)
+
+
+def test_magnitude_only_uses_noisy_phase():
+    model = FSCE(branches="magnitude", **SMALL).eval()
+    x = torch.randn(2, 8, 161, 2)
+    out = model(x)
+    assert out.complex is None and out.magnitude is not None
+    cos_noisy = x[..., 0] / x.pow(2).sum(-1).sqrt()
+    cos_out = out.enhanced[..., 0] / out.enhanced.pow(2).sum(-1).sqrt()
+    assert torch.allclose(cos_noisy, cos_out, atol=1e-3)
+    assert not hasattr(model, "cplx_encoder")
+
+
+def test_complex_only_returns_complex_estimate():
+    model = FSCE(branches="complex", **SMALL).eval()
+    out = model(torch.randn(2, 8, 161, 2))
+    assert out.magnitude is None
+    assert torch.equal(out.enhanced, out.complex)
+    assert not hasattr(model, "mag_encoder")
+
+
+def test_collaboration_steers_complex_branch():
+    torch.manual_seed(0)
+    collab = FSCE(collaborate=True, **SMALL).eval()
+    plain = FSCE(collaborate=False, **SMALL).eval()
+    plain.load_state_dict(collab.state_dict())  # same weights, no Com
+    x = torch.randn(1, 6, 161, 2)
+    assert not torch.allclose(collab(x).complex, plain(x).complex)
+    assert torch.allclose(collab(x).magnitude, plain(x).magnitude)
+
+
+def test_com_trains_magnitude_encoder():
+    model = FSCE(**SMALL)
+    out = model(torch.randn(2, 6, 161, 2))
+    out.complex.sum().backward()  # L_RI alone
+    grad = model.mag_encoder.blocks[0].expert_a.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
+def test_plain_conv_block():
+    model = FSCE(block="conv", collaborate=False, **SMALL)
+    assert all(not isinstance(b, CEB) for b in model.mag_encoder.blocks)
+    assert model(torch.randn(1, 5, 161, 2)).enhanced.shape == (1, 5, 161, 2)
+    with pytest.raises(ValueError, match="collaborate"):
+        FSCE(block="conv")
+
+
+def test_identity_start_options():
+    model = FSCE(magnitude_output="mask", complex_output="residual", **SMALL).eval()
+    x = torch.randn(2, 7, 161, 2)
+    out = model(x)
+    assert torch.allclose(out.enhanced, x, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(branches="none"), dict(block="lstm"), dict(num_freqs=160), dict(magnitude_output="x")],
+)
+def test_bad_configuration_raises(kwargs):
+    with pytest.raises(ValueError):
+        FSCE(**kwargs)
+
+
+def test_bad_input_shape_raises():
+    with pytest.raises(ValueError, match="expects"):
+        FSCE(**SMALL)(torch.randn(1, 5, 160, 2))
