@@ -17,9 +17,15 @@ setup(
     ),
     long_description=long_description,
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["speechbrain_fsce", "speechbrain_fsce.*"]),
-    package_data={"speechbrain_fsce": ["hparams/*.yaml"]},
-    include_package_data=True,
+    # The top-level hparams/ folder ships inside the package as
+    # speechbrain_fsce.hparams, so an installed package can export models.
+    packages=find_packages(include=["speechbrain_fsce", "speechbrain_fsce.*"])
+    + ["speechbrain_fsce.hparams"],
+    package_dir={"speechbrain_fsce.hparams": "hparams"},
+    package_data={
+        "speechbrain_fsce.hparams": ["*.yaml"],
+        "speechbrain_fsce.dataio": ["demo_corpus/*.md", "demo_corpus/*/*/*.flac", "demo_corpus/*/*/*/*.flac"],
+    },
     python_requires=">=3.9",
     install_requires=[
         # The only trio that works together on the project's CPU machines.
