@@ -67,8 +67,15 @@ class FSCEEnhancer(torch.nn.Module):
         """Clean spectrum in the network's domain (same level scale as the noisy)."""
         return self.front_end.compress(self.front_end.stft(clean / scale))
 
-    def forward(self, noisy, lengths=None):
-        """``[B, samples]`` -> enhanced ``[B, samples]``."""
+    def forward(self, noisy, lengths=None, return_spectra=False):
+        """``[B, samples]`` -> enhanced ``[B, samples]``.
+
+        With ``return_spectra=True`` returns :meth:`enhance_spectrum`'s tuple
+        instead: training goes through ``forward`` so that wrappers such as
+        DistributedDataParallel see the call.
+        """
+        if return_spectra:
+            return self.enhance_spectrum(noisy, lengths)
         if noisy.dim() == 1:
             return self.forward(noisy.unsqueeze(0), lengths)[0]
         output, _, scale = self.enhance_spectrum(noisy, lengths)

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Trains and evaluates FSCE with the paper's TIMIT + noise protocol.
+
+With no data arguments it trains on the embedded demo corpus that ships with
+the package; point it at TIMIT (or any folder of clean speech) and noise:
+
+    python train.py hparams/fsce.yaml                        # demo corpus
+    python train.py hparams/fsce.yaml --data_folder=/data/TIMIT \\
+        --noise_folder=/data/noise/train --test_noise_folder=/data/noise/test
+    python train.py hparams/fsce.yaml --corpus=folders --data_folder=/data/clean \\
+        --noise_folder=/data/noise/train --test_noise_folder=/data/noise/test
+
+Several processes: torchrun --nproc_per_node=2 train.py hparams/fsce.yaml
+(add --distributed_backend=gloo on CPU).
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import logging
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from speechbrain_fsce.brain import FSCEBrain
+from speechbrain_fsce.dataio import OnTheFlyMixer, load_audio, prepare_corpus
+from speechbrain_fsce.resources import demo_corpus_folder
+
+logger = logging.getLogger(__name__)
+
+# Keys of hparams/fsce_model.yaml that define the architecture (exported with the model).
+ARCHITECTURE_KEYS = (
+    "sample_rate", "win_length", "hop_length", "n_fft", "window", "compression",
+    "normalize_level", "branches", "collaborate", "block", "causal", "channels",
+    "inner_channels", "tcm_hidden_channels", "num_tcm_modules", "dilations",
+    "magnitude_output", "complex_output",
+)
+
+
+def resolve_corpus(hparams):
+    """Arguments of ``prepare_corpus``: the demo corpus unless a folder is given."""
+    if hparams["data_folder"] is None:
+        demo = demo_corpus_folder()
+        logger.info(
+            "No --data_folder given: training on the embedded demo corpus (%s). "
+            "For TIMIT run: python train.py %s --data_folder=/path/to/TIMIT "
+            "--noise_folder=/path/to/noise/train --test_noise_folder=/path/to/noise/test "
+            "(or --corpus=folders for any folder of clean speech).",
+            demo, sys.argv[1] if len(sys.argv) > 1 else "hparams/fsce.yaml")
+        return dict(
+            corpus="folders", data_folder=str(demo / "clean" / "train"),
+            noise_folder=str(demo / "noise" / "train"),
+            test_noise_folder=str(demo / "noise" / "test"),
+            clean_test_folder=str(demo / "clean" / "test"),
+        )
+    if hparams["noise_folder"] is None:
+        raise ValueError("--noise_folder is required with --data_folder")
+    args = dict(
+        corpus=hparams["corpus"], data_folder=hparams["data_folder"],
+        noise_folder=hparams["noise_folder"],
+        test_noise_folder=hparams["test_noise_folder"],
+    )
+    if hparams["corpus"] == "folders" and hparams["clean_test_folder"]:
+        args["clean_test_folder"] = hparams["clean_test_folder"]
+    return args
+
+
+def dataio_prep(hparams, paths):
+    """Train (clean + noise mixed on the fly), valid and test (fixed) datasets."""
+    replacements = {"data_root": paths["data_root"], "mix_root": paths["mix_root"]}
+    sr = hparams["sample_rate"]
+    chunk = int(hparams["train_chunk_seconds"] * sr) if hparams["train_chunk_seconds"] else None
+    mixer = OnTheFlyMixer(
+        paths["noise_train"], snr_low=hparams["train_snr_low"],
+        snr_high=hparams["train_snr_high"], seed=hparams["seed"], sample_rate=sr)
+
+    @sb.utils.data_pipeline.takes("clean_wav")
+    @sb.utils.data_pipeline.provides("clean_sig", "noisy_sig")
+    def train_pipeline(clean_wav):
+        clean = load_audio(clean_wav, sr)
+        if chunk and len(clean) > chunk:
+            # A random excerpt per epoch: more, shorter steps per CPU minute.
+            start = int(torch.randint(0, len(clean) - chunk + 1, (1,)))
+            clean = clean[start : start + chunk]
+        noisy, _ = mixer(clean)
+        yield clean
+        yield noisy
+
+    @sb.utils.data_pipeline.takes("noisy_wav", "clean_wav")
+    @sb.utils.data_pipeline.provides("noisy_sig", "clean_sig")
+    def fixed_pipeline(noisy_wav, clean_wav):
+        yield load_audio(noisy_wav, sr)
+        yield load_audio(clean_wav, sr)
+
+    datasets = {}
+    for split, pipeline, keys in (
+        ("train", train_pipeline, ["id", "clean_sig", "noisy_sig"]),
+        ("valid", fixed_pipeline, ["id", "noisy_sig", "clean_sig"]),
+        ("test", fixed_pipeline, ["id", "noisy_sig", "clean_sig", "snr"]),
+    ):
+        data = sb.dataio.dataset.DynamicItemDataset.from_json(
+            paths[split], replacements=replacements)
+        data.add_dynamic_item(pipeline)
+        data.set_output_keys(keys)
+        if split != "train":
+            data = data.filtered_sorted(sort_key="length")  # less padding
+        datasets[split] = data
+    return datasets
+
+
+def main(argv):
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file, overrides=overrides)
+
+    corpus = resolve_corpus(hparams)
+    prep_kwargs = dict(
+        save_folder=hparams["prepared_folder"], seed=hparams["seed"],
+        skip_prep=hparams["skip_prep"], **corpus)
+    if corpus["corpus"] == "timit":
+        prep_kwargs["core_test_only"] = hparams["core_test_only"]
+    run_on_main(prepare_corpus, kwargs=prep_kwargs)
+    paths = prepare_corpus(**{**prep_kwargs, "skip_prep": True})
+    datasets = dataio_prep(hparams, paths)
+
+    train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    if hparams["epoch_size"]:
+        # Fixed-size epochs drawn with replacement: comparable epochs on any corpus.
+        train_loader_kwargs["sampler"] = sb.dataio.sampler.ReproducibleRandomSampler(
+            datasets["train"], seed=hparams["seed"], replacement=True,
+            num_samples=hparams["epoch_size"])
+        train_loader_kwargs.pop("shuffle", None)
+
+    brain = FSCEBrain(
+        modules=hparams["modules"], opt_class=hparams["opt_class"],
+        hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"])
+    brain.fit(
+        brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
+        train_loader_kwargs=train_loader_kwargs,
+        valid_loader_kwargs=hparams["valid_dataloader_opts"])
+    brain.evaluate(
+        datasets["test"], max_key="pesq_nb_raw",
+        test_loader_kwargs=hparams["test_dataloader_opts"])
+
+    if if_main_process() and hparams["export_model"]:
+        from speechbrain_fsce.inference.export import export_best
+
+        arch = {k: hparams["fsce"][k] for k in ARCHITECTURE_KEYS}
+        folder = export_best(
+            hparams["save_folder"], hparams["model_folder"], arch, max_key="pesq_nb_raw")
+        logger.info("Pretrained-model folder written to %s", folder)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,191 @@
+"""SpeechBrain ``Brain`` that trains and evaluates FSCE.
+
+Batches carry ``noisy_sig`` and ``clean_sig`` (``PaddedData``), plus ``snr``
+for the test set. Training minimises ``FSCELoss`` (L_mag + L_RI); validation
+scores the enhanced speech with the paper's raw narrow-band PESQ, wide-band
+PESQ, STOI and SI-SDR; the test stage also scores the noisy input per SNR and
+writes enhanced wavs, spectrograms, ``results.{md,json}`` and ``index.html``.
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import logging
+import pathlib
+import time
+
+import numpy as np
+import speechbrain as sb
+import torch
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_fsce.dataio.audio import save_wav
+from speechbrain_fsce.metrics import compute_all
+from speechbrain_fsce.reporting import (
+    REPORTED_METRICS,
+    plot_spectrograms,
+    write_listening_page,
+    write_results,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class FSCEBrain(sb.Brain):
+    """Trains the ``enhancer`` module (an :class:`FSCEEnhancer`).
+
+    Hyperparameters it reads: ``loss`` (an ``FSCELoss``), ``lr_annealing``
+    (SpeechBrain ``ReduceLROnPlateau``), ``epoch_counter``, ``train_logger``,
+    ``sample_rate``, ``test_snrs``, ``enhanced_folder``, ``report_folder``,
+    ``listening_per_snr`` and optionally ``time_budget_minutes``.
+    """
+
+    def compute_forward(self, batch, stage):
+        """Runs FSCE on the noisy batch; returns what the objectives need."""
+        batch = batch.to(self.device)
+        noisy, lens = batch.noisy_sig
+        clean, _ = batch.clean_sig
+        output, _, scale = self.modules.enhancer(noisy, lens, return_spectra=True)
+        target = self.enhancer.target_spectrum(clean, scale)
+        return output, target, scale
+
+    @property
+    def enhancer(self):
+        """The :class:`FSCEEnhancer`, unwrapped from DistributedDataParallel."""
+        module = self.modules.enhancer
+        return getattr(module, "module", module)
+
+    def _wrap_distributed(self):
+        """As SpeechBrain's, but keeps plain BatchNorm on CPU (gloo).
+
+        SpeechBrain converts every BatchNorm to SyncBatchNorm, which only runs
+        on GPUs; on CPU each process keeps its own batch statistics.
+        """
+        if self.distributed_launch and str(self.device).startswith("cpu"):
+            for name, module in self.modules.items():
+                if any(p.requires_grad for p in module.parameters()):
+                    self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                        module, find_unused_parameters=self.find_unused_parameters)
+            return
+        super()._wrap_distributed()
+
+    def compute_objectives(self, predictions, batch, stage):
+        """``L_mag + L_RI``; scores the enhanced waveforms outside training."""
+        output, target, scale = predictions
+        noisy, lens = batch.noisy_sig
+        loss, terms = self.hparams.loss(output, target, lens)
+        for name, value in terms.items():
+            self.loss_terms.setdefault(name, []).append(value.item())
+        if stage != sb.Stage.TRAIN:
+            enhanced = self.enhancer.front_end.synthesize(
+                output.enhanced, scale, noisy.shape[-1])
+            self._score(batch, enhanced.detach(), stage)
+        return loss
+
+    def _score(self, batch, enhanced, stage):
+        noisy, lens = batch.noisy_sig
+        clean, _ = batch.clean_sig
+        sr = self.hparams.sample_rate
+        for i, utt_id in enumerate(batch.id):
+            n = int(round(lens[i].item() * noisy.shape[-1]))
+            enh = enhanced[i, :n].cpu().numpy()
+            ref = clean[i, :n].cpu().numpy()
+            record = {"id": utt_id, "enhanced": compute_all(ref, enh, sr)}
+            if stage == sb.Stage.TEST:
+                nsy = noisy[i, :n].cpu().numpy()
+                record["noisy"] = compute_all(ref, nsy, sr)
+                record["snr"] = int(batch.snr[i])
+                self._save_test_outputs(utt_id, record["snr"], nsy, enh, ref)
+            self.records.append(record)
+
+    def _save_test_outputs(self, utt_id, snr, noisy, enhanced, clean):
+        """Enhanced wav for every test item; a few listening samples per SNR."""
+        if not if_main_process():
+            return
+        sr = self.hparams.sample_rate
+        save_wav(pathlib.Path(self.hparams.enhanced_folder) / f"{utt_id}.wav", enhanced, sr)
+        per_snr = sum(1 for s in self.listening if s["snr"] == snr)
+        if per_snr >= self.hparams.listening_per_snr:
+            return
+        folder = pathlib.Path(self.hparams.report_folder)
+        sample = {"id": utt_id, "snr": snr}
+        for kind, sig in (("noisy", noisy), ("enhanced", enhanced), ("clean", clean)):
+            rel = f"samples/{utt_id}_{kind}.wav"
+            save_wav(folder / rel, sig, sr)
+            sample[kind] = rel
+        sample["spectrogram"] = f"samples/{utt_id}.png"
+        plot_spectrograms(
+            folder / sample["spectrogram"],
+            {f"noisy ({snr} dB)": noisy, "enhanced": enhanced, "clean": clean}, sr)
+        self.listening.append(sample)
+
+    def on_fit_start(self):
+        """Remembers when training started (for the optional time budget)."""
+        super().on_fit_start()  # recovers the latest checkpoint, if any
+        self.fit_start_time = time.time()
+        self._first_epoch = self.hparams.epoch_counter.current + 1
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh accumulators for each stage."""
+        self.records = []
+        self.loss_terms = {}
+        self.listening = []
+        self.stage_start_time = time.time()
+
+    def _summary(self):
+        stats = {}
+        for metric in REPORTED_METRICS:
+            values = [r["enhanced"].get(metric, np.nan) for r in self.records]
+            if values and not np.all(np.isnan(values)):
+                stats[metric] = float(np.nanmean(values))
+        return stats
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs, anneals the learning rate, checkpoints, writes test reports."""
+        terms = {f"loss_{k}": float(np.mean(v)) for k, v in self.loss_terms.items()}
+        stage_stats = {"loss": stage_loss, **terms}
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stage_stats
+            self.train_seconds = time.time() - self.stage_start_time
+            return
+        stage_stats.update(self._summary())
+        if stage == sb.Stage.VALID:
+            old_lr, new_lr = self.hparams.lr_annealing([self.optimizer], epoch, stage_loss)
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": old_lr},
+                train_stats=self.train_stats,
+                valid_stats=stage_stats,
+            )
+            # Non-finite or missing PESQ must not win the "best" selection.
+            meta = dict(stage_stats)
+            meta.setdefault("pesq_nb_raw", -1.0)
+            self.checkpointer.save_and_keep_only(
+                meta=meta, max_keys=["pesq_nb_raw"], num_to_keep=1)
+            self._check_time_budget(epoch)
+        else:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stage_stats,
+            )
+            if if_main_process():
+                self._write_test_reports()
+
+    def _check_time_budget(self, epoch):
+        """Stops after this epoch when the next one would overrun the budget."""
+        budget = getattr(self.hparams, "time_budget_minutes", None)
+        if not budget:
+            return
+        elapsed = time.time() - self.fit_start_time
+        per_epoch = elapsed / max(1, epoch - self._first_epoch + 1)
+        if elapsed + per_epoch > budget * 60:
+            logger.info(
+                "Time budget of %.1f min reached after epoch %d (%.1f min): stopping.",
+                budget, epoch, elapsed / 60)
+            self.hparams.epoch_counter.limit = epoch
+
+    def _write_test_reports(self):
+        folder = pathlib.Path(self.hparams.report_folder)
+        table = write_results(folder, self.records, snrs=tuple(self.hparams.test_snrs))
+        write_listening_page(folder, self.listening, table)
+        logger.info("Test results per SNR:\n%s", (folder / "results.md").read_text())
+        self.test_table = table

@@ -1,0 +1,65 @@
+"""Helpers of the recipe integration tests: a tiny generated corpus and runs."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from tests.unittests.speechlike import speech_like
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipes" / "TIMIT"
+TINY_MODEL = "{channels: 8, inner_channels: 4, tcm_hidden_channels: 8, num_tcm_modules: 1, dilations: [1, 2]}"
+
+
+def make_corpus(root, speakers=4, utts=3, test_speakers=2, seconds=1.5):
+    """Clean speech per speaker folder + two noise folders, as 16 kHz wavs."""
+    root = pathlib.Path(root)
+    rng = np.random.default_rng(0)
+    for split, n_spk, offset in (("train", speakers, 0), ("test", test_speakers, 100)):
+        for s in range(n_spk):
+            folder = root / "clean" / split / f"spk{s + offset}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for u in range(utts):
+                sig = speech_like(seconds, seed=1000 * (s + offset) + u, f0=90 + 25 * s)
+                sf.write(folder / f"u{u}.wav", sig, 16000)
+    for split, colour in (("train", 0.0), ("test", 0.97)):
+        folder = root / "noise" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(2):
+            white = rng.standard_normal(16000 * 3)
+            noise = np.copy(white)
+            for i in range(1, len(noise)):  # a first-order colour for variety
+                noise[i] = white[i] + colour * noise[i - 1]
+            sf.write(folder / f"n{k}.wav", (0.1 * noise / noise.std()).astype(np.float32), 16000)
+    return root
+
+
+def recipe_args(corpus, output, hparams="hparams/fsce.yaml", extra=()):
+    """Command-line arguments of a tiny, fast recipe run (``extra`` overrides)."""
+    options = {
+        "output_folder": output,
+        "corpus": "folders",
+        "data_folder": corpus / "clean" / "train",
+        "clean_test_folder": corpus / "clean" / "test",
+        "noise_folder": corpus / "noise" / "train",
+        "test_noise_folder": corpus / "noise" / "test",
+        "fsce": TINY_MODEL,
+        "number_of_epochs": 2,
+        "batch_size": 2,
+        "listening_per_snr": 1,
+    }
+    for arg in extra:
+        key, value = arg[2:].split("=", 1)
+        options[key] = value
+    return [hparams] + [f"--{k}={v}" for k, v in options.items()]
+
+
+def run_recipe(args, launcher=None, timeout=600):
+    """Runs train.py in the recipe folder; returns the completed process."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    cmd = (launcher or [sys.executable]) + ["train.py", *args]
+    return subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=timeout)
