@@ -38,6 +38,19 @@ class FSCEBrain(sb.Brain):
     (SpeechBrain ``ReduceLROnPlateau``), ``epoch_counter``, ``train_logger``,
     ``sample_rate``, ``test_snrs``, ``enhanced_folder``, ``report_folder``,
     ``listening_per_snr`` and optionally ``time_budget_minutes``.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> from speechbrain_fsce.losses import FSCELoss
+    >>> tiny = FSCE(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1)
+    >>> brain = FSCEBrain(modules={"enhancer": FSCEEnhancer(tiny)}, hparams={"loss": FSCELoss()})
+    >>> batch = PaddedBatch([{"id": "a", "noisy_sig": torch.randn(8000), "clean_sig": torch.randn(8000)}])
+    >>> brain.on_stage_start(sb.Stage.TRAIN)
+    >>> loss = brain.compute_objectives(brain.compute_forward(batch, sb.Stage.TRAIN), batch, sb.Stage.TRAIN)
+    >>> loss.dim(), sorted(brain.loss_terms)
+    (0, ['mag', 'ri'])
     """
 
     def compute_forward(self, batch, stage):
