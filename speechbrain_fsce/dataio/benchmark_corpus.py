@@ -1,0 +1,1039 @@
+"""Builds the real-speech benchmark corpus from Debian packages (not committed).
+
+``python -m speechbrain_fsce.dataio.benchmark_corpus --output_folder data/benchmark``
+writes, under the (git-ignored) output folder::
+
+    clean/train/<speaker>/<file>.flac   Czech game dialogue, English phone
+                                        prompts, spoken letters in 20 languages
+    clean/test/<speaker>/<file>.flac    Dutch game dialogue (other actors)
+    noise/train/<type>_<name>.flac      machines, vehicles, music samples,
+                                        white/pink noise, babble of train speakers
+    noise/test/<type>_<name>.flac       animals, keyboard typing, brown noise,
+                                        babble of Dutch speakers
+    prepared/                           manifests and fixed test mixtures at
+                                        -5/0/5/10 dB (``prepare_folders``)
+    SOURCES.md                          packages, versions, licences
+    corpus_index.json                   what became of every source file
+
+The test split has unseen speakers (the Dutch dub's actors), an unseen
+language (Dutch; the Dutch and Low German letters of ``klettres-data`` are
+left out of training) and unseen noise types. Everything is 16 kHz mono
+16-bit FLAC.
+
+Sources (see ``/work/shared/reference/data-sources.md``):
+
+* ``fillets-ng-data-cs`` / ``-nl`` (GPL-2+): ogg dialogue of the game Fish
+  Fillets; the speaking character is in the file name
+  (:func:`fillets_speaker`).
+* ``asterisk-core-sounds-en-g722`` (CC-BY-SA-3.0): one female voice, raw
+  G.722 decoded at 16 kHz by ``ffmpeg``; silent files and beeps are dropped
+  (:func:`is_tonal`, level and length checks).
+* ``klettres-data`` (GPL-2+): letters and syllables, one label per language.
+* Noise: ``openttd-opensfx`` (CC0/CC-BY/CC-BY-SA per clip), ``sonic-pi-samples``
+  (CC0/MIT), ``bucklespring-data`` (GPL-2+) and generated noise. Nothing
+  built here is committed, so all clips may be used.
+
+Packages: the small tools (``ffmpeg``) are installed with ``apt-get`` when
+the script runs as root; otherwise it names them and exits with status 2.
+The data packages are **not installed**: when one is not installed already
+its ``.deb`` is fetched with ``apt-get download`` (no root needed) into
+``<output_folder>/cache/debs`` and unpacked with ``dpkg-deb -x`` into
+``<output_folder>/cache/root``, so ~120 MB of game data never lands in
+``/usr``. The command is idempotent: decoded files, noise files and the
+preparation are kept and skipped on a rerun.
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import argparse
+import glob
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from speechbrain_fsce.dataio.audio import read_audio_native
+from speechbrain_fsce.dataio.build_demo_corpus import (
+    SAMPLE_RATE,
+    MissingPackagesError,
+    can_use_apt,
+    colored_noise,
+    decode_wav_bytes,
+    ensure_packages,
+    mix_babble,
+    parse_opensfx_cat,
+    rms_dbfs,
+    set_level,
+    to_16k,
+    trim_silence,
+    write_flac,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Tools installed system-wide (root) or required.
+TOOL_PACKAGES = ("ffmpeg",)
+
+#: Data packages, used in place when installed, else downloaded + unpacked.
+DATA_PACKAGES = {
+    "fillets-ng-data-cs": "GPL-2+",
+    "fillets-ng-data-nl": "GPL-2+",
+    "asterisk-core-sounds-en-g722": "CC-BY-SA-3.0",
+    "klettres-data": "GPL-2+",
+    "openttd-opensfx": "CC0-1.0 / CC-BY-3.0 / CC-BY-SA-3.0 per clip",
+    "sonic-pi-samples": "CC0-1.0 (listed files) / MIT",
+    "bucklespring-data": "GPL-2+",
+}
+
+FILLETS_SOUND = "usr/share/games/fillets-ng/sound"
+ASTERISK_SOUNDS = "usr/share/asterisk/sounds"
+KLETTRES = "usr/share/klettres"
+OPENSFX_CAT = "usr/share/games/openttd/baseset/opensfx/opensfx.cat"
+SONIC_PI = "usr/share/sonic-pi/samples"
+BUCKLESPRING = "usr/share/buckle/wav"
+
+#: klettres languages kept out of training: Dutch is the test language and
+#: Low German (nds) is its close relative.
+KLETTRES_HELD_OUT = ("nl", "nds")
+
+#: Speech checks: shortest kept file after trimming, and the level under
+#: which a file counts as silent.
+MIN_SPEECH_SECONDS = 0.5
+SILENT_DBFS = -55.0
+
+#: Share of the long-term spectrum in its three strongest narrow peaks above
+#: which a file is a tone/beep, not speech. Measured on the asterisk
+#: prompts: the five beeps and jingles score 0.95-1.0, speech at most 0.90.
+TONAL_THRESHOLD = 0.93
+
+#: Version of the rules above, stored with every dropped clip: a rerun
+#: retries clips dropped under other rules.
+DROP_RULES = (
+    f"min{MIN_SPEECH_SECONDS}s_silent{SILENT_DBFS}dB_tonal{TONAL_THRESHOLD}_g722only"
+)
+
+#: OpenSFX clips whose title names an animal are held out for the test.
+ANIMAL_WORDS = ("sheep", "cow", "horse", "lion", "monkey", "bird")
+
+#: Seconds of each generated noise file and how many per kind.
+NOISE_FILE_SECONDS = 6.0
+GENERATED = {
+    "train": (("white", 0.0, 10), ("pink", 1.0, 10)),
+    "test": (("brown", 2.0, 10),),
+}
+BABBLE_FILES = {"train": 20, "test": 10}
+BABBLE_TALKERS = 5
+KEYBOARD_FILES = 12
+
+
+# ---------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------
+
+
+def fillets_speaker(filename, level):
+    """Speaker label of a Fish Fillets dialogue file from its name.
+
+    Names are ``<level code>-<character>-<phrase>.ogg`` (some levels drop
+    the level code). The two fish, ``m`` (small) and ``v`` (big), are voiced
+    by the same two actors in every level; other character codes are only
+    unique within a level, so they are prefixed with the level folder.
+
+    Arguments
+    ---------
+    filename : str
+        File name or path of the ``.ogg``.
+    level : str
+        Level folder name (``city``, ``gods``, ...).
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> fillets_speaker("vit-m-hlava.ogg", "city")
+    'small_fish'
+    >>> fillets_speaker("vit-hs-klid1.ogg", "city")
+    'city_hs'
+    >>> fillets_speaker("agenti-m.ogg", "fdto"), fillets_speaker("v-chytra.ogg", "rush")
+    ('small_fish', 'big_fish')
+    >>> fillets_speaker("dr-1-achjo.ogg", "viking2"), fillets_speaker("b1-7.ogg", "gods")
+    ('viking2_1', 'gods_b1')
+    >>> fillets_speaker("help12.ogg", "briefcase")
+    'briefcase_help'
+    """
+    fish = {"m": "small_fish", "v": "big_fish"}
+    stem = os.path.splitext(os.path.basename(filename))[0]
+    parts = stem.split("-")
+    if len(parts) >= 3:
+        code = parts[1]
+    elif len(parts) == 2:
+        code = next((p for p in parts if p in fish), parts[0])
+    else:
+        code = re.sub(r"\d+$", "", stem) or stem
+    if code in fish:
+        return fish[code]
+    code = re.sub(r"[^a-z0-9]", "", code.lower()) or "x"
+    return f"{level}_{code}"
+
+
+def peak_concentration(signal, sample_rate, peaks=3, width=2, n_fft=2048):
+    """Share of the long-term spectrum held by its few strongest narrow peaks.
+
+    The power spectrum is averaged over the frames within 20 dB of the
+    loudest; then ``peaks`` times the strongest bin and its ``width``
+    neighbours on each side are taken out. A steady tone (a beep, a
+    two-tone jingle) puts nearly all its energy there; speech, whose pitch
+    moves, spreads it over many bins.
+
+    Arguments
+    ---------
+    signal : numpy.ndarray
+        ``[samples]`` signal.
+    sample_rate : int
+        Its rate (only sets the analysis, not the result's meaning).
+    peaks : int
+        Number of peaks taken.
+    width : int
+        Bins each side of a peak.
+    n_fft : int
+        Frame length (Hann window, hop ``n_fft // 4``).
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Example
+    -------
+    >>> t = np.arange(16000) / 16000
+    >>> round(peak_concentration(np.sin(2 * np.pi * 1000 * t), 16000), 2)
+    1.0
+    >>> rng = np.random.default_rng(0)
+    >>> peak_concentration(rng.standard_normal(16000), 16000) < 0.05
+    True
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    if len(x) < n_fft:
+        x = np.pad(x, (0, n_fft - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[:: n_fft // 4]
+    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
+    energy = power.sum(axis=1)
+    if energy.max() <= 0:
+        return 0.0
+    spectrum = power[energy > energy.max() * 1e-2].mean(axis=0)
+    total, got = spectrum.sum(), 0.0
+    for _ in range(peaks):
+        k = int(spectrum.argmax())
+        lo, hi = max(0, k - width), k + width + 1
+        got += spectrum[lo:hi].sum()
+        spectrum[lo:hi] = 0.0
+    return float(got / total)
+
+
+def is_tonal(signal, sample_rate, threshold=TONAL_THRESHOLD):
+    """Whether a signal is a beep or tone sequence rather than speech.
+
+    Arguments
+    ---------
+    signal : numpy.ndarray
+        ``[samples]`` signal.
+    sample_rate : int
+        Its rate in Hz.
+    threshold : float
+        :func:`peak_concentration` above which it is tonal.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> t = np.arange(8000) / 16000
+    >>> beep = np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 660 * t)
+    >>> is_tonal(beep, 16000)
+    True
+    >>> # A voice-like buzz: harmonics of a gliding 120-180 Hz pitch.
+    >>> t = np.arange(16000) / 16000
+    >>> phase = 2 * np.pi * np.cumsum(120 + 60 * t) / 16000
+    >>> buzz = sum(np.sin(k * phase) / k for k in range(1, 20))
+    >>> is_tonal(buzz, 16000)
+    False
+    """
+    return peak_concentration(signal, sample_rate) > threshold
+
+
+def speech_rejection(signal, sample_rate, check_tones=True):
+    """Why a decoded, trimmed clip is not usable speech (``None`` if it is).
+
+    Arguments
+    ---------
+    signal : numpy.ndarray
+        ``[samples]`` trimmed signal.
+    sample_rate : int
+        Its rate in Hz.
+    check_tones : bool
+        Also reject tones (:func:`is_tonal`). Only for sources known to hold
+        beeps (the telephone prompts): a sustained, steady vowel (klettres'
+        "mi", "lu") can score as high as a beep.
+
+    Returns
+    -------
+    str or None
+        ``"silent"``, ``"too short"``, ``"tonal"`` or ``None``.
+
+    Example
+    -------
+    >>> sr = 16000
+    >>> speech_rejection(np.zeros(sr), sr)
+    'silent'
+    >>> speech_rejection(0.1 * np.ones(sr // 10), sr)
+    'too short'
+    >>> tone = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(sr) / sr)
+    >>> speech_rejection(tone, sr), speech_rejection(tone, sr, check_tones=False)
+    ('tonal', None)
+    >>> speech_rejection(0.1 * np.random.default_rng(0).standard_normal(sr), sr) is None
+    True
+    """
+    if len(signal) == 0 or rms_dbfs(signal) < SILENT_DBFS:
+        return "silent"
+    if len(signal) < MIN_SPEECH_SECONDS * sample_rate:
+        return "too short"
+    if check_tones and is_tonal(signal, sample_rate):
+        return "tonal"
+    return None
+
+
+def choose_test_subset(candidates, count, seed):
+    """Seeded choice of ``count`` test files; the rest are returned too.
+
+    Arguments
+    ---------
+    candidates : list of str
+        Eligible files (any order; sorted first for reproducibility).
+    count : int
+        How many go to the test set (all if fewer).
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    (list of str, list of str)
+        Chosen and remaining files, each sorted.
+
+    Example
+    -------
+    >>> chosen, rest = choose_test_subset([f"f{i}" for i in range(10)], 3, 0)
+    >>> len(chosen), len(rest), set(chosen) & set(rest)
+    (3, 7, set())
+    >>> choose_test_subset([f"f{i}" for i in range(10)], 3, 0)[0] == chosen
+    True
+    """
+    pool = sorted(candidates)
+    rng = np.random.default_rng(seed)
+    picked = set(rng.permutation(len(pool))[: min(count, len(pool))].tolist())
+    chosen = [p for i, p in enumerate(pool) if i in picked]
+    rest = [p for i, p in enumerate(pool) if i not in picked]
+    return chosen, rest
+
+
+def opensfx_noise_type(title):
+    """Noise type (and split) of an OpenSFX clip from its title.
+
+    Arguments
+    ---------
+    title : str
+        The clip title, e.g. ``"Tropical: Lion roar"``.
+
+    Returns
+    -------
+    (str, str)
+        ``(split, noise_type)``; animals are test noise.
+
+    Example
+    -------
+    >>> opensfx_noise_type("Tropical: Lion roar")
+    ('test', 'animal')
+    >>> opensfx_noise_type("Modern jet take off")
+    ('train', 'aircraft')
+    >>> opensfx_noise_type("Sawmill")
+    ('train', 'machine')
+    """
+    t = title.lower()
+    if any(w in t for w in ANIMAL_WORDS):
+        return "test", "animal"
+    table = (
+        (("jet", "plane", "helicopter"), "aircraft"),
+        (("train", "maglev", "monorail", "level crossing", "steam"), "rail"),
+        (("bus", "truck", "car horn", "road vehicle"), "road"),
+        (("ship", "ferry"), "ship"),
+        (("wind",), "wind"),
+        (("applause", "oooh"), "crowd"),
+        (("bubble", "plastic mine", "splat"), "splash"),
+        (
+            (
+                "sawmill",
+                "chainsaw",
+                "jackhammer",
+                "mining",
+                "factory",
+                "sparking",
+                "bridge",
+                "tree",
+                "toy factory",
+                "sugar mine",
+                "toffee",
+            ),
+            "machine",
+        ),
+    )
+    for words, noise_type in table:
+        if any(w in t for w in words):
+            return "train", noise_type
+    return "train", "effect"
+
+
+def slug(text):
+    """File-name-safe lower-case version of a title.
+
+    Arguments
+    ---------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> slug('Toyland: Bubble slurped')
+    'toyland-bubble-slurped'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def keyboard_typing(presses, releases, num_samples, rng, sample_rate=SAMPLE_RATE):
+    """Synthesizes typing noise from single key press/release recordings.
+
+    Arguments
+    ---------
+    presses, releases : list of numpy.ndarray
+        Press and matching release sounds of the same keys.
+    num_samples : int
+        Length of the result.
+    rng : numpy.random.Generator
+        Chooses keys, hold times (40-140 ms) and gaps (60-320 ms).
+    sample_rate : int
+        Rate in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 ``[num_samples]`` signal.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> click = [np.hanning(200)] * 3
+    >>> x = keyboard_typing(click, click, 16000, rng)
+    >>> x.shape, bool(np.abs(x).max() > 0)
+    ((16000,), True)
+    """
+    out = np.zeros(num_samples + sample_rate)
+    t = int(rng.integers(0, sample_rate // 5))
+    while t < num_samples:
+        k = int(rng.integers(0, len(presses)))
+        press, release = presses[k], releases[k]
+        out[t : t + len(press)] += press[: len(out) - t]
+        r = t + int(rng.uniform(0.04, 0.14) * sample_rate)
+        if r < len(out):
+            out[r : r + len(release)] += release[: len(out) - r]
+        t = r + int(rng.uniform(0.06, 0.32) * sample_rate)
+    return out[:num_samples].astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Packages
+# ---------------------------------------------------------------------------
+
+
+def _installed(package):
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${db:Status-Status}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return res.returncode == 0 and res.stdout.strip() == "installed"
+
+
+def package_root(package, cache):
+    """Folder under which a data package's files lie (``/`` or the cache).
+
+    An installed package is used in place. Otherwise its ``.deb`` is fetched
+    with ``apt-get download`` into ``cache/debs`` (after ``apt-get update``
+    when root and the first try fails) and unpacked with ``dpkg-deb -x``
+    into ``cache/root``; both steps are skipped when already done.
+
+    Arguments
+    ---------
+    package : str
+        Debian package name.
+    cache : str
+        Cache folder.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    MissingPackagesError
+        If the package can be neither found nor downloaded.
+    """
+    if shutil.which("dpkg-query") and _installed(package):
+        return "/"
+    root = os.path.join(cache, "root")
+    stamp = os.path.join(root, f".{package}.unpacked")
+    if os.path.isfile(stamp):
+        return root
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+        raise MissingPackagesError(
+            [package], "apt-get and dpkg-deb are needed to fetch it (Debian/Ubuntu)."
+        )
+    debs = os.path.join(cache, "debs")
+    os.makedirs(debs, exist_ok=True)
+    found = glob.glob(os.path.join(debs, f"{package}_*.deb"))
+    if not found:
+        cmd = ["apt-get", "download", "-q", package]
+        res = subprocess.run(cmd, cwd=debs, capture_output=True, text=True, check=False)
+        if res.returncode != 0 and can_use_apt():
+            subprocess.run(["apt-get", "update", "-qq"], check=False)
+            res = subprocess.run(
+                cmd, cwd=debs, capture_output=True, text=True, check=False
+            )
+        found = glob.glob(os.path.join(debs, f"{package}_*.deb"))
+        if res.returncode != 0 or not found:
+            raise MissingPackagesError(
+                [package],
+                f"`apt-get download {package}` failed ({res.stderr.strip()[-300:]}). "
+                "Run `apt-get update` as root, or install it: "
+                f"apt-get install -y {package}",
+            )
+    os.makedirs(root, exist_ok=True)
+    subprocess.run(["dpkg-deb", "-x", max(found), root], check=True)
+    with open(stamp, "w") as f:
+        f.write(os.path.basename(max(found)) + "\n")
+    return root
+
+
+def _version(package, cache):
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode == 0 and res.stdout.strip():
+        return res.stdout.strip()
+    found = glob.glob(os.path.join(cache, "debs", f"{package}_*.deb"))
+    if found:
+        return os.path.basename(max(found)).split("_")[1].replace("%3a", ":")
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------
+# Speech
+# ---------------------------------------------------------------------------
+
+
+def decode_g722(path):
+    """Decodes a raw G.722 file at 16 kHz with ``ffmpeg``.
+
+    Arguments
+    ---------
+    path : str
+        ``.g722`` file.
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        Mono float32 signal and 16000.
+    """
+    wav = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "g722",
+            "-i",
+            path,
+            "-f",
+            "wav",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return decode_wav_bytes(wav)
+
+
+def _speech_items(roots, test_utterances, seed):
+    """Lists every source clip: (split, speaker, source, output rel path, codec).
+
+    Returns the items and the Dutch files left for test babble.
+    """
+    items = []
+    cs = os.path.join(roots["fillets-ng-data-cs"], FILLETS_SOUND)
+    for path in sorted(glob.glob(os.path.join(cs, "*", "cs", "*.ogg"))):
+        level = path.split(os.sep)[-3]
+        spk = "cs_" + fillets_speaker(path, level)
+        name = f"{level}_{os.path.splitext(os.path.basename(path))[0]}"
+        items.append(("train", spk, path, f"clean/train/{spk}/{name}.flac", "sf"))
+
+    ast = os.path.join(roots["asterisk-core-sounds-en-g722"], ASTERISK_SOUNDS)
+    for path in sorted(glob.glob(os.path.join(ast, "**", "*.g722"), recursive=True)):
+        # The package's silence fillers (silence/1..10) are dropped by the
+        # level check like any other silent file.
+        name = slug(os.path.splitext(os.path.relpath(path, ast))[0])
+        items.append(
+            ("train", "en_allison", path, f"clean/train/en_allison/{name}.flac", "g722")
+        )
+
+    kl = os.path.join(roots["klettres-data"], KLETTRES)
+    for path in sorted(glob.glob(os.path.join(kl, "*", "*", "*.ogg"))):
+        lang, kind = path.split(os.sep)[-3:-1]
+        if lang in KLETTRES_HELD_OUT:
+            continue
+        spk = f"kl_{lang}"
+        name = f"{kind}_{slug(os.path.splitext(os.path.basename(path))[0])}"
+        items.append(("train", spk, path, f"clean/train/{spk}/{name}.flac", "sf"))
+
+    nl = os.path.join(roots["fillets-ng-data-nl"], FILLETS_SOUND)
+    eligible = []
+    for path in sorted(glob.glob(os.path.join(nl, "*", "nl", "*.ogg"))):
+        if 1.5 <= sf.info(path).duration <= 12.0:
+            eligible.append(path)
+    chosen, rest = choose_test_subset(eligible, test_utterances, seed)
+    for path in chosen:
+        level = path.split(os.sep)[-3]
+        spk = "nl_" + fillets_speaker(path, level)
+        name = f"{level}_{os.path.splitext(os.path.basename(path))[0]}"
+        items.append(("test", spk, path, f"clean/test/{spk}/{name}.flac", "sf"))
+    return items, rest
+
+
+def _decode(path, codec):
+    if codec == "g722":
+        signal, sr = decode_g722(path)
+    else:
+        signal, sr = read_audio_native(path)
+    return to_16k(signal, sr)
+
+
+def _prepare_speech(signal):
+    """Trims a decoded clip and keeps its level (only clipping is prevented)."""
+    speech = trim_silence(signal, SAMPLE_RATE, threshold_db=-45.0, margin=0.1)
+    peak = float(np.abs(speech).max()) if len(speech) else 0.0
+    if peak > 0.99:
+        speech = speech * (0.99 / peak)
+    return speech
+
+
+def build_speech(out, roots, index, test_utterances, seed, progress=True):
+    """Decodes all speech not done yet.
+
+    Returns the Dutch files left for test babble and the number of speech
+    files written by this call.
+    """
+    items, nl_rest = _speech_items(roots, test_utterances, seed)
+    todo = []
+    for split, spk, src, rel, codec in items:
+        # Done = written (registered if an earlier run died before saving
+        # the index), or dropped on an earlier run (the index says why).
+        if os.path.isfile(os.path.join(out, rel)):
+            if index.get(src, {}).get("status") != "kept":
+                index[src] = {
+                    "status": "kept",
+                    "out": rel,
+                    "split": split,
+                    "speaker": spk,
+                    "seconds": sf.info(os.path.join(out, rel)).duration,
+                }
+        elif index.get(src, {}).get("rules") != DROP_RULES:
+            # Never tried, or dropped under other rules: (re)decode.
+            todo.append((split, spk, src, rel, codec))
+    bar = tqdm(todo, desc="Decoding speech", disable=not progress or None)
+    written = 0
+    for n, (split, spk, src, rel, codec) in enumerate(bar):
+        dest = os.path.join(out, rel)
+        speech = _prepare_speech(_decode(src, codec))
+        reason = speech_rejection(speech, SAMPLE_RATE, check_tones=codec == "g722")
+        if reason:
+            index[src] = {
+                "status": "dropped",
+                "reason": reason,
+                "split": split,
+                "rules": DROP_RULES,
+            }
+            continue
+        write_flac(dest, speech)
+        index[src] = {
+            "status": "kept",
+            "out": rel,
+            "split": split,
+            "speaker": spk,
+            "seconds": len(speech) / SAMPLE_RATE,
+        }
+        written += 1
+        if n % 200 == 199:
+            _save_index(out, index)
+    _save_index(out, index)
+    return nl_rest, written
+
+
+def _save_index(out, index):
+    tmp = os.path.join(out, "corpus_index.json.partial")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(index, f, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(out, "corpus_index.json"))
+
+
+# ---------------------------------------------------------------------------
+# Noise
+# ---------------------------------------------------------------------------
+
+
+def _write_noise(out, split, name, make):
+    """Writes ``noise/<split>/<name>.flac`` from ``make()`` unless present.
+
+    Returns 1 when a file was written, else 0.
+    """
+    dest = os.path.join(out, "noise", split, name + ".flac")
+    if os.path.isfile(dest):
+        return 0
+    signal = make()
+    if signal is None or len(signal) == 0 or rms_dbfs(signal) < -80:
+        return 0
+    write_flac(dest, set_level(signal, -26.0))
+    return 1
+
+
+def build_noise(out, roots, index, nl_rest, seed, progress=True):
+    """Writes every missing noise file (deterministic per file); returns the count."""
+    length = int(NOISE_FILE_SECONDS * SAMPLE_RATE)
+    written = 0
+
+    with open(os.path.join(roots["openttd-opensfx"], OPENSFX_CAT), "rb") as f:
+        clips = parse_opensfx_cat(f.read())
+    for clip in tqdm(clips, desc="Noise: opensfx", disable=not progress or None):
+        if len(clip.wav) <= 44:  # the container's empty placeholder sounds
+            continue
+        split, noise_type = opensfx_noise_type(clip.title)
+
+        def make(clip=clip):
+            signal, sr = decode_wav_bytes(clip.wav)
+            return trim_silence(to_16k(signal, sr), SAMPLE_RATE, -50.0, 0.02)
+
+        written += _write_noise(
+            out, split, f"{noise_type}_opensfx{clip.index:02d}-{slug(clip.title)}", make
+        )
+
+    sonic = sorted(
+        glob.glob(os.path.join(roots["sonic-pi-samples"], SONIC_PI, "*.flac"))
+    )
+    for path in tqdm(sonic, desc="Noise: sonic-pi", disable=not progress or None):
+        if sf.info(path).duration < 0.3:
+            continue  # single clicks add nothing as background noise
+        stem = os.path.splitext(os.path.basename(path))[0]
+        noise_type = "music-" + stem.split("_")[0]
+
+        def make(path=path):
+            signal, sr = read_audio_native(path)
+            return trim_silence(to_16k(signal, sr), SAMPLE_RATE, -50.0, 0.02)
+
+        written += _write_noise(out, "train", f"{noise_type}_{slug(stem)}", make)
+
+    keys = sorted(
+        glob.glob(os.path.join(roots["bucklespring-data"], BUCKLESPRING, "*-0.wav"))
+    )
+    presses, releases = [], []
+    for press in keys:
+        release = press[: -len("-0.wav")] + "-1.wav"
+        if os.path.isfile(release):
+            presses.append(to_16k(*read_audio_native(press)))
+            releases.append(to_16k(*read_audio_native(release)))
+    for k in range(KEYBOARD_FILES):
+        rng = np.random.default_rng([seed, 3, k])
+        written += _write_noise(
+            out,
+            "test",
+            f"keyboard_typing{k:02d}",
+            lambda rng=rng: keyboard_typing(presses, releases, length, rng),
+        )
+
+    for split, kinds in GENERATED.items():
+        for kind_no, (noise_type, exponent, count) in enumerate(kinds):
+            for k in range(count):
+                rng = np.random.default_rng([seed, 4, int(exponent), k])
+                written += _write_noise(
+                    out,
+                    split,
+                    f"{noise_type}_{k:02d}",
+                    lambda rng=rng, e=exponent: colored_noise(length, e, rng),
+                )
+
+    # Babble: training speakers for train, Dutch files outside the test set
+    # for test, so no test utterance is ever its own noise.
+    train_files = sorted(
+        v["out"]
+        for v in index.values()
+        if v["status"] == "kept" and v["split"] == "train"
+    )
+    for split, count in BABBLE_FILES.items():
+        for k in range(count):
+            name = f"babble-{split}_{k:02d}"
+            if os.path.isfile(os.path.join(out, "noise", split, name + ".flac")):
+                continue
+            rng = np.random.default_rng([seed, 5, int(split == "test"), k])
+            if split == "train":
+                picks = rng.choice(len(train_files), BABBLE_TALKERS, replace=False)
+                utts = [
+                    sf.read(os.path.join(out, train_files[i]), dtype="float32")[0]
+                    for i in picks
+                ]
+            else:
+                picks = rng.choice(len(nl_rest), BABBLE_TALKERS, replace=False)
+                utts = [_prepare_speech(_decode(nl_rest[i], "sf")) for i in picks]
+            utts = [u for u in utts if len(u) and rms_dbfs(u) > SILENT_DBFS]
+            if len(utts) < 2:
+                continue
+            written += _write_noise(
+                out,
+                split,
+                name,
+                lambda u=utts, r=rng: mix_babble(u, length, r, len(u))[0],
+            )
+    return written
+
+
+# ---------------------------------------------------------------------------
+# Summary and entry point
+# ---------------------------------------------------------------------------
+
+
+def corpus_summary(out):
+    """Minutes of speech, speakers and noise types per split of a built corpus.
+
+    Arguments
+    ---------
+    out : str
+        The output folder.
+
+    Returns
+    -------
+    dict
+        ``{split: {"minutes", "files", "speakers", "noise_types",
+        "noise_files", "noise_minutes"}}``.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmpdir")
+    >>> write_flac(str(tmp / "clean" / "train" / "ann" / "a.flac"), 0.1 * np.ones(32000))
+    >>> write_flac(str(tmp / "noise" / "train" / "hum_x.flac"), 0.1 * np.ones(16000))
+    >>> s = corpus_summary(str(tmp))["train"]
+    >>> s["minutes"] * 60, s["speakers"], s["noise_types"]
+    (2.0, ['ann'], ['hum'])
+    """
+    summary = {}
+    for split in ("train", "test"):
+        speech = sorted(glob.glob(os.path.join(out, "clean", split, "*", "*.flac")))
+        noise = sorted(glob.glob(os.path.join(out, "noise", split, "*.flac")))
+        summary[split] = {
+            "minutes": sum(sf.info(p).duration for p in speech) / 60.0,
+            "files": len(speech),
+            "speakers": sorted({os.path.basename(os.path.dirname(p)) for p in speech}),
+            "noise_types": sorted({os.path.basename(p).split("_")[0] for p in noise}),
+            "noise_files": len(noise),
+            "noise_minutes": sum(sf.info(p).duration for p in noise) / 60.0,
+        }
+    return summary
+
+
+def _write_sources(out, cache):
+    lines = [
+        "# Benchmark corpus: sources",
+        "",
+        (
+            "Built by `python -m speechbrain_fsce.dataio.benchmark_corpus`; not "
+            "for redistribution beyond the packages' own licences."
+        ),
+        "",
+        "| package | version | licence | used for |",
+        "|---|---|---|---|",
+    ]
+    use = {
+        "fillets-ng-data-cs": "train speech (Czech)",
+        "fillets-ng-data-nl": "test speech and test babble (Dutch)",
+        "asterisk-core-sounds-en-g722": "train speech (English)",
+        "klettres-data": "train speech (letters, 20 languages minus nl/nds)",
+        "openttd-opensfx": "noise (animals: test)",
+        "sonic-pi-samples": "train noise",
+        "bucklespring-data": "test noise (synthesized typing)",
+    }
+    for pkg, licence in DATA_PACKAGES.items():
+        lines.append(f"| {pkg} | {_version(pkg, cache)} | {licence} | {use[pkg]} |")
+    lines.append("")
+    with open(os.path.join(out, "SOURCES.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def build_benchmark_corpus(
+    output_folder,
+    test_utterances=200,
+    valid_ratio=0.05,
+    seed=1234,
+    install=True,
+    prepare=True,
+    progress=True,
+):
+    """Builds (or completes) the benchmark corpus; see the module docstring.
+
+    Arguments
+    ---------
+    output_folder : str
+        Destination (git-ignored, e.g. ``data/benchmark``).
+    test_utterances : int
+        Dutch utterances drawn for the test set.
+    valid_ratio : float
+        Share of training files held out for validation (split by file:
+        the corpus has a few very large speakers).
+    seed : int
+        Seed of every draw.
+    install : bool
+        Install missing tools with apt when root.
+    prepare : bool
+        Call ``prepare_folders`` (manifests and test mixtures).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        :func:`corpus_summary` plus ``prepared`` (paths of ``prepare_folders``).
+    """
+    from speechbrain_fsce.dataio.folders import prepare_folders
+
+    torch.set_num_threads(1)
+    out = os.path.abspath(output_folder)
+    cache = os.path.join(out, "cache")
+    os.makedirs(out, exist_ok=True)
+    ensure_packages(TOOL_PACKAGES, install=install)
+    roots = {}
+    for pkg in DATA_PACKAGES:
+        roots[pkg] = package_root(pkg, cache)
+
+    index_path = os.path.join(out, "corpus_index.json")
+    index = {}
+    if os.path.isfile(index_path):
+        with open(index_path, encoding="utf-8") as f:
+            index = json.load(f)
+    nl_rest, new_speech = build_speech(
+        out, roots, index, test_utterances, seed, progress
+    )
+    new_noise = build_noise(out, roots, index, nl_rest, seed, progress)
+    _write_sources(out, cache)
+
+    summary = corpus_summary(out)
+    if prepare:
+        flag = os.path.join(out, "prepared", "prepare_options.json")
+        if (new_speech or new_noise) and os.path.isfile(flag):
+            # prepare_folders skips when its options are unchanged, even if
+            # the folders' contents changed: drop its completion flag.
+            os.remove(flag)
+        summary["prepared"] = prepare_folders(
+            os.path.join(out, "clean", "train"),
+            os.path.join(out, "prepared"),
+            os.path.join(out, "noise", "train"),
+            test_noise_folder=os.path.join(out, "noise", "test"),
+            clean_test_folder=os.path.join(out, "clean", "test"),
+            valid_ratio=valid_ratio,
+            split_by="file",
+            seed=seed,
+            progress=progress,
+        )
+    summary["dropped"] = {
+        src: v["reason"] for src, v in index.items() if v["status"] == "dropped"
+    }
+    return summary
+
+
+def main(argv=None):
+    """Command-line entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_folder", default="data/benchmark")
+    parser.add_argument("--test_utterances", type=int, default=200)
+    parser.add_argument("--valid_ratio", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no_install", action="store_true")
+    parser.add_argument(
+        "--skip_prep",
+        action="store_true",
+        help="build audio only, do not call prepare_folders",
+    )
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
+    try:
+        summary = build_benchmark_corpus(
+            args.output_folder,
+            test_utterances=args.test_utterances,
+            valid_ratio=args.valid_ratio,
+            seed=args.seed,
+            install=not args.no_install,
+            prepare=not args.skip_prep,
+        )
+    except MissingPackagesError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    dropped = summary["dropped"]
+    reasons = {}
+    for r in dropped.values():
+        reasons[r] = reasons.get(r, 0) + 1
+    print(f"Dropped {len(dropped)} source clips: {reasons}")
+    for split in ("train", "test"):
+        s = summary[split]
+        print(
+            f"{split}: {s['minutes']:.1f} min of real speech in {s['files']} files, "
+            f"{len(s['speakers'])} speakers; noise: {s['noise_files']} files "
+            f"({s['noise_minutes']:.1f} min), types: {', '.join(s['noise_types'])}"
+        )
+    if "prepared" in summary:
+        p = summary["prepared"]
+        counts = {}
+        for key in ("train", "valid", "test"):
+            with open(p[key], encoding="utf-8") as f:
+                counts[key] = len(json.load(f))
+        print(
+            f"Manifests in {p['mix_root']}: {counts['train']} train utterances, "
+            f"{counts['valid']} validation and {counts['test']} test mixtures"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
