@@ -35,8 +35,11 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow --runslow tests
 
+# Trains on the embedded demo corpus within a CPU budget, evaluates, prints the table.
 demo: $(STAMP)
 	cd recipes/TIMIT && ../../$(PY) train.py hparams/demo.yaml --output_folder=../../results/demo
+	@cat results/demo/results.md
+	@echo "Listening page: results/demo/index.html   model folder: results/demo/model"
 
 benchmark-corpus: $(STAMP)
 	$(PY) -m speechbrain_fsce.dataio.benchmark_corpus --output_folder data/benchmark

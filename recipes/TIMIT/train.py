@@ -105,10 +105,19 @@ def dataio_prep(hparams, paths):
             paths[split], replacements=replacements)
         data.add_dynamic_item(pipeline)
         data.set_output_keys(keys)
+        if split == "test" and hparams.get("test_max_utterances"):
+            data = _first_utterances(data, hparams["test_max_utterances"])
         if split != "train":
             data = data.filtered_sorted(sort_key="length")  # less padding
         datasets[split] = data
     return datasets
+
+
+def _first_utterances(data, count):
+    """Keeps the mixtures of the first ``count`` clean test utterances (all SNRs)."""
+    with data.output_keys_as(["clean_id"]):
+        keep = sorted({item["clean_id"] for item in data})[:count]
+    return data.filtered_sorted(key_test={"clean_id": lambda c: c in keep})
 
 
 def main(argv):
@@ -126,6 +135,8 @@ def main(argv):
         skip_prep=hparams["skip_prep"], **corpus)
     if corpus["corpus"] == "timit":
         prep_kwargs["core_test_only"] = hparams["core_test_only"]
+    else:
+        prep_kwargs["valid_ratio"] = hparams["valid_ratio"]
     run_on_main(prepare_corpus, kwargs=prep_kwargs)
     paths = prepare_corpus(**{**prep_kwargs, "skip_prep": True})
     datasets = dataio_prep(hparams, paths)
@@ -138,6 +149,10 @@ def main(argv):
             num_samples=hparams["epoch_size"])
         train_loader_kwargs.pop("shuffle", None)
 
+    if hparams["use_tensorboard"]:
+        from speechbrain.utils.train_logger import TensorboardLogger
+
+        hparams["tensorboard_logger"] = TensorboardLogger(save_dir=hparams["tensorboard_logs"])
     brain = FSCEBrain(
         modules=hparams["modules"], opt_class=hparams["opt_class"],
         hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"])
@@ -153,9 +168,10 @@ def main(argv):
         from speechbrain_fsce.inference.export import export_best
 
         arch = {k: hparams["fsce"][k] for k in ARCHITECTURE_KEYS}
-        folder = export_best(
+        exported = export_best(
             hparams["save_folder"], hparams["model_folder"], arch, max_key="pesq_nb_raw")
-        logger.info("Pretrained-model folder written to %s", folder)
+        logger.info("Pretrained-model folder written to %s (from %s)",
+                    exported["folder"], exported["checkpoint"])
 
 
 if __name__ == "__main__":
