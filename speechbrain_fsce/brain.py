@@ -164,11 +164,13 @@ class FSCEBrain(sb.Brain):
         stage_stats.update(self._summary())
         if stage == sb.Stage.VALID:
             old_lr, new_lr = self.hparams.lr_annealing([self.optimizer], epoch, stage_loss)
-            self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr": old_lr},
-                train_stats=self.train_stats,
-                valid_stats=stage_stats,
-            )
+            for logger_name in ("train_logger", "tensorboard_logger"):
+                if hasattr(self.hparams, logger_name):
+                    getattr(self.hparams, logger_name).log_stats(
+                        stats_meta={"epoch": epoch, "lr": old_lr},
+                        train_stats=self.train_stats,
+                        valid_stats=stage_stats,
+                    )
             # Non-finite or missing PESQ must not win the "best" selection.
             meta = dict(stage_stats)
             meta.setdefault("pesq_nb_raw", -1.0)

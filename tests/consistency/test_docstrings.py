@@ -3,7 +3,6 @@ have an Example section (SpeechBrain style) so doctests cover them."""
 
 import importlib
 import inspect
-import pathlib
 import pkgutil
 
 import pytest
