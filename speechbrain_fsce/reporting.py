@@ -185,7 +185,8 @@ def write_listening_page(output_folder, samples, table, title="FSCE listening sa
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:center}}</style></head>
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:center}}
+img{{max-width:100%;height:auto}}audio{{width:220px}}</style></head>
 <body><h1>{esc(title)}</h1>
 <h2>Objective scores per SNR</h2>{table_html}
 <h2>Listen</h2>

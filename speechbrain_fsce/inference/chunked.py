@@ -1,0 +1,609 @@
+"""Enhancement of signals and files of any length in constant memory.
+
+The whole-signal forward pass keeps every activation of the signal in memory
+(hundreds of MB per minute for the published model). Here the signal is cut
+into chunks that are enhanced one at a time and put back together:
+
+* **Non-causal model.** Each chunk of ``chunk_seconds`` is enhanced together
+  with ``context_seconds`` of signal on both sides, and neighbouring chunks
+  are cross-faded over ``crossfade_seconds`` around their boundary. The
+  published model's output frame depends on 388 past and 378 future frames
+  (``model.time_receptive_field()``, 3.9 s / 3.8 s); with the default
+  context (the receptive field plus half the cross-fade, about 4 s each
+  side) every output sample sees exactly what it sees in a whole-signal pass,
+  so the result equals whole-signal enhancement up to float rounding, at the
+  cost of ``(chunk + 2 * context) / chunk`` times the computation (1.8 x with
+  the default 10 s chunks). A shorter context is cheaper but changes the
+  samples near chunk boundaries (the cross-fade hides the seam, not the
+  difference); longer chunks lower the overhead but raise the peak memory
+  (for the published model, roughly 45 MB per second of chunk plus context
+  on top of what torch itself needs: 10 s chunks peaked at 1.4 GB resident,
+  20 s chunks at 1.9 GB, see ``benchmarks/bench_long_file_memory.py``).
+* **Causal model.** Chunks are fed to :class:`FSCEStreamer`, which carries
+  all temporal state across chunks: exact, with no context overhead.
+* **One level for the whole signal.** Level normalisation uses a single RMS
+  for the whole signal, computed in a first pass (streamed from disk for
+  files), so that all chunks agree with each other and with whole-signal
+  enhancement.
+* **Files** are read in blocks with soundfile, mixed to mono, resampled to
+  the model rate by :class:`StreamingResampler` (the same band-limited sinc
+  as ``torchaudio.functional.resample``, block by block with the exact same
+  result), and written block by block to a temporary file that is renamed
+  into place at the end.
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import math
+import os
+import tempfile
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from speechbrain_fsce.dataio.audio import AudioError
+from speechbrain_fsce.inference.streaming import FSCEStreamer
+
+
+class StreamingResampler:
+    """Resamples a signal block by block, exactly as in one call.
+
+    ``torchaudio.functional.resample`` computes each group of ``new / g``
+    output samples (``g = gcd(orig, new)``) from input samples within
+    ``width`` of the group's ``orig / g`` input samples. Blocks are resampled
+    with enough kept input on both sides that every output sample is computed
+    from the same input samples as in a single call over the whole signal.
+
+    Arguments
+    ---------
+    orig_rate : int
+        Input rate in Hz.
+    new_rate : int
+        Output rate in Hz.
+
+    Example
+    -------
+    >>> x = torch.randn(44100)
+    >>> rs = StreamingResampler(44100, 16000)
+    >>> y = torch.cat([rs.push(x[i : i + 5000]) for i in range(0, 44100, 5000)] + [rs.flush()])
+    >>> ref = torchaudio.functional.resample(x, 44100, 16000)
+    >>> y.shape == ref.shape, bool((y - ref).abs().max() < 1e-5)
+    (True, True)
+    """
+
+    def __init__(self, orig_rate, new_rate):
+        self.orig_rate, self.new_rate = int(orig_rate), int(new_rate)
+        g = math.gcd(self.orig_rate, self.new_rate)
+        self.o, self.n = self.orig_rate // g, self.new_rate // g
+        self.identity = self.o == self.n
+        # Kernel half-width of torchaudio's defaults (lowpass_filter_width=6,
+        # rolloff=0.99), in input samples.
+        self.width = int(math.ceil(6 * self.o / (min(self.o, self.n) * 0.99)))
+        self.reset()
+
+    def reset(self):
+        """Starts a new signal."""
+        self.buf = torch.zeros(0)
+        self.p0 = 0  # input position of buf[0] (a multiple of o)
+        self.emit_from = 0  # input position whose outputs come next (multiple of o)
+        self.total = 0
+
+    def _resample(self, seg):
+        # The functional form (not transforms.Resample, whose float32 kernel
+        # differs by ~1e-5) so that blocks agree with load_audio's resampling.
+        return torchaudio.functional.resample(seg, self.orig_rate, self.new_rate)
+
+    def push(self, x):
+        """Adds input samples; returns the output samples that are final.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[samples]`` float32.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[samples']`` at ``new_rate``.
+        """
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if self.identity:
+            self.total += x.shape[0]
+            return x
+        if self.buf.device != x.device:
+            self.buf = self.buf.to(x.device)
+        self.buf = torch.cat([self.buf, x])
+        self.total += x.shape[0]
+        c_end = ((self.total - self.width) // self.o) * self.o
+        if c_end <= self.emit_from:
+            return x.new_zeros(0)
+        y = self._resample(self.buf)
+        start = (self.emit_from - self.p0) // self.o * self.n
+        end = (c_end - self.p0) // self.o * self.n
+        out = y[start:end]
+        self.emit_from = c_end
+        keep_from = max(0, ((c_end - self.width) // self.o) * self.o)
+        self.buf = self.buf[keep_from - self.p0 :]
+        self.p0 = keep_from
+        return out
+
+    def flush(self):
+        """Returns the remaining output (``ceil(total * new / orig)`` in all)."""
+        if self.identity or self.total == 0:
+            self.reset()
+            return torch.zeros(0)
+        y = self._resample(self.buf)
+        out = y[(self.emit_from - self.p0) // self.o * self.n :]
+        self.reset()
+        return out
+
+
+def _open(path):
+    path = str(path)
+    if not os.path.isfile(path):
+        raise AudioError(path, "no such file")
+    try:
+        f = sf.SoundFile(path)
+    except Exception as err:  # libsndfile raises several types
+        raise AudioError(path, f"unreadable or not audio ({err})") from err
+    if f.frames == 0:
+        f.close()
+        raise AudioError(path, "empty file (no samples)")
+    return f
+
+
+def audio_info(path):
+    """Sampling rate, channels and samples of an audio file, with clear errors.
+
+    Arguments
+    ---------
+    path : str
+        Audio file.
+
+    Returns
+    -------
+    (sample_rate, channels, frames) : tuple of int
+
+    Raises
+    ------
+    speechbrain_fsce.dataio.audio.AudioError
+        Missing, unreadable, non-audio or empty file.
+
+    Example
+    -------
+    >>> p = str(getfixture("tmp_path") / "x.wav")
+    >>> sf.write(p, np.zeros((800, 2)), 8000)
+    >>> audio_info(p)
+    (8000, 2, 800)
+    """
+    with _open(path) as f:
+        return int(f.samplerate), int(f.channels), int(f.frames)
+
+
+def read_blocks(path, sample_rate=16000, block_seconds=10.0):
+    """Yields a file as mono float32 blocks at ``sample_rate``.
+
+    Channels are averaged (as :func:`speechbrain_fsce.dataio.audio.load_audio`
+    does) and the rate is converted with :class:`StreamingResampler`, so the
+    concatenated blocks equal ``load_audio(path, sample_rate)``.
+
+    Arguments
+    ---------
+    path : str
+        Audio file.
+    sample_rate : int
+        Wanted rate.
+    block_seconds : float
+        Seconds of the file read at a time.
+
+    Yields
+    ------
+    torch.Tensor
+        ``[samples]`` blocks (possibly empty).
+
+    Raises
+    ------
+    speechbrain_fsce.dataio.audio.AudioError
+        Missing, unreadable, non-audio or empty file, or NaN/Inf samples.
+
+    Example
+    -------
+    >>> p = str(getfixture("tmp_path") / "x.wav")
+    >>> sf.write(p, np.random.randn(24000, 2) * 0.1, 48000)
+    >>> sum(len(b) for b in read_blocks(p, 16000, block_seconds=0.1))
+    8000
+    """
+    f = _open(path)
+    with f:
+        rate = int(f.samplerate)
+        resampler = StreamingResampler(rate, sample_rate)
+        block = max(1, int(block_seconds * rate))
+        while True:
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except Exception as err:
+                raise AudioError(path, f"unreadable audio data ({err})") from err
+            if data.shape[0] == 0:
+                break
+            if data.shape[1] == 1:
+                mono = data[:, 0]
+            else:
+                mono = data.astype(np.float64).mean(axis=1).astype(np.float32)
+            if not np.all(np.isfinite(mono)):
+                raise AudioError(path, "contains NaN or Inf samples")
+            yield resampler.push(torch.from_numpy(np.ascontiguousarray(mono)))
+        yield resampler.flush()
+
+
+def level_of_blocks(blocks, eps=1e-8):
+    """RMS of a signal given in blocks, as ``SpectralFrontEnd.level`` computes it.
+
+    Arguments
+    ---------
+    blocks : iterable of torch.Tensor
+        The signal in pieces.
+    eps : float
+        Added to the RMS (the front end's ``eps``).
+
+    Returns
+    -------
+    (scale, samples) : (float, int)
+
+    Example
+    -------
+    >>> level_of_blocks([torch.ones(10) * 2, torch.ones(30) * 2])[0] == 2 + 1e-8
+    True
+    """
+    power, count = 0.0, 0
+    for b in blocks:
+        power += float(b.double().pow(2).sum())
+        count += b.shape[0]
+    return math.sqrt(power / max(count, 1)) + eps, count
+
+
+def receptive_context(model, hop):
+    """Samples of context that make chunked non-causal enhancement exact.
+
+    Arguments
+    ---------
+    model : speechbrain_fsce.models.FSCE
+        The network (its ``time_receptive_field()`` in frames).
+    hop : int
+        STFT hop in samples.
+
+    Returns
+    -------
+    int
+        ``hop * (max(look_back, look_ahead) + 2)``: the frames the output
+        depends on, plus the two STFT frames that share each sample.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE
+    >>> receptive_context(FSCE(), 160) / 16000
+    3.9
+    """
+    look_back, look_ahead = model.time_receptive_field()
+    return hop * (max(look_back, look_ahead) + 2)
+
+
+class ChunkPlan:
+    """Chunk, context and cross-fade lengths in samples (multiples of the hop).
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        The enhancer (its hop, rate and receptive field are read).
+    chunk_seconds : float
+        Length of each chunk's own part.
+    context_seconds : float, optional
+        Signal added on each side of a chunk; default: exact (the receptive
+        field plus half the cross-fade).
+    crossfade_seconds : float
+        Length of the linear cross-fade between neighbouring chunks.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> plan = ChunkPlan(FSCEEnhancer(FSCE()))
+    >>> plan.chunk, plan.context, plan.crossfade
+    (160000, 64480, 4000)
+    """
+
+    def __init__(self, enhancer, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25):
+        fe = enhancer.front_end
+        hop, rate = fe.hop_samples, fe.sample_rate
+        if chunk_seconds <= 0:
+            raise ValueError(f"chunk_seconds must be > 0, got {chunk_seconds}")
+        self.chunk = hop * max(1, int(round(chunk_seconds * rate / hop)))
+        self.crossfade = 2 * int(round(max(0.0, crossfade_seconds) * rate / 2))
+        self.crossfade = min(self.crossfade, self.chunk)
+        half = self.crossfade // 2
+        if context_seconds is None:
+            context = receptive_context(enhancer.model, hop) + half
+        else:
+            context = max(int(round(context_seconds * rate)), half)
+        self.context = hop * int(math.ceil(context / hop))
+
+
+def _enhance_segment(enhancer, seg, scale):
+    """Whole-segment enhancement at a given level ``scale`` ([1, 1] tensor)."""
+    output, _, _ = enhancer.enhance_spectrum(seg.unsqueeze(0), scale=scale)
+    return enhancer.front_end.synthesize(output.enhanced, scale, seg.shape[0])[0]
+
+
+def _enhance_blocks_noncausal(enhancer, blocks, scale, plan):
+    C, L, X = plan.chunk, plan.context, plan.crossfade
+    half = X // 2
+    ramp = None
+    buf, buf_start, total, i = None, 0, 0, 0
+    pending = None  # previous chunk's output over [i*C - half, i*C + half)
+    exhausted = False
+    it = iter(blocks)
+    while True:
+        # Read until chunk i and its right context are there, or the end.
+        need = (i + 1) * C + L
+        while not exhausted and total < need:
+            try:
+                b = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            buf = b if buf is None else torch.cat([buf, b.to(buf.device)])
+            total += b.shape[0]
+        final = total < need  # only at the end of the stream
+        start = 0 if i == 0 else i * C - half  # first output sample of this chunk
+        if final and total <= start:
+            return
+        a = max(0, i * C - L)
+        b_end = total if final else need
+        y = _enhance_segment(enhancer, buf[a - buf_start : b_end - buf_start], scale)
+        stop = total if final else (i + 1) * C - half
+        out = y[start - a : stop - a]
+        if pending is not None:
+            n = min(X, out.shape[0])
+            if ramp is None or ramp.device != out.device:
+                ramp = (torch.arange(X, device=out.device, dtype=out.dtype) + 0.5) / X
+            out = out.clone()
+            out[:n] = pending[:n] * (1 - ramp[:n]) + out[:n] * ramp[:n]
+        yield out
+        if final:
+            return
+        pending = y[stop - a : stop + X - a] if X else None
+        i += 1
+        keep_from = max(0, i * C - L)
+        buf = buf[keep_from - buf_start :]
+        buf_start = keep_from
+
+
+def _enhance_blocks_causal(enhancer, blocks, scale):
+    streamer = FSCEStreamer(enhancer, scale=scale)
+    skip = streamer.latency_samples
+    for b in blocks:
+        out = streamer.process(b)
+        if skip:
+            cut = min(skip, out.shape[0])
+            out, skip = out[cut:], skip - cut
+        yield out
+    out = streamer.flush()
+    yield out[skip:]
+
+
+def enhance_blocks(enhancer, blocks, scale, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25):
+    """Enhances a signal given as a stream of blocks; yields enhanced blocks.
+
+    The output blocks, concatenated, have the input's length. Memory stays
+    bounded by one chunk plus its context (non-causal) or one block (causal).
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        In eval mode, on the device of the blocks.
+    blocks : iterable of torch.Tensor
+        ``[samples]`` pieces of the noisy signal at the model rate.
+    scale : float
+        Level of the whole signal (see :func:`level_of_blocks`).
+    chunk_seconds : float
+        Non-causal: chunk length; causal: ignored (blocks are streamed).
+    context_seconds : float, optional
+        Non-causal: context on each side (default: exact).
+    crossfade_seconds : float
+        Non-causal: cross-fade between chunks.
+
+    Yields
+    ------
+    torch.Tensor
+        Enhanced ``[samples]`` pieces.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> enh = FSCEEnhancer(FSCE(channels=8, inner_channels=4, tcm_hidden_channels=8,
+    ...     num_tcm_modules=1, dilations=(1, 2))).eval()
+    >>> x = torch.randn(16000)
+    >>> with torch.no_grad():
+    ...     parts = list(enhance_blocks(enh, x.split(3000), 1.0, chunk_seconds=0.25))
+    >>> sum(len(p) for p in parts)
+    16000
+    """
+    if getattr(enhancer.model, "causal", False):
+        gen = _enhance_blocks_causal(enhancer, blocks, scale)
+    else:
+        plan = ChunkPlan(enhancer, chunk_seconds, context_seconds, crossfade_seconds)
+        scale_t = torch.tensor([[float(scale)]])
+        device = next(enhancer.parameters()).device
+        gen = _enhance_blocks_noncausal(enhancer, blocks, scale_t.to(device), plan)
+    with torch.no_grad():
+        yield from gen
+
+
+def enhance_chunked(enhancer, noisy, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25, scale=None):
+    """Enhances a 1-D signal chunk by chunk (bounded activation memory).
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        The enhancer (put in eval mode).
+    noisy : torch.Tensor
+        ``[samples]`` at the model rate.
+    chunk_seconds, context_seconds, crossfade_seconds : float
+        See :class:`ChunkPlan` (non-causal models only).
+    scale : float, optional
+        Level to normalise by; default: the signal's RMS (as the whole-signal
+        forward pass uses).
+
+    Returns
+    -------
+    torch.Tensor
+        Enhanced ``[samples]``.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> enh = FSCEEnhancer(FSCE(channels=8, inner_channels=4, tcm_hidden_channels=8,
+    ...     num_tcm_modules=1, dilations=(1, 2)))
+    >>> x = torch.randn(20000)
+    >>> with torch.no_grad():
+    ...     whole = enh.eval()(x)
+    >>> chunked = enhance_chunked(enh, x, chunk_seconds=0.3)
+    >>> bool((chunked - whole).abs().max() < 1e-4)
+    True
+    """
+    enhancer = enhancer.eval()
+    if noisy.dim() != 1:
+        raise ValueError(f"enhance_chunked expects a 1-D signal, got shape {tuple(noisy.shape)}")
+    if not torch.isfinite(noisy).all():
+        raise ValueError("input contains NaN or Inf samples")
+    if noisy.shape[0] == 0:
+        return noisy.clone()
+    if scale is None:
+        scale = float(enhancer.front_end.level(noisy.unsqueeze(0)))
+    block = enhancer.front_end.sample_rate * 10
+    parts = list(enhance_blocks(enhancer, noisy.split(block), scale, chunk_seconds, context_seconds, crossfade_seconds))
+    return torch.cat(parts)
+
+
+def enhance_file_chunked(
+    enhancer,
+    path,
+    output_filename,
+    chunk_seconds=10.0,
+    context_seconds=None,
+    crossfade_seconds=0.25,
+    keep_rate=False,
+    subtype="FLOAT",
+    block_seconds=10.0,
+    device=None,
+    progress=False,
+):
+    """Enhances an audio file of any length in constant memory.
+
+    Two passes over the file: the first measures its level (one RMS for the
+    whole file, unless the model does not normalise levels), the second
+    enhances it block by block and writes the result to a temporary file in
+    the output folder, renamed over ``output_filename`` at the end.
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        The enhancer (put in eval mode).
+    path : str
+        Input audio file: any rate, channel count and libsndfile format.
+    output_filename : str
+        Output WAV (mono). Must not be the input file.
+    chunk_seconds, context_seconds, crossfade_seconds : float
+        See :class:`ChunkPlan`.
+    keep_rate : bool
+        Write at the input's rate (default: the model's rate).
+    subtype : str
+        soundfile subtype of the output (``FLOAT`` keeps levels above full
+        scale; ``PCM_16`` clips them).
+    block_seconds : float
+        Seconds read from the file at a time.
+    device : str, optional
+        Where the blocks go (default: the enhancer's device).
+    progress : bool
+        Show a progress bar (seconds of input) for this file if it is longer
+        than a minute.
+
+    Returns
+    -------
+    dict
+        ``input_rate``, ``output_rate``, ``input_samples``, ``output_samples``
+        and ``scale``.
+
+    Raises
+    ------
+    speechbrain_fsce.dataio.audio.AudioError
+        (a ``ValueError``) naming the file: missing, unreadable, not audio,
+        empty, NaN/Inf samples, or output path equal to the input.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> enh = FSCEEnhancer(FSCE(channels=8, inner_channels=4, tcm_hidden_channels=8,
+    ...     num_tcm_modules=1, dilations=(1, 2)))
+    >>> tmp = getfixture("tmp_path")
+    >>> sf.write(str(tmp / "in.wav"), np.random.randn(44100, 2) * 0.1, 44100, subtype="PCM_24")
+    >>> info = enhance_file_chunked(enh, str(tmp / "in.wav"), str(tmp / "out.wav"), chunk_seconds=0.5)
+    >>> info["output_rate"], info["output_samples"], sf.info(str(tmp / "out.wav")).frames
+    (16000, 16000, 16000)
+    """
+    from tqdm import tqdm
+
+    path, output_filename = str(path), str(output_filename)
+    enhancer = enhancer.eval()
+    rate = enhancer.front_end.sample_rate
+    in_rate, _, in_frames = audio_info(path)
+    if os.path.exists(output_filename) and os.path.samefile(output_filename, path):
+        raise AudioError(path, "refusing to overwrite the input file")
+    if device is None:
+        device = next(enhancer.parameters()).device
+
+    if enhancer.front_end.normalize_level:
+        scale, _ = level_of_blocks(read_blocks(path, rate, block_seconds), enhancer.front_end.eps)
+    else:
+        scale = 1.0
+    out_rate = in_rate if keep_rate else rate
+    expected = in_frames if keep_rate else int(math.ceil(in_frames * rate / in_rate))
+    back = StreamingResampler(rate, in_rate) if keep_rate else None
+
+    folder = os.path.dirname(os.path.abspath(output_filename))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(output_filename) + ".", suffix=".partial")
+    os.close(fd)
+    written = 0
+    bar = tqdm(total=round(in_frames / in_rate, 1), unit="s", leave=False, disable=not progress or in_frames < 60 * in_rate, desc=os.path.basename(path))
+    try:
+        with sf.SoundFile(tmp, "w", samplerate=out_rate, channels=1, subtype=subtype, format="WAV") as out:
+
+            def write(piece):
+                nonlocal written
+                piece = piece[: max(0, expected - written)]
+                if piece.shape[0]:
+                    out.write(piece.detach().cpu().numpy())
+                    written += piece.shape[0]
+
+            blocks = (b.to(device) for b in read_blocks(path, rate, block_seconds))
+            for piece in enhance_blocks(enhancer, blocks, scale, chunk_seconds, context_seconds, crossfade_seconds):
+                bar.update(round(piece.shape[0] / rate, 1))
+                write(back.push(piece.cpu()) if back is not None else piece)
+            if back is not None:
+                write(back.flush())
+            if written < expected:  # resampling back may come out a sample short
+                write(torch.zeros(expected - written))
+        os.replace(tmp, output_filename)
+    finally:
+        bar.close()
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {
+        "input_rate": in_rate,
+        "output_rate": out_rate,
+        "input_samples": in_frames,
+        "output_samples": written,
+        "scale": scale,
+    }

@@ -1,0 +1,295 @@
+"""Ready-to-use FSCE speech enhancement (SpeechBrain ``Pretrained`` interface).
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import logging
+import os
+import pathlib
+
+import torch
+from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.fetching import FetchConfig
+
+from speechbrain_fsce.dataio.audio import load_audio, save_wav
+from speechbrain_fsce.inference.export import (
+    CKPT_NAME,
+    HPARAMS_NAME,
+    describe_mismatch,
+    key_mismatch,
+    load_state_dict,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def check_finite(noisy, what="input"):
+    """Raises ``ValueError`` when a waveform holds NaN or Inf samples.
+
+    Arguments
+    ---------
+    noisy : torch.Tensor
+        Any waveform tensor.
+    what : str
+        Name used in the message (e.g. a file name).
+
+    Example
+    -------
+    >>> check_finite(torch.zeros(3))
+    >>> check_finite(torch.tensor([0.0, float("nan")]), "x.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: x.wav: contains NaN or Inf samples
+    """
+    if not torch.isfinite(noisy).all():
+        raise ValueError(f"{what}: contains NaN or Inf samples")
+
+
+def enhance_waveforms(enhancer, noisy, lengths=None):
+    """Runs an ``FSCEEnhancer`` on ``[B, samples]`` with the interface's guards.
+
+    Empty input (0 samples) comes back empty without running the network;
+    input shorter than one STFT frame is processed like any other (the
+    centred STFT pads it with zeros) and comes back with its own length;
+    samples beyond ``lengths`` are set to zero in the output.
+
+    Arguments
+    ---------
+    enhancer : torch.nn.Module
+        An ``FSCEEnhancer`` (waveform in, waveform out).
+    noisy : torch.Tensor
+        ``[B, samples]`` or ``[samples]``.
+    lengths : torch.Tensor, optional
+        ``[B]`` relative lengths.
+
+    Returns
+    -------
+    torch.Tensor
+        Enhanced waveforms, same shape as ``noisy``.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> enh = FSCEEnhancer(FSCE(channels=8, inner_channels=4, tcm_hidden_channels=8)).eval()
+    >>> enhance_waveforms(enh, torch.randn(2, 100)).shape
+    torch.Size([2, 100])
+    >>> enhance_waveforms(enh, torch.zeros(1, 0)).shape
+    torch.Size([1, 0])
+    """
+    if noisy.dim() == 1:
+        return enhance_waveforms(enhancer, noisy.unsqueeze(0), lengths)[0]
+    if noisy.dim() != 2:
+        raise ValueError(f"expected waveforms [batch, samples], got shape {tuple(noisy.shape)}")
+    check_finite(noisy)
+    if noisy.shape[1] == 0:
+        return noisy.clone()
+    enhanced = enhancer(noisy, lengths)
+    if lengths is not None:
+        mask = enhancer.front_end.sample_mask(enhanced, lengths.to(enhanced.device))
+        enhanced = enhanced * mask
+    return enhanced
+
+
+class FSCEEnhancement(Pretrained):
+    """FSCE speech enhancement from a model folder.
+
+    A model folder holds ``hyperparams.yaml`` and ``enhancer.ckpt`` (see
+    :func:`speechbrain_fsce.inference.export.export_model`).
+    :meth:`from_hparams` reads a local folder in place: no network, no copy,
+    no symbolic links, and it checks that the checkpoint fits the architecture
+    exactly (SpeechBrain's ``Pretrainer`` alone only logs warnings).
+
+    Input waveforms are at the model's rate (``sample_rate``, 16 kHz);
+    :meth:`enhance_file` reads any rate, channel count and sample format
+    libsndfile knows (8-bit, 16/24/32-bit, float WAV, FLAC, ...), mixes to
+    mono and resamples.
+
+    Unusual input, and what comes back:
+
+    * empty (0 samples): ``enhance_batch`` returns it unchanged; a file
+      raises ``AudioError`` ("empty file");
+    * shorter than one STFT frame (< 320 samples): enhanced like any other
+      signal (the centred STFT pads it with zeros), same length out;
+    * silence: a finite, near-zero output (level normalisation adds an eps);
+    * NaN or Inf samples: ``ValueError`` (``AudioError`` naming the file);
+    * missing, corrupt or non-audio file: ``AudioError`` naming the file.
+
+    ``AudioError`` is a ``ValueError`` from
+    :mod:`speechbrain_fsce.dataio.audio`.
+
+    Arguments
+    ---------
+    See ``speechbrain.inference.interfaces.Pretrained``.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> from speechbrain_fsce.inference.export import export_model
+    >>> small = dict(channels=8, inner_channels=4, tcm_hidden_channels=8,
+    ...              num_tcm_modules=1, dilations=[1, 2])
+    >>> folder = export_model(getfixture("tmp_path") / "model", FSCEEnhancer(FSCE(**small)), small)
+    >>> model = FSCEEnhancement.from_hparams(source=str(folder))
+    >>> model.enhance_batch(torch.randn(2, 16000)).shape
+    torch.Size([2, 16000])
+    """
+
+    MODULES_NEEDED = ["enhancer"]
+
+    @classmethod
+    def from_hparams(cls, source, hparams_file=HPARAMS_NAME, savedir=None, **kwargs):
+        """Loads a model folder (in place) and checks its weights strictly.
+
+        Arguments
+        ---------
+        source : str or pathlib.Path
+            A local model folder. Anything else (e.g. a HuggingFace id) is only
+            fetched when an explicit ``fetch_config`` is passed, so a typo in
+            a local path never turns into a download attempt.
+        hparams_file : str
+            Name of the YAML inside ``source``.
+        savedir : str, optional
+            SpeechBrain's collection folder; None (default) reads the files
+            where they are and creates nothing.
+        **kwargs : dict
+            Forwarded to ``Pretrained.from_hparams`` (``run_opts``,
+            ``overrides``, ``freeze_params``, ``fetch_config``...).
+
+        Returns
+        -------
+        FSCEEnhancement
+        """
+        if not isinstance(source, str) or not source.startswith(("http:", "https:")):
+            folder = pathlib.Path(source)
+            if folder.is_dir():
+                missing = [n for n in (hparams_file, CKPT_NAME) if not (folder / n).is_file()]
+                if missing:
+                    raise FileNotFoundError(
+                        f"{folder}: not an FSCE model folder (missing {', '.join(missing)})"
+                    )
+                source = str(folder.absolute())
+            elif "fetch_config" not in kwargs:
+                raise FileNotFoundError(
+                    f"{source}: no such model folder (to fetch a remote model, "
+                    "pass fetch_config=speechbrain.utils.fetching.FetchConfig())"
+                )
+        kwargs.setdefault("fetch_config", FetchConfig(allow_network=False))
+        # The non-strict loader logs one warning per bad key, each with the
+        # whole module printed; _check_loaded raises one clear error instead.
+        transfer_logger = logging.getLogger("speechbrain.utils.checkpoints")
+        level = transfer_logger.level
+        transfer_logger.setLevel(logging.ERROR)
+        try:
+            obj = super().from_hparams(source=source, hparams_file=hparams_file, savedir=savedir, **kwargs)
+        except RuntimeError as err:  # load_state_dict: a tensor of the wrong size
+            raise ValueError(f"{source}: {CKPT_NAME} does not fit {hparams_file}: {err}") from None
+        finally:
+            transfer_logger.setLevel(level)
+        obj._check_loaded(source)
+        return obj
+
+    def _check_loaded(self, source):
+        """Raises if the checkpoint had missing or unexpected keys."""
+        pretrainer = getattr(self.hparams, "pretrainer", None)
+        if pretrainer is None or "enhancer" not in pretrainer.paths:
+            raise ValueError(f"{source}: the pretrainer of the model folder has no 'enhancer' loadable")
+        path = pretrainer.paths["enhancer"]
+        missing, unexpected = key_mismatch(
+            self.mods.enhancer.state_dict().keys(), load_state_dict(path)
+        )
+        if missing or unexpected:
+            raise ValueError(
+                f"{path} does not match the architecture of {source}: "
+                f"{describe_mismatch(missing, unexpected)}"
+            )
+
+    @property
+    def sample_rate(self):
+        """Sampling rate (Hz) the model works at."""
+        return self.mods.enhancer.front_end.sample_rate
+
+    def enhance_batch(self, noisy, lengths=None):
+        """Enhances a batch of waveforms at the model's rate.
+
+        Arguments
+        ---------
+        noisy : torch.Tensor
+            ``[B, samples]`` (or ``[samples]``).
+        lengths : torch.Tensor, optional
+            ``[B]`` relative lengths; the output is zero beyond them.
+
+        Returns
+        -------
+        torch.Tensor
+            Enhanced waveforms, same shape as ``noisy`` (on ``self.device``).
+
+        Raises
+        ------
+        ValueError
+            For NaN/Inf samples or a tensor that is not 1-D or 2-D.
+        """
+        noisy = torch.as_tensor(noisy, dtype=torch.float32).to(self.device)
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, dtype=torch.float32).to(self.device)
+        with torch.no_grad():
+            return enhance_waveforms(self.mods.enhancer, noisy, lengths)
+
+    def enhance_file(self, path, output_filename=None):
+        """Enhances one audio file (whole, in memory).
+
+        Any sampling rate and channel count is accepted: the file is mixed to
+        mono and resampled to :attr:`sample_rate`. For very long files use
+        :meth:`enhance_long_file` (constant memory).
+
+        Arguments
+        ---------
+        path : str
+            Audio file (anything libsndfile reads).
+        output_filename : str, optional
+            Where to write the enhanced signal (mono float32 WAV at
+            :attr:`sample_rate`, written atomically).
+
+        Returns
+        -------
+        torch.Tensor
+            Enhanced ``[samples]`` waveform at :attr:`sample_rate`.
+
+        Raises
+        ------
+        speechbrain_fsce.dataio.audio.AudioError
+            (a ``ValueError``) naming the file: missing, unreadable, not audio,
+            empty, or NaN/Inf samples.
+        """
+        noisy = load_audio(path, self.sample_rate)
+        enhanced = self.enhance_batch(noisy.unsqueeze(0))[0]
+        if output_filename is not None:
+            if os.path.exists(output_filename) and os.path.samefile(output_filename, path):
+                raise ValueError(f"{path}: refusing to overwrite the input file")
+            save_wav(output_filename, enhanced.cpu(), self.sample_rate)
+        return enhanced
+
+    def enhance_long_file(self, path, output_filename, **kwargs):
+        """Enhances a file of any length in constant memory, writing the result.
+
+        Arguments
+        ---------
+        path : str
+            Audio file (any rate and channel count).
+        output_filename : str
+            Destination WAV (written atomically).
+        **kwargs : dict
+            Options of :func:`speechbrain_fsce.inference.chunked.enhance_file_chunked`
+            (``chunk_seconds``, ``context_seconds``, ``keep_rate``...).
+
+        Returns
+        -------
+        dict
+            What ``enhance_file_chunked`` reports (rates, lengths, scale).
+        """
+        from speechbrain_fsce.inference.chunked import enhance_file_chunked
+
+        return enhance_file_chunked(self.mods.enhancer, path, output_filename, device=self.device, **kwargs)
+
+    def forward(self, noisy, lengths=None):
+        """Same as :meth:`enhance_batch`."""
+        return self.enhance_batch(noisy, lengths)

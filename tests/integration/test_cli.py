@@ -1,0 +1,184 @@
+"""fsce-enhance / fsce-export on good and bad inputs (any format, any rate)."""
+
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechbrain_fsce import FSCE, FSCEEnhancer
+from speechbrain_fsce.cli import enhance_main, export_main
+from speechbrain_fsce.inference import FSCEEnhancement, export_model
+
+SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2])
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def calibrated(model, frames=40):
+    """Eval-mode model with BatchNorm statistics fitted on random input."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(2, frames, 161, 2))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    enhancer = FSCEEnhancer(calibrated(FSCE(**SMALL)))
+    return str(export_model(tmp_path_factory.mktemp("cli") / "model", enhancer, SMALL))
+
+
+RNG = np.random.default_rng(0)
+#: name -> (rate, data, subtype) of inputs that must be enhanced.
+GOOD = {
+    "a16k.wav": (16000, RNG.standard_normal(16000) * 0.1, "PCM_16"),
+    "sub/b8k_u8.wav": (8000, RNG.standard_normal(4000) * 0.1, "PCM_U8"),
+    "sub/deeper/c44k_stereo_24.wav": (44100, RNG.standard_normal((22050, 2)) * 0.1, "PCM_24"),
+    "d48k_stereo.flac": (48000, RNG.standard_normal((24000, 2)) * 0.1, "PCM_16"),
+    "e48k_float.wav": (48000, RNG.standard_normal(24000) * 0.1, "FLOAT"),
+    "short100.wav": (16000, RNG.standard_normal(100) * 0.1, "PCM_16"),
+    "silence.wav": (16000, np.zeros(8000), "PCM_16"),
+}
+
+
+def make_inputs(root):
+    for name, (rate, data, subtype) in GOOD.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), data, rate, subtype=subtype)
+    sf.write(str(root / "empty.wav"), np.zeros(0), 16000)
+    nan = np.zeros(4000)
+    nan[100] = np.nan
+    sf.write(str(root / "nan.wav"), nan, 16000, subtype="FLOAT")
+    corrupt = root / "corrupt.wav"
+    sf.write(str(corrupt), np.zeros(4000), 16000)
+    raw = bytearray(corrupt.read_bytes())
+    raw[8:16] = b"JUNKJUNK"
+    corrupt.write_bytes(bytes(raw))
+    (root / "text.wav").write_text("not audio at all\n")
+    (root / "readme.txt").write_text("ignored: not an audio name\n")
+    return {"empty.wav": "empty file", "nan.wav": "NaN or Inf", "corrupt.wav": "unreadable", "text.wav": "unreadable"}
+
+
+def out_name(name):
+    p = pathlib.PurePosixPath(name)
+    return str(p.with_suffix(".wav"))
+
+
+def test_enhance_folder_with_good_and_bad_files(model_folder, tmp_path, capsys):
+    bad = make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    rc = enhance_main(["--model", model_folder, str(tmp_path / "in"), str(tmp_path / "missing.wav"),
+                       "-o", str(out), "--no-progress"])
+    assert rc == 1  # some inputs failed, the others are written
+    err = capsys.readouterr().err
+    assert f"{len(GOOD)} file(s) written" in err
+    for name, reason in bad.items():
+        line = next(line for line in err.splitlines() if name in line)
+        assert reason in line, line
+    assert "missing.wav: no such file or folder" in err
+    assert "Traceback" not in err
+
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(out_name(n) for n in GOOD)  # structure kept, nothing partial
+    model = FSCEEnhancement.from_hparams(source=model_folder)
+    for name, (rate, data, _) in GOOD.items():
+        y, sr = sf.read(str(out / out_name(name)), dtype="float32")
+        assert sr == 16000 and y.shape == (math.ceil(data.shape[0] * 16000 / rate),)
+        assert np.all(np.isfinite(y))
+        if name == "silence.wav":
+            assert np.abs(y).max() < 1e-6
+        else:
+            assert np.abs(y).max() > 1e-3
+    # Same result as the Python API (whole file in memory).
+    ref = model.enhance_file(str(tmp_path / "in" / "sub/deeper/c44k_stereo_24.wav")).numpy()
+    y, _ = sf.read(str(out / "sub/deeper/c44k_stereo_24.wav"), dtype="float32")
+    assert np.abs(y - ref).max() < 1e-5
+
+
+def test_keep_rate_and_subtype(model_folder, tmp_path):
+    make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / "in" / n) for n in ("sub/deeper/c44k_stereo_24.wav", "e48k_float.wav", "sub/b8k_u8.wav")]
+    rc = enhance_main(["--model", model_folder, *inputs, "-o", str(out), "--keep-rate",
+                       "--subtype", "PCM_16", "--no-progress"])
+    assert rc == 0
+    for name, rate, frames in (("c44k_stereo_24.wav", 44100, 22050), ("e48k_float.wav", 48000, 24000), ("b8k_u8.wav", 8000, 4000)):
+        info = sf.info(str(out / name))
+        assert (info.samplerate, info.frames, info.channels, info.subtype) == (rate, frames, 1, "PCM_16")
+
+
+def test_never_overwrites_inputs(model_folder, tmp_path, capsys):
+    make_inputs(tmp_path / "in")
+    src = tmp_path / "in" / "a16k.wav"
+    before = src.read_bytes()
+    rc = enhance_main(["--model", model_folder, str(src), "-o", str(tmp_path / "in"), "--no-progress"])
+    assert rc == 1 and "refusing to write into the input's own location" in capsys.readouterr().err
+    assert src.read_bytes() == before
+    # An output folder inside the input folder is not read back as input.
+    for _ in range(2):
+        rc = enhance_main(["--model", model_folder, str(tmp_path / "in" / "sub"), "-o",
+                           str(tmp_path / "in" / "sub" / "enhanced"), "--no-progress"])
+        assert rc == 0
+    written = sorted(p.name for p in (tmp_path / "in" / "sub" / "enhanced").rglob("*.wav"))
+    assert written == ["b8k_u8.wav", "c44k_stereo_24.wav"]
+
+
+def test_usage_errors(model_folder, tmp_path, capsys):
+    make_inputs(tmp_path / "in")
+    assert enhance_main(["--model", str(tmp_path / "nomodel"), str(tmp_path / "in"), "-o", str(tmp_path / "o")]) == 2
+    assert "cannot load model" in capsys.readouterr().err
+    assert enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(tmp_path / "o"),
+                         "--subtype", "MP3ISH"]) == 2
+    (tmp_path / "afile").write_text("x")
+    assert enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(tmp_path / "afile")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_console_scripts(model_folder, tmp_path):
+    bin_dir = os.path.dirname(sys.executable)
+    enhance = os.path.join(bin_dir, "fsce-enhance")
+    if not os.path.exists(enhance):
+        pytest.skip("console scripts not installed (pip install -e .)")
+    sf.write(str(tmp_path / "x.wav"), RNG.standard_normal(8000) * 0.1, 16000)
+    (tmp_path / "bad.wav").write_text("nope")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run([enhance, "--model", model_folder, str(tmp_path / "x.wav"), str(tmp_path / "bad.wav"),
+                          "-o", str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, env=env)
+    assert res.returncode == 1, res.stderr
+    assert "bad.wav: unreadable or not audio" in res.stderr and "Traceback" not in res.stderr
+    assert sf.info(str(tmp_path / "out" / "x.wav")).frames == 8000
+
+
+def test_export_then_enhance(tmp_path):
+    torch.manual_seed(1)
+    enhancer = FSCEEnhancer(calibrated(FSCE(causal=True, **SMALL)))
+    torch.save(enhancer.state_dict(), tmp_path / "enhancer.ckpt")
+    rc = export_main(["--ckpt", str(tmp_path / "enhancer.ckpt"), "--output", str(tmp_path / "model"),
+                      "--overrides", '{"causal": true, "channels": 8, "inner_channels": 4, '
+                      '"tcm_hidden_channels": 8, "num_tcm_modules": 1, "dilations": [1, 2]}'])
+    assert rc == 0
+    sf.write(str(tmp_path / "x.wav"), RNG.standard_normal(8000) * 0.1, 16000)
+    assert enhance_main(["--model", str(tmp_path / "model"), str(tmp_path / "x.wav"), "-o",
+                         str(tmp_path / "out"), "--no-progress"]) == 0
+    y, _ = sf.read(str(tmp_path / "out" / "x.wav"), dtype="float32")
+    with torch.no_grad():
+        ref = enhancer.eval()(torch.from_numpy(sf.read(str(tmp_path / "x.wav"), dtype="float32")[0]))
+    assert np.abs(y - ref.numpy()).max() < 1e-4  # the causal model is streamed exactly

@@ -1,0 +1,141 @@
+"""FSCEStreamer: hop-by-hop output equals offline causal enhancement."""
+
+import pytest
+import torch
+
+from speechbrain_fsce import FSCE, FSCEEnhancer
+from speechbrain_fsce.inference.streaming import CausalFSCEState, FSCEStreamer
+
+SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=(1, 2))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Hop-by-hop work is hundreds of tiny ops: on a busy two-core machine,
+    # thread synchronisation costs more than the ops themselves.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def calibrated(model, frames=40):
+    """Eval-mode model with BatchNorm statistics fitted on random input
+    (default statistics shrink an untrained network's output to ~1e-5, which
+    would make any comparison vacuous)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(2, frames, 161, 2))
+    return model.eval()
+
+
+def causal_enhancer(seed=0, **config):
+    torch.manual_seed(seed)
+    return FSCEEnhancer(calibrated(FSCE(causal=True, **{**SMALL, **config}))).eval()
+
+
+def offline(enhancer, x, scale):
+    """Offline causal enhancement of ``x`` ``[B, T]`` at a fixed level."""
+    s = torch.full((x.shape[0], 1), scale)
+    with torch.no_grad():
+        out, _, s = enhancer.enhance_spectrum(x, scale=s)
+        return enhancer.front_end.synthesize(out.enhanced, s, x.shape[1])
+
+
+def stream(enhancer, x, scale, piece=160):
+    streamer = FSCEStreamer(enhancer, scale=scale)
+    parts = [streamer.process(x[..., i : i + piece]) for i in range(0, x.shape[-1], piece)]
+    parts.append(streamer.flush())
+    return torch.cat(parts, dim=-1), streamer.latency_samples
+
+
+CONFIGS = {
+    "published-shape": {},
+    "plain-conv-magnitude-mask": dict(block="conv", collaborate=False, branches="magnitude", magnitude_output="mask"),
+    "complex-residual": dict(branches="complex", complex_output="residual"),
+    "wider-dilations": dict(dilations=(1, 2, 4, 8), num_tcm_modules=2, kernel_sizes=((2, 5), (3, 3), (2, 3), (2, 3), (2, 3))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_hop_by_hop_equals_offline(name):
+    enhancer = causal_enhancer(**CONFIGS[name])
+    torch.manual_seed(1)
+    x = torch.randn(1, 4800) * 0.3  # 0.3 s, whole hops
+    scale = 0.3
+    ref = offline(enhancer, x, scale)[0]
+    y, latency = stream(enhancer, x[0], scale)
+    assert latency == 160
+    assert y.shape == (4800 + latency,)
+    assert torch.all(y[:latency] == 0)  # the hop before the signal
+    assert ref.abs().max() > 0.01  # 100x the tolerance: not a vacuous comparison
+    assert (y[latency:] - ref).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("length", [100, 160, 1650, 3207])
+@pytest.mark.parametrize("piece", [160, 480, 1000])
+def test_any_length_and_piece_size(length, piece):
+    enhancer = causal_enhancer()
+    torch.manual_seed(2)
+    x = torch.randn(2, length) * 0.2
+    ref = offline(enhancer, x, 0.2)
+    y, latency = stream(enhancer, x, 0.2, piece)  # batch of two signals
+    assert y.shape == (2, length + latency)
+    assert (y[:, latency:] - ref).abs().max() <= 1e-4
+    assert ref.abs().max() > 0.01
+
+
+def test_one_hop_in_one_hop_out_and_reset():
+    enhancer = causal_enhancer()
+    streamer = FSCEStreamer(enhancer)
+    x = torch.randn(1600) * 0.1
+    outs = [streamer.process(x[i : i + 160]) for i in range(0, 1600, 160)]
+    assert [o.shape[0] for o in outs] == [160] * 10
+    first = torch.cat(outs + [streamer.flush()])
+    # flush() resets: the same signal again gives the same output.
+    again = torch.cat([streamer.process(x[i : i + 160]) for i in range(0, 1600, 160)] + [streamer.flush()])
+    assert torch.equal(first, again)
+    assert streamer.process(torch.zeros(100)).shape == (0,)  # incomplete hop kept
+    assert streamer.flush().shape == (260,)
+    assert FSCEStreamer(enhancer).flush().shape == (0,)
+
+
+def test_state_carries_network_history():
+    """Without its state the streamer would restart from silence every call."""
+    enhancer = causal_enhancer()
+    torch.manual_seed(3)
+    x = torch.randn(1, 3200) * 0.3
+    y, lat = stream(enhancer, x[0], 0.3)
+    fresh = FSCEStreamer(enhancer, scale=0.3)
+    restarted = torch.cat([FSCEStreamer(enhancer, scale=0.3).process(x[0, i : i + 160])
+                           for i in range(0, 3200, 160)])
+    assert (restarted - y[: restarted.shape[0]]).abs().max() > 1e-3
+    assert fresh.state.frames_done == 0
+
+
+def test_noncausal_model_is_refused():
+    with pytest.raises(ValueError, match="causal FSCE model"):
+        FSCEStreamer(FSCEEnhancer(FSCE(**SMALL)))
+    with pytest.raises(ValueError, match="causal FSCE model"):
+        CausalFSCEState(FSCE(**SMALL))
+
+
+def test_bad_input_is_refused():
+    streamer = FSCEStreamer(causal_enhancer())
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        streamer.process(torch.tensor([0.0, float("nan")] * 80))
+    with pytest.raises(ValueError, match="expected a hop"):
+        streamer.process(torch.zeros(1, 1, 160))
+    streamer.process(torch.zeros(2, 160))
+    with pytest.raises(ValueError, match="batch size changed"):
+        streamer.process(torch.zeros(3, 160))
+
+
+def test_training_mode_enhancer_is_streamed_in_eval_mode():
+    enhancer = causal_enhancer().train()
+    FSCEStreamer(enhancer)
+    assert not enhancer.training
