@@ -31,15 +31,6 @@ from speechbrain_fsce.resources import demo_corpus_folder
 
 logger = logging.getLogger(__name__)
 
-# Keys of hparams/fsce_model.yaml that define the architecture (exported with the model).
-ARCHITECTURE_KEYS = (
-    "sample_rate", "win_length", "hop_length", "n_fft", "window", "compression",
-    "normalize_level", "branches", "collaborate", "block", "causal", "channels",
-    "inner_channels", "tcm_hidden_channels", "num_tcm_modules", "dilations",
-    "magnitude_output", "complex_output",
-)
-
-
 def resolve_corpus(hparams):
     """Arguments of ``prepare_corpus``: the demo corpus unless a folder is given."""
     if hparams["data_folder"] is None:
@@ -49,7 +40,7 @@ def resolve_corpus(hparams):
             "For TIMIT run: python train.py %s --data_folder=/path/to/TIMIT "
             "--noise_folder=/path/to/noise/train --test_noise_folder=/path/to/noise/test "
             "(or --corpus=folders for any folder of clean speech).",
-            demo, sys.argv[1] if len(sys.argv) > 1 else "hparams/fsce.yaml")
+            demo, "hparams/fsce.yaml")
         return dict(
             corpus="folders", data_folder=str(demo / "clean" / "train"),
             noise_folder=str(demo / "noise" / "train"),
@@ -165,9 +156,9 @@ def main(argv):
         test_loader_kwargs=hparams["test_dataloader_opts"])
 
     if if_main_process() and hparams["export_model"]:
-        from speechbrain_fsce.inference.export import export_best
+        from speechbrain_fsce.inference.export import architecture_keys, export_best
 
-        arch = {k: hparams["fsce"][k] for k in ARCHITECTURE_KEYS}
+        arch = {k: hparams["fsce"][k] for k in architecture_keys()}
         exported = export_best(
             hparams["save_folder"], hparams["model_folder"], arch, max_key="pesq_nb_raw")
         logger.info("Pretrained-model folder written to %s (from %s)",
