@@ -20,8 +20,7 @@ from speechbrain_fsce.inference.export import (
     overrides_from_hparams,
     render_hparams,
 )
-
-SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2])
+from tests.unittests.tiny_models import SMALL
 
 
 def small_enhancer(**extra):

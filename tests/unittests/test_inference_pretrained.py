@@ -10,30 +10,7 @@ import torch
 from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce.dataio.audio import AudioError, load_audio
 from speechbrain_fsce.inference import FSCEEnhancement, export_model
-
-SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2])
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small models: thread synchronisation costs more than the ops.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def calibrated(model, frames=40):
-    """Eval-mode model whose BatchNorm statistics were fitted on random input
-    (default statistics shrink an untrained network's output to ~1e-5)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(2, frames, 161, 2))
-    return model.eval()
+from tests.unittests.tiny_models import SMALL, calibrated
 
 
 @pytest.fixture(scope="module")

@@ -5,32 +5,7 @@ import torch
 
 from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce.inference.streaming import CausalFSCEState, FSCEStreamer
-
-SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=(1, 2))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Hop-by-hop work is hundreds of tiny ops: on a busy two-core machine,
-    # thread synchronisation costs more than the ops themselves.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def calibrated(model, frames=40):
-    """Eval-mode model with BatchNorm statistics fitted on random input
-    (default statistics shrink an untrained network's output to ~1e-5, which
-    would make any comparison vacuous)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(2, frames, 161, 2))
-    return model.eval()
+from tests.unittests.tiny_models import SMALL, calibrated
 
 
 def causal_enhancer(seed=0, **config):

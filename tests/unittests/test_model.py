@@ -6,8 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from speechbrain_fsce import FSCE
 from speechbrain_fsce.nnet import CEB, STCM, GatedDilatedBlock
-
-SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, dilations=(1, 2), num_tcm_modules=1)
+from tests.unittests.tiny_models import SMALL, calibrated
 
 
 def n_params(module):
@@ -53,22 +52,6 @@ def test_fused_output_is_magnitude_with_complex_phase():
     phase_cplx = torch.atan2(out.complex[..., 1], out.complex[..., 0])
     diff = torch.remainder(phase_fused - phase_cplx + torch.pi, 2 * torch.pi) - torch.pi
     assert diff.abs().max() < 1e-3
-
-
-def calibrated(model, frames=40):
-    """Eval-mode model whose BatchNorm statistics were fitted on random input.
-
-    With default running statistics an untrained encoder shrinks its input by
-    orders of magnitude, which would hide a look-ahead in rounding noise.
-    """
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None  # cumulative average
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(2, frames, 161, 2))
-    return model.eval()
 
 
 def _perturbation_changes(model, frames=40, batch=2, cut_points=(5, 17, 31)):
