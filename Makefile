@@ -12,19 +12,20 @@ $(PY):
 
 # Editable install with the dev extra; re-run when setup.py changes.
 $(STAMP): setup.py | $(PY)
-	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[dev]"
 	$(MAKE) install-pypesq
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# pypesq 1.2.4 (the paper's raw narrow-band PESQ) needs old-style builds and
-# -fcommon with current gcc; plain `pip install pypesq` fails.
+# pypesq 1.2.4 (the paper's raw narrow-band PESQ) imports numpy in its
+# setup.py and needs -fcommon with current gcc: plain `pip install pypesq`
+# fails. Building without isolation against an installed numpy works with
+# pip 23 to 26 (pip 25.3+ no longer has --no-use-pep517).
 install-pypesq: | $(PY)
 	$(PY) -c "import pypesq" 2>/dev/null || ( \
 	  $(PIP) install -q setuptools wheel numpy && \
-	  CFLAGS=-fcommon $(PIP) install -q --no-use-pep517 --no-build-isolation pypesq==1.2.4 )
+	  CFLAGS=-fcommon $(PIP) install -q --no-build-isolation pypesq==1.2.4 )
 
 test: $(STAMP)
 	$(PY) -m pytest -q --doctest-modules speechbrain_fsce tests
