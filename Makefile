@@ -38,6 +38,7 @@ test-slow: $(STAMP)
 
 # Trains on the embedded demo corpus within a CPU budget, evaluates, prints the table.
 demo: $(STAMP)
+	rm -rf results/demo  # a fresh run: an old one would be resumed and trained further
 	cd recipes/TIMIT && ../../$(PY) train.py hparams/demo.yaml --output_folder=../../results/demo
 	@cat results/demo/results.md
 	@echo "Listening page: results/demo/index.html   model folder: results/demo/model"

@@ -31,6 +31,13 @@ from speechbrain_fsce.reporting import (
 logger = logging.getLogger(__name__)
 
 
+def _rank():
+    """This process's rank in a multi-process run (0 otherwise)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return 0
+
+
 class FSCEBrain(sb.Brain):
     """Trains the ``enhancer`` module (an :class:`FSCEEnhancer`).
 
@@ -139,7 +146,10 @@ class FSCEBrain(sb.Brain):
         self._first_epoch = self.hparams.epoch_counter.current + 1
 
     def on_stage_start(self, stage, epoch=None):
-        """Fresh accumulators for each stage."""
+        """Fresh accumulators for each stage; per-epoch noise draws for training."""
+        mixer = getattr(self, "train_mixer", None)
+        if stage == sb.Stage.TRAIN and mixer is not None:
+            mixer.set_epoch(epoch, _rank())
         self.records = []
         self.loss_terms = {}
         self.listening = []
@@ -192,7 +202,10 @@ class FSCEBrain(sb.Brain):
             return
         elapsed = time.time() - self.fit_start_time
         per_epoch = elapsed / max(1, epoch - self._first_epoch + 1)
-        if elapsed + per_epoch > budget * 60:
+        stop = torch.tensor(float(elapsed + per_epoch > budget * 60))
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.broadcast(stop, src=0)  # every process stops together
+        if stop.item():
             logger.info(
                 "Time budget of %.1f min reached after epoch %d (%.1f min): stopping.",
                 budget, epoch, elapsed / 60)

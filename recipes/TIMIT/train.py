@@ -18,10 +18,10 @@ Authors
 """
 
 import logging
+import pathlib
 import sys
 
 import speechbrain as sb
-import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
@@ -31,7 +31,7 @@ from speechbrain_fsce.resources import demo_corpus_folder
 
 logger = logging.getLogger(__name__)
 
-def resolve_corpus(hparams):
+def resolve_corpus(hparams, hparams_file):
     """Arguments of ``prepare_corpus``: the demo corpus unless a folder is given."""
     if hparams["data_folder"] is None:
         demo = demo_corpus_folder()
@@ -40,7 +40,7 @@ def resolve_corpus(hparams):
             "For TIMIT run: python train.py %s --data_folder=/path/to/TIMIT "
             "--noise_folder=/path/to/noise/train --test_noise_folder=/path/to/noise/test "
             "(or --corpus=folders for any folder of clean speech).",
-            demo, "hparams/fsce.yaml")
+            demo, hparams_file)
         return dict(
             corpus="folders", data_folder=str(demo / "clean" / "train"),
             noise_folder=str(demo / "noise" / "train"),
@@ -71,11 +71,8 @@ def dataio_prep(hparams, paths):
     @sb.utils.data_pipeline.takes("clean_wav")
     @sb.utils.data_pipeline.provides("clean_sig", "noisy_sig")
     def train_pipeline(clean_wav):
-        clean = load_audio(clean_wav, sr)
-        if chunk and len(clean) > chunk:
-            # A random excerpt per epoch: more, shorter steps per CPU minute.
-            start = int(torch.randint(0, len(clean) - chunk + 1, (1,)))
-            clean = clean[start : start + chunk]
+        # A random excerpt per epoch: more, shorter steps per CPU minute.
+        clean = mixer.excerpt(load_audio(clean_wav, sr), chunk)
         noisy, _ = mixer(clean)
         yield clean
         yield noisy
@@ -101,13 +98,24 @@ def dataio_prep(hparams, paths):
         if split != "train":
             data = data.filtered_sorted(sort_key="length")  # less padding
         datasets[split] = data
-    return datasets
+    return datasets, mixer
 
 
 def _first_utterances(data, count):
-    """Keeps the mixtures of the first ``count`` clean test utterances (all SNRs)."""
-    with data.output_keys_as(["clean_id"]):
-        keep = sorted({item["clean_id"] for item in data})[:count]
+    """Keeps the mixtures (all SNRs) of ``count`` clean test utterances,
+    taken in turn from each speaker so that every test voice is scored."""
+    with data.output_keys_as(["clean_id", "clean_wav"]):
+        ids = {item["clean_id"]: item["clean_wav"] for item in data}
+    by_speaker = {}
+    for clean_id in sorted(ids):
+        by_speaker.setdefault(pathlib.Path(ids[clean_id]).parent.name, []).append(clean_id)
+    queues = list(by_speaker.values())
+    keep = []
+    while len(keep) < count and any(queues):
+        for queue in queues:
+            if queue and len(keep) < count:
+                keep.append(queue.pop(0))
+    keep = set(keep)
     return data.filtered_sorted(key_test={"clean_id": lambda c: c in keep})
 
 
@@ -120,24 +128,29 @@ def main(argv):
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file, overrides=overrides)
 
-    corpus = resolve_corpus(hparams)
+    corpus = resolve_corpus(hparams, hparams_file)
     prep_kwargs = dict(
         save_folder=hparams["prepared_folder"], seed=hparams["seed"],
-        skip_prep=hparams["skip_prep"], **corpus)
+        skip_prep=hparams["skip_prep"], test_snrs=tuple(hparams["test_snrs"]),
+        # The paper draws validation SNRs like the training ones.
+        valid_snr_range=(hparams["train_snr_low"], hparams["train_snr_high"]), **corpus)
     if corpus["corpus"] == "timit":
         prep_kwargs["core_test_only"] = hparams["core_test_only"]
+        prep_kwargs["valid_speakers"] = hparams["valid_ratio"]
     else:
         prep_kwargs["valid_ratio"] = hparams["valid_ratio"]
     run_on_main(prepare_corpus, kwargs=prep_kwargs)
     paths = prepare_corpus(**{**prep_kwargs, "skip_prep": True})
-    datasets = dataio_prep(hparams, paths)
+    datasets, train_mixer = dataio_prep(hparams, paths)
 
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    sampler = None
     if hparams["epoch_size"]:
         # Fixed-size epochs drawn with replacement: comparable epochs on any corpus.
-        train_loader_kwargs["sampler"] = sb.dataio.sampler.ReproducibleRandomSampler(
+        sampler = sb.dataio.sampler.ReproducibleRandomSampler(
             datasets["train"], seed=hparams["seed"], replacement=True,
             num_samples=hparams["epoch_size"])
+        train_loader_kwargs["sampler"] = sampler
         train_loader_kwargs.pop("shuffle", None)
 
     if hparams["use_tensorboard"]:
@@ -147,6 +160,9 @@ def main(argv):
     brain = FSCEBrain(
         modules=hparams["modules"], opt_class=hparams["opt_class"],
         hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"])
+    brain.train_mixer = train_mixer  # reseeded per epoch and process by the Brain
+    if sampler is not None and not brain.distributed_launch:
+        brain.train_sampler = sampler  # so that Brain calls set_epoch: new draws each epoch
     brain.fit(
         brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
         train_loader_kwargs=train_loader_kwargs,

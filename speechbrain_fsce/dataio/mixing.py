@@ -311,13 +311,12 @@ class OnTheFlyMixer:
             yield noisy
             yield snr
 
-    Randomness: in the main process the draws follow one stream seeded by
-    ``seed`` (continuing across epochs). In a DataLoader worker, the stream
-    is seeded by ``seed`` and the worker's torch seed, which PyTorch derives
-    from the main process's generator for every epoch and worker; so workers
-    and epochs never repeat each other's noise, and a seeded run (e.g. by
-    SpeechBrain's ``__set_seed``) is reproducible. ``seed=None`` uses
-    ``torch.initial_seed()`` instead of a fixed seed.
+    Randomness: the draws follow one stream seeded by ``(seed, epoch,
+    rank)`` (see :meth:`set_epoch`), plus the worker id inside a DataLoader
+    worker; so epochs, processes and workers never repeat each other's
+    noise, and a run resumed at epoch k draws exactly what an uninterrupted
+    run draws there. ``seed=None`` uses ``torch.initial_seed()`` instead of a
+    fixed seed.
 
     Arguments
     ---------
@@ -355,8 +354,20 @@ class OnTheFlyMixer:
         self.snr_low = int(snr_low)
         self.snr_high = int(snr_high)
         self.seed = seed
+        self.epoch, self.rank = 0, 0
         self._rng = None
         self._rng_owner = None
+
+    def set_epoch(self, epoch, rank=0):
+        """Starts the draws of ``epoch`` for process ``rank``.
+
+        The stream is a function of ``(seed, epoch, rank)``: a run resumed at
+        epoch k draws what an uninterrupted run draws there, and the
+        processes of a multi-process run draw different noise. The recipe's
+        Brain calls this at the start of every training epoch.
+        """
+        self.epoch, self.rank = int(epoch), int(rank)
+        self._rng = None
 
     def _generator(self):
         """The generator for this process / worker / epoch (made lazily)."""
@@ -364,10 +375,22 @@ class OnTheFlyMixer:
         owner = (os.getpid(), None if info is None else info.seed)
         if self._rng is None or self._rng_owner != owner:
             base = torch.initial_seed() if self.seed is None else int(self.seed)
-            entropy = [base] if info is None else [base, info.seed]
+            entropy = [base, self.epoch, self.rank]
+            if info is not None:
+                entropy.append(info.id)
             self._rng = np.random.default_rng(entropy)
             self._rng_owner = owner
         return self._rng
+
+    def excerpt(self, clean, length):
+        """A random ``length``-sample excerpt of ``clean`` (all of it if shorter).
+
+        Drawn from the mixer's stream, so it follows the same seeding rules.
+        """
+        if length is None or len(clean) <= length:
+            return clean
+        start = int(self._generator().integers(0, len(clean) - length + 1))
+        return clean[start : start + length]
 
     def draw(self, length):
         """Draws ``(snr, offset)`` for a clean signal of ``length`` samples."""

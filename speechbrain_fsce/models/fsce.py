@@ -235,9 +235,10 @@ class FSCE(torch.nn.Module):
     branches : str
         ``"both"`` (FSCE), ``"magnitude"`` (magnitude branch only, noisy phase)
         or ``"complex"`` (complex branch only) — the paper's ablation.
-    collaborate : bool
+    collaborate : bool or None
         Steer the complex encoder with the magnitude encoder's ``Com`` (CCEB);
-        False uses plain CEBs there. Needs ``block="ceb"`` and both branches.
+        False uses plain CEBs there. Needs ``block="ceb"`` and both branches;
+        None (default) collaborates whenever that is possible.
     block : str
         ``"ceb"`` (collaborative expert blocks) or ``"conv"`` (a plain conv of
         the same kernel, the baseline the CEB replaces).
@@ -291,7 +292,7 @@ class FSCE(torch.nn.Module):
     def __init__(
         self,
         branches="both",
-        collaborate=True,
+        collaborate=None,
         block="ceb",
         causal=False,
         num_freqs=161,
@@ -320,6 +321,8 @@ class FSCE(torch.nn.Module):
             raise ValueError(f"complex_output must be 'mapping' or 'residual', got {complex_output!r}")
         _block_class(block)
         self.branches = branches
+        if collaborate is None:
+            collaborate = block == "ceb"
         self.collaborate = bool(collaborate) and branches == "both"
         if self.collaborate and block != "ceb":
             raise ValueError(

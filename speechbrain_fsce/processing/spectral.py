@@ -121,13 +121,6 @@ class SpectralFrontEnd(torch.nn.Module):
         abs_len = torch.round(lengths * wavs.shape[1])
         return length_to_mask(abs_len, max_len=wavs.shape[1]).to(wavs.dtype)
 
-    def frame_mask(self, spec, lengths=None):
-        """``[B, frames]`` float mask of frames inside the valid samples."""
-        if lengths is None:
-            return torch.ones(spec.shape[:2], device=spec.device, dtype=spec.dtype)
-        abs_len = torch.round(lengths * spec.shape[1]).clamp(min=1)
-        return length_to_mask(abs_len, max_len=spec.shape[1]).to(spec.dtype)
-
     def analyze(self, wavs, lengths=None, scale=None):
         """Level-normalises and analyses a batch.
 

@@ -152,19 +152,36 @@ class _Clean(torch.utils.data.Dataset):
 
 
 def test_on_the_fly_mixer_workers_and_epochs_differ(noise_wav):
-    torch.manual_seed(0)
     mixer = OnTheFlyMixer(noise_wav, seed=5)
     loader = torch.utils.data.DataLoader(
         _Clean(mixer), batch_size=1, num_workers=2, multiprocessing_context="fork"
     )
+    mixer.set_epoch(1)
     epoch1 = [b[0] for b in loader]
+    mixer.set_epoch(2)
     epoch2 = [b[0] for b in loader]
     # Workers 0 and 1 serve items 0 and 1: they must not draw the same noise.
     assert not torch.equal(epoch1[0], epoch1[1])
     assert not torch.equal(epoch1[0], epoch2[0])
-    torch.manual_seed(0)
+    mixer.set_epoch(1)  # what a run resumed at epoch 1 draws
     replay = [b[0] for b in loader]
     assert all(torch.equal(a, b) for a, b in zip(epoch1, replay))
+
+
+def test_on_the_fly_mixer_ranks_differ_and_resume_replays(noise_wav):
+    clean = torch.from_numpy(speech_like(1.0, seed=2))
+    draws = {}
+    for epoch, rank in ((3, 0), (3, 1), (4, 0)):
+        mixer = OnTheFlyMixer(noise_wav, seed=7)
+        mixer.set_epoch(epoch, rank)
+        draws[epoch, rank] = [mixer(clean)[0] for _ in range(3)] + [mixer.excerpt(clean, 4000)]
+    assert not torch.equal(draws[3, 0][0], draws[3, 1][0])
+    assert not torch.equal(draws[3, 0][0], draws[4, 0][0])
+    fresh = OnTheFlyMixer(noise_wav, seed=7)
+    fresh.set_epoch(4, 0)  # a new process resuming at epoch 4
+    again = [fresh(clean)[0] for _ in range(3)] + [fresh.excerpt(clean, 4000)]
+    assert all(torch.equal(a, b) for a, b in zip(draws[4, 0], again))
+    assert len(again[-1]) == 4000
 
 
 def test_on_the_fly_mixer_in_speechbrain_pipeline(noise_wav, tmp_path):

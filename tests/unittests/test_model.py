@@ -138,8 +138,9 @@ def test_plain_conv_block():
     model = FSCE(block="conv", collaborate=False, **SMALL)
     assert all(not isinstance(b, CEB) for b in model.mag_encoder.blocks)
     assert model(torch.randn(1, 5, 161, 2)).enhanced.shape == (1, 5, 161, 2)
+    assert not FSCE(block="conv", **SMALL).collaborate  # defaults adapt
     with pytest.raises(ValueError, match="collaborate"):
-        FSCE(block="conv")
+        FSCE(block="conv", collaborate=True)
 
 
 def test_identity_start_options():
