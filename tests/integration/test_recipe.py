@@ -105,9 +105,10 @@ def test_torchrun_two_processes(corpus, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     output = tmp_path / "ddp"
     proc = run_recipe(
-        recipe_args(corpus, output, extra=["--distributed_backend=gloo", "--export_model=False"]),
+        recipe_args(corpus, output, extra=["--distributed_backend=gloo"]),
         launcher=[str(torchrun), "--standalone", "--nproc_per_node=2"])
     _check_run(proc)
+    assert (output / "model" / "enhancer.ckpt").is_file()
     # Every epoch logged once (main process only), every report written.
     assert [e for e, _ in _epochs(output)] == [1, 2]
     assert (output / "results.json").is_file() and (output / "index.html").is_file()

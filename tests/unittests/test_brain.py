@@ -1,0 +1,53 @@
+"""FSCEBrain: test outputs are written by the main process only."""
+
+import speechbrain as sb
+import torch
+from speechbrain.dataio.batch import PaddedBatch
+
+from speechbrain_fsce import FSCE, FSCEEnhancer
+from speechbrain_fsce import brain as brain_module
+from speechbrain_fsce.brain import FSCEBrain
+from speechbrain_fsce.losses import FSCELoss
+from tests.unittests.speechlike import speech_like
+from tests.unittests.tiny_models import SMALL
+
+
+class _Counter:
+    current = 1
+
+
+class _Logger:
+    def log_stats(self, **kwargs):
+        pass
+
+
+def _test_stage(tmp_path, main_process, monkeypatch):
+    monkeypatch.setattr(brain_module, "if_main_process", lambda: main_process)
+    hparams = dict(
+        loss=FSCELoss(), sample_rate=16000, test_snrs=[0], listening_per_snr=1,
+        enhanced_folder=str(tmp_path / "enhanced"), report_folder=str(tmp_path),
+        epoch_counter=_Counter(), train_logger=_Logger(),
+    )
+    brain = FSCEBrain(modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))}, hparams=hparams)
+    clean = torch.from_numpy(speech_like(1.0, seed=3))
+    batch = PaddedBatch([{"id": "u1", "noisy_sig": clean + 0.05 * torch.randn_like(clean),
+                          "clean_sig": clean, "snr": 0}])
+    brain.modules.eval()
+    brain.on_stage_start(sb.Stage.TEST)
+    with torch.no_grad():
+        loss = brain.compute_objectives(brain.compute_forward(batch, sb.Stage.TEST), batch, sb.Stage.TEST)
+    brain.on_stage_end(sb.Stage.TEST, loss.item())
+    return brain
+
+
+def test_main_process_writes_every_test_output(tmp_path, monkeypatch):
+    _test_stage(tmp_path, True, monkeypatch)
+    for name in ("results.json", "results.md", "index.html", "enhanced/u1.wav",
+                 "samples/u1_noisy.wav", "samples/u1.png"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_other_processes_write_nothing(tmp_path, monkeypatch):
+    brain = _test_stage(tmp_path, False, monkeypatch)
+    assert list(tmp_path.iterdir()) == []
+    assert len(brain.records) == 1  # it still scored the item
