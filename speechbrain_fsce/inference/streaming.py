@@ -37,7 +37,6 @@ Authors
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from speechbrain_fsce.models.fsce import FSCEOutput
 from speechbrain_fsce.nnet.ceb import CEB
 
 
@@ -348,32 +347,18 @@ class CausalFSCEState:
         if x.dim() != 4 or x.shape[-1] != 2 or x.shape[2] != m.num_freqs:
             raise ValueError(f"expected frames [batch, n, {m.num_freqs}, 2], got {tuple(x.shape)}")
         inp = x.permute(0, 3, 1, 2)
-        noisy_mag = torch.sqrt(x.pow(2).sum(-1) + m.eps)
         magnitude = cplx = coms = None
         if "mag_encoder" in self.encoders:
             h, skips, coms = self._encoder("mag_encoder", inp)
             h = self._bottleneck("mag_tcm", h)
-            head = m.mag_head(self._decoder("mag_decoder", h, skips)).squeeze(1)
-            if m.magnitude_output == "mask":
-                magnitude = noisy_mag * m.mask_max * torch.sigmoid(head)
-            else:
-                magnitude = torch.nn.functional.softplus(head)
+            magnitude = m.magnitude_estimate(x, self._decoder("mag_decoder", h, skips))
         if "cplx_encoder" in self.encoders:
             h, skips, _ = self._encoder("cplx_encoder", inp, coms if m.collaborate else None)
             h = self._bottleneck("cplx_tcm", h)
-            real = self._decoder("real_decoder", h, skips).squeeze(1)
-            imag = self._decoder("imag_decoder", h, skips).squeeze(1)
-            cplx = torch.stack([real, imag], dim=-1)
-            if m.complex_output == "residual":
-                cplx = x + m.residual_gain * cplx
-        if m.branches == "complex":
-            enhanced = cplx
-        else:
-            phase_src = x if m.branches == "magnitude" else cplx
-            unit = phase_src / torch.sqrt(phase_src.pow(2).sum(-1, keepdim=True) + m.eps)
-            enhanced = magnitude.unsqueeze(-1) * unit
+            cplx = m.complex_estimate(
+                x, self._decoder("real_decoder", h, skips), self._decoder("imag_decoder", h, skips))
         self.frames_done += x.shape[1]
-        return FSCEOutput(enhanced, magnitude, cplx)
+        return m.fuse(x, magnitude, cplx)
 
 
 class FSCEStreamer:

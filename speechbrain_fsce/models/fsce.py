@@ -422,32 +422,42 @@ class FSCE(torch.nn.Module):
                 f"FSCE expects [batch, time, {self.num_freqs}, 2], got {tuple(x.shape)}"
             )
         inp = x.permute(0, 3, 1, 2)  # [B, 2, T, F]
-        noisy_mag = torch.sqrt(x.pow(2).sum(-1) + self.eps)
         magnitude = cplx = coms = None
 
         if hasattr(self, "mag_encoder"):
             h, skips, coms = self.mag_encoder(inp)
             h = self._bottleneck(self.mag_tcm, h)
-            head = self.mag_head(self.mag_decoder(h, skips)).squeeze(1)
-            if self.magnitude_output == "mask":
-                magnitude = noisy_mag * self.mask_max * torch.sigmoid(head)
-            else:
-                magnitude = torch.nn.functional.softplus(head)
+            magnitude = self.magnitude_estimate(x, self.mag_decoder(h, skips))
 
         if hasattr(self, "cplx_encoder"):
             h, skips, _ = self.cplx_encoder(inp, coms if self.collaborate else None)
             h = self._bottleneck(self.cplx_tcm, h)
-            real = self.real_decoder(h, skips).squeeze(1)
-            imag = self.imag_decoder(h, skips).squeeze(1)
-            cplx = torch.stack([real, imag], dim=-1)
-            if self.complex_output == "residual":
-                cplx = x + self.residual_gain * cplx
+            cplx = self.complex_estimate(
+                x, self.real_decoder(h, skips), self.imag_decoder(h, skips))
+        return self.fuse(x, magnitude, cplx)
 
+    # The output heads are shared with the frame-by-frame streamer
+    # (speechbrain_fsce.inference.streaming), so both stay identical.
+    def magnitude_estimate(self, x, decoded):
+        """Magnitude branch output ``[B, T, F]`` from its decoder's ``[B, 1, T, F]``."""
+        head = self.mag_head(decoded).squeeze(1)
+        if self.magnitude_output == "mask":
+            noisy_mag = torch.sqrt(x.pow(2).sum(-1) + self.eps)
+            return noisy_mag * self.mask_max * torch.sigmoid(head)
+        return torch.nn.functional.softplus(head)
+
+    def complex_estimate(self, x, real, imag):
+        """Complex branch output ``[B, T, F, 2]`` from the two ``[B, 1, T, F]`` decoders."""
+        cplx = torch.stack([real.squeeze(1), imag.squeeze(1)], dim=-1)
+        if self.complex_output == "residual":
+            cplx = x + self.residual_gain * cplx
+        return cplx
+
+    def fuse(self, x, magnitude, cplx):
+        """Fused :class:`FSCEOutput`: magnitude with the complex (or noisy) phase."""
         if self.branches == "complex":
-            enhanced = cplx
-        else:
-            phase_src = x if self.branches == "magnitude" else cplx
-            # cos/sin of atan2(imag, real) without atan2's undefined gradient at 0.
-            unit = phase_src / torch.sqrt(phase_src.pow(2).sum(-1, keepdim=True) + self.eps)
-            enhanced = magnitude.unsqueeze(-1) * unit
-        return FSCEOutput(enhanced, magnitude, cplx)
+            return FSCEOutput(cplx, magnitude, cplx)
+        phase_src = x if self.branches == "magnitude" else cplx
+        # cos/sin of atan2(imag, real) without atan2's undefined gradient at 0.
+        unit = phase_src / torch.sqrt(phase_src.pow(2).sum(-1, keepdim=True) + self.eps)
+        return FSCEOutput(magnitude.unsqueeze(-1) * unit, magnitude, cplx)

@@ -19,16 +19,7 @@ from speechbrain_fsce.dataio.mixing import (
     random_segment,
     write_fixed_mixtures,
 )
-
-try:
-    from tests.unittests.speechlike import speech_like
-except ImportError:  # pragma: no cover - fallback if the helper is absent
-
-    def speech_like(seconds=2.0, sample_rate=16000, seed=0, f0=120.0):
-        t = np.arange(int(seconds * sample_rate)) / sample_rate
-        env = np.clip(np.sin(2 * np.pi * 3 * t), 0, None)
-        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
-        return (0.5 * env * x / np.abs(x).max()).astype(np.float32)
+from tests.unittests.speechlike import speech_like
 
 
 @pytest.mark.parametrize("snr", [-5, 0, 7, 15, 30])
