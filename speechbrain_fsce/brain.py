@@ -38,6 +38,29 @@ def _rank():
     return 0
 
 
+def close_distributed():
+    """Destroys the default process group, if this process joined one.
+
+    Call it once at the end of a multi-process run. Left to interpreter
+    shutdown, Gloo's worker threads can still hold tensors when Python is torn
+    down, and the process then aborts (SIGABRT) after all its work is done.
+
+    Returns
+    -------
+    bool
+        Whether a process group was destroyed.
+
+    Example
+    -------
+    >>> close_distributed()  # a single-process run: nothing to close
+    False
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+        return True
+    return False
+
+
 class FSCEBrain(sb.Brain):
     """Trains the ``enhancer`` module (an :class:`FSCEEnhancer`).
 

@@ -25,7 +25,7 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-from speechbrain_fsce.brain import FSCEBrain
+from speechbrain_fsce.brain import FSCEBrain, close_distributed
 from speechbrain_fsce.dataio import OnTheFlyMixer, load_audio, prepare_corpus
 from speechbrain_fsce.resources import demo_corpus_folder
 
@@ -182,4 +182,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    finally:
+        close_distributed()  # before shutdown, or Gloo may abort the process

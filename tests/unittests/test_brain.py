@@ -51,3 +51,16 @@ def test_other_processes_write_nothing(tmp_path, monkeypatch):
     brain = _test_stage(tmp_path, False, monkeypatch)
     assert list(tmp_path.iterdir()) == []
     assert len(brain.records) == 1  # it still scored the item
+
+
+def test_close_distributed_destroys_the_process_group(tmp_path):
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        torch.distributed.broadcast(torch.zeros(1), src=0)
+        assert brain_module.close_distributed() is True
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    assert brain_module.close_distributed() is False
