@@ -4,6 +4,17 @@ Works on features flattened to ``[batch, channels, time]``. Each residual block
 compresses the channels with a 1x1 conv, runs two dilated-conv paths of which
 one (through a sigmoid) gates the other, and expands back with a residual.
 
+Each path is ``PReLU -> BatchNorm1d -> dilated Conv1d`` and, as in the
+authors' model, the time padding is the dilated conv's own zero padding: the
+zeros are inserted *after* the normalisation, separately on each path, so
+they never enter the batch statistics and edge frames see exact zeros.
+
+Both modules also run as a stream (causal blocks only): ``init_state`` gives
+the state before the first frame and ``forward_step`` takes the next frames
+and that state and returns the output for exactly those frames and the new
+state. The state is a list of plain tensors (the last normalised frames of
+each path), so a step can be traced and exported.
+
 Authors
  * speechbrain-fsce developers
 """
@@ -11,11 +22,23 @@ Authors
 import torch
 
 
+def take_last(x, n, dim=-1):
+    """The last ``n`` entries of ``x`` along ``dim`` (an empty slice for n=0).
+
+    Example
+    -------
+    >>> take_last(torch.arange(5), 2), take_last(torch.arange(5), 0).shape
+    (tensor([3, 4]), torch.Size([0]))
+    """
+    return x.narrow(dim, x.shape[dim] - n, n)
+
+
 class GatedDilatedBlock(torch.nn.Module):
     """One residual block of a temporal convolution module.
 
     ``y = x + conv_out(BN(PReLU(A * sigmoid(B))))`` where
-    ``A = dconv_a(BN(PReLU(conv_in(x))))`` and ``B`` likewise.
+    ``A = dconv_a(pad(BN(PReLU(h))))``, ``B`` likewise on its own path, and
+    ``h = conv_in(x)``.
 
     Arguments
     ---------
@@ -42,6 +65,13 @@ class GatedDilatedBlock(torch.nn.Module):
     torch.Size([2, 256, 50])
     >>> sum(p.numel() for p in block.parameters())
     74563
+    >>> causal = GatedDilatedBlock(16, 8, dilation=2, causal=True).eval()
+    >>> x = torch.rand(1, 16, 6)
+    >>> state = causal.init_state(1)
+    >>> y1, state = causal.forward_step(x[..., :4], state)
+    >>> y2, state = causal.forward_step(x[..., 4:], state)
+    >>> bool(torch.allclose(torch.cat([y1, y2], -1), causal(x), atol=1e-6))
+    True
     """
 
     def __init__(
@@ -57,6 +87,7 @@ class GatedDilatedBlock(torch.nn.Module):
         super().__init__()
         self.context = (kernel_size - 1) * dilation
         self.causal = causal
+        self.hidden_channels = hidden_channels
         self.conv_in = torch.nn.Conv1d(channels, hidden_channels, 1)
         self.path_a = self._path(hidden_channels, kernel_size, dilation, activation, norm)
         self.path_b = self._path(hidden_channels, kernel_size, dilation, activation, norm)
@@ -66,26 +97,85 @@ class GatedDilatedBlock(torch.nn.Module):
 
     @staticmethod
     def _path(channels, kernel_size, dilation, activation, norm):
+        # Applied as conv(pad(norm(act(h)))) by ``_run_path``: the padding
+        # sits between the normalisation and the dilated conv.
         return torch.nn.Sequential(
             activation(),
             norm(channels),
             torch.nn.Conv1d(channels, channels, kernel_size, dilation=dilation),
         )
 
+    @property
+    def padding(self):
+        """``(past, future)`` zero frames padded in front of each dilated conv."""
+        if self.causal:
+            return self.context, 0
+        return self.context // 2, self.context - self.context // 2
+
     def pad(self, h):
         """Pads time: ``context`` frames of the past (causal) or half each side."""
-        if self.causal:
-            left, right = self.context, 0
-        else:
-            left = self.context // 2
-            right = self.context - left
-        return torch.nn.functional.pad(h, (left, right))
+        return torch.nn.functional.pad(h, self.padding)
+
+    def _gated(self, x, a, b):
+        """The residual output from the two paths' outputs."""
+        gated = a * torch.sigmoid(b)
+        return x + self.conv_out(self.out_norm(self.out_act(gated)))
+
+    def _normalised(self, path, h):
+        act, norm, _ = path
+        return norm(act(h))
 
     def forward(self, x, lengths=None):
         """``x``: ``[B, channels, T]`` -> ``[B, channels, T]``."""
-        h = self.pad(self.conv_in(x))
-        gated = self.path_a(h) * torch.sigmoid(self.path_b(h))
-        return x + self.conv_out(self.out_norm(self.out_act(gated)))
+        h = self.conv_in(x)
+        a = self.path_a[2](self.pad(self._normalised(self.path_a, h)))
+        b = self.path_b[2](self.pad(self._normalised(self.path_b, h)))
+        return self._gated(x, a, b)
+
+    def init_state(self, batch_size=1):
+        """Stream state before the first frame: the causal zero padding.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Past normalised frames of path A and path B, each
+            ``[batch_size, hidden_channels, context]``.
+        """
+        if not self.causal:
+            raise ValueError(
+                "a non-causal S-TCM block looks ahead and cannot run as a stream; "
+                "build it with causal=True"
+            )
+        w = self.conv_in.weight
+        zeros = w.new_zeros(batch_size, self.hidden_channels, self.context)
+        return [zeros, zeros.clone()]
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`, in order."""
+        return ["path_a", "path_b"]
+
+    def forward_step(self, x, state):
+        """Runs the next frames of a stream (eval mode).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Next frames ``[B, channels, n]``, ``n >= 1``.
+        state : list of torch.Tensor
+            From :meth:`init_state` or the previous step.
+
+        Returns
+        -------
+        y : torch.Tensor
+            ``[B, channels, n]``: what :meth:`forward` gives for these frames.
+        state : list of torch.Tensor
+            The state after these frames.
+        """
+        h = self.conv_in(x)
+        full_a = torch.cat([state[0], self._normalised(self.path_a, h)], dim=2)
+        full_b = torch.cat([state[1], self._normalised(self.path_b, h)], dim=2)
+        y = self._gated(x, self.path_a[2](full_a), self.path_b[2](full_b))
+        return y, [take_last(full_a, self.context, 2), take_last(full_b, self.context, 2)]
 
 
 class STCM(torch.nn.Module):
@@ -119,6 +209,10 @@ class STCM(torch.nn.Module):
     1342134
     >>> STCM().look_ahead, STCM(causal=True).look_ahead
     (378, 0)
+    >>> small = STCM(32, 8, dilations=(1, 2), num_modules=1, causal=True).eval()
+    >>> y, state = small.forward_step(torch.rand(2, 32, 1), small.init_state(2))
+    >>> y.shape, len(state), small.state_names()[:2]
+    (torch.Size([2, 32, 1]), 4, ['0.path_a', '0.path_b'])
     """
 
     def __init__(
@@ -144,15 +238,32 @@ class STCM(torch.nn.Module):
     @property
     def look_ahead(self):
         """Future frames that one output frame depends on."""
-        return sum(0 if b.causal else b.context - b.context // 2 for b in self.blocks)
+        return sum(b.padding[1] for b in self.blocks)
 
     @property
     def look_back(self):
         """Past frames that one output frame depends on."""
-        return sum(b.context if b.causal else b.context // 2 for b in self.blocks)
+        return sum(b.padding[0] for b in self.blocks)
 
     def forward(self, x, lengths=None):
         """``x``: ``[B, channels, T]`` -> ``[B, channels, T]``."""
         for block in self.blocks:
             x = block(x)
         return x
+
+    def init_state(self, batch_size=1):
+        """Stream state before the first frame: every block's, in order."""
+        return [s for block in self.blocks for s in block.init_state(batch_size)]
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`: ``"<block>.<path>"``."""
+        return [f"{i}.{n}" for i, block in enumerate(self.blocks) for n in block.state_names()]
+
+    def forward_step(self, x, state):
+        """Next frames ``[B, channels, n]`` of a stream -> ``(output, state)``."""
+        new_state, k = [], 0
+        for block in self.blocks:
+            x, s = block.forward_step(x, state[k : k + 2])
+            new_state.extend(s)
+            k += 2
+        return x, new_state

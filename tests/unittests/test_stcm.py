@@ -1,0 +1,95 @@
+"""S-TCM residual block: the authors' padding order and its streaming form."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from speechbrain_fsce.nnet import STCM, GatedDilatedBlock
+
+
+def randomised_block(causal, seed=0, channels=12, hidden=6, dilation=3):
+    """A block in eval mode with non-trivial BatchNorm statistics, affine parameters and slopes."""
+    torch.manual_seed(seed)
+    block = GatedDilatedBlock(channels, hidden, kernel_size=5, dilation=dilation, causal=causal)
+    with torch.no_grad():
+        for m in block.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-1, 1)
+            if isinstance(m, torch.nn.PReLU):
+                m.weight.uniform_(0.1, 0.4)
+    return block.eval()
+
+
+def reference(block, x):
+    """Independent computation: conv(pad(bn(prelu(h)))) on each path separately."""
+    def bn(m, z):
+        return ((z - m.running_mean[:, None]) / torch.sqrt(m.running_var[:, None] + m.eps)
+                * m.weight[:, None] + m.bias[:, None])
+
+    h = F.conv1d(x, block.conv_in.weight, block.conv_in.bias)
+    ctx = block.context
+    pad = (ctx, 0) if block.causal else (ctx // 2, ctx - ctx // 2)
+    outs = []
+    for act, norm, conv in (block.path_a, block.path_b):
+        z = F.pad(bn(norm, F.prelu(h, act.weight)), pad)
+        outs.append(F.conv1d(z, conv.weight, conv.bias, dilation=conv.dilation))
+    g = bn(block.out_norm, F.prelu(outs[0] * torch.sigmoid(outs[1]), block.out_act.weight))
+    return x + F.conv1d(g, block.conv_out.weight, block.conv_out.bias)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_padding_after_batchnorm_in_eval(causal, device):
+    block = randomised_block(causal).to(device)
+    x = torch.randn(2, 12, 40, device=device)
+    with torch.no_grad():
+        out, ref = block(x), reference(block, x)
+    edge = 2 * block.context  # frames that read the padding
+    # Edge frames are where the padding order matters; the old order (pad
+    # before PReLU -> BN) differs there by O(1) with these statistics.
+    assert (out[..., :edge] - ref[..., :edge]).abs().max() < 1e-5
+    assert (out[..., -edge:] - ref[..., -edge:]).abs().max() < 1e-5
+    assert (out - ref).abs().max() < 1e-5
+
+
+def test_padded_frames_do_not_enter_batch_statistics():
+    torch.manual_seed(0)
+    block = GatedDilatedBlock(12, 6, kernel_size=5, dilation=8).train()
+    for norm in (block.path_a[1], block.path_b[1]):
+        norm.momentum = 1.0  # running stats = the last batch's stats
+    x = torch.randn(3, 12, 20) + 2.0  # padding (32 frames) outweighs the signal
+    with torch.no_grad():
+        block(x)
+        h = block.conv_in(x)
+        for act, norm, _ in (block.path_a, block.path_b):
+            z = act(h)
+            expected_mean = z.mean(dim=(0, 2))
+            assert torch.allclose(norm.running_mean, expected_mean, atol=1e-5)
+
+
+@pytest.mark.parametrize("pieces", [[1] * 30, [7, 1, 13, 9], [30]])
+def test_block_and_stack_stream_equal_offline(pieces, device):
+    block = randomised_block(causal=True, dilation=2).to(device)
+    stack = STCM(12, 6, dilations=(1, 3), num_modules=2, causal=True).to(device)
+    for m in stack.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-1, 1)
+    stack.eval()
+    x = torch.randn(2, 12, sum(pieces), device=device)
+    for module in (block, stack):
+        state, outs, start = module.init_state(2), [], 0
+        with torch.no_grad():
+            for n in pieces:
+                y, state = module.forward_step(x[..., start : start + n], state)
+                outs.append(y)
+                start += n
+            full = module(x)
+        assert (torch.cat(outs, -1) - full).abs().max() <= 1e-5 * full.abs().max()
+        assert len(state) == len(module.state_names())
+
+
+def test_non_causal_block_refuses_to_stream():
+    with pytest.raises(ValueError, match="causal=True"):
+        GatedDilatedBlock(causal=False).init_state()
