@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fsce-installed
 
-.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus lint clean
+.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus demo-corpus lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,13 @@ demo: $(STAMP)
 	@cat results/demo/results.md
 	@echo "Listening page: results/demo/index.html   model folder: results/demo/model"
 
+# Corpus builders (build-time tools in tools/corpora/, not in the installed package).
 benchmark-corpus: $(STAMP)
-	$(PY) -m speechbrain_fsce.dataio.benchmark_corpus --output_folder data/benchmark
+	$(PY) -m tools.corpora.benchmark_corpus --output_folder data/benchmark
+
+# Rebuilds the committed demo corpus (speechbrain_fsce/dataio/demo_corpus).
+demo-corpus: $(STAMP)
+	$(PY) -m tools.corpora.demo_corpus
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check speechbrain_fsce tests recipes benchmarks tools

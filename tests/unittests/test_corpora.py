@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_fsce.dataio import benchmark_corpus as bench
-from speechbrain_fsce.dataio import build_demo_corpus as demo
-from speechbrain_fsce.dataio.sentences import SENTENCES
 from tests.unittests.speechlike import speech_like
+from tools.corpora import benchmark_corpus as bench
+from tools.corpora import common
+from tools.corpora import demo_corpus as demo
+from tools.corpora.sentences import SENTENCES
 
 CORPUS = demo.DEFAULT_OUTPUT
 SR = 16000
@@ -97,7 +98,7 @@ def test_all_files_16k_mono_flac(audio):
 
 def test_size_within_budget():
     files = _files()
-    assert demo.disk_bytes(files) <= demo.MAX_BYTES == 15 * 2**20
+    assert common.disk_bytes(files) <= demo.MAX_BYTES == 15 * 2**20
     assert sum(os.path.getsize(p) for p in files) <= 15 * 2**20
 
 
@@ -178,13 +179,13 @@ def test_durations(audio):
 
 def test_no_silent_files(audio):
     for rel, (signal, _) in audio.items():
-        assert demo.rms_dbfs(signal) > -40.0, rel
-        energy = demo.frame_energy_db(signal, 320)
+        assert common.rms_dbfs(signal) > -40.0, rel
+        energy = common.frame_energy_db(signal, 320)
         # Trimmed speech is mostly active; noise files are never mostly empty.
         active = np.mean(energy > energy.max() - 40.0)
         assert active > (0.6 if rel.startswith("clean") else 0.3), rel
         # Not trimmed to the bone either: leading silence is short.
-        start, _ = demo.active_span(signal, SR, margin=0.0)
+        start, _ = common.active_span(signal, SR, margin=0.0)
         if rel.startswith("clean"):
             assert start < 0.3 * SR, rel
 
@@ -206,16 +207,16 @@ def test_sentences_are_original_list():
 def test_trim_and_level():
     x = np.zeros(3 * SR)
     x[SR : 2 * SR] = 0.2 * speech_like(1.0, SR, seed=1)
-    y = demo.trim_silence(x, SR, margin=0.1)
+    y = common.trim_silence(x, SR, margin=0.1)
     assert 0.8 * SR < len(y) <= 1.2 * SR
-    z = demo.set_level(y, -26.0)
-    assert abs(demo.rms_dbfs(z) + 26.0) < 0.01
-    assert np.abs(demo.set_level(np.r_[1.0, np.zeros(99)], 0.0)).max() <= 0.99
+    z = common.set_level(y, -26.0)
+    assert abs(common.rms_dbfs(z) + 26.0) < 0.01
+    assert np.abs(common.set_level(np.r_[1.0, np.zeros(99)], 0.0)).max() <= 0.99
 
 
 @pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
 def test_colored_noise_slope(exponent):
-    x = demo.colored_noise(8 * SR, exponent, np.random.default_rng(1))
+    x = common.colored_noise(8 * SR, exponent, np.random.default_rng(1))
     f = np.fft.rfftfreq(len(x), 1 / SR)
     p = np.abs(np.fft.rfft(x)) ** 2
     sel = (f > 100) & (f < 6000)
@@ -225,20 +226,20 @@ def test_colored_noise_slope(exponent):
 
 def test_fit_length_loops_and_cuts():
     x = np.sin(np.arange(1000) / 7.0)
-    looped = demo.fit_length(x, 4500)
+    looped = common.fit_length(x, 4500)
     assert len(looped) == 4500
     assert np.abs(np.diff(looped)).max() < 0.5  # cross-faded seams, no click
     assert np.allclose(
-        demo.fit_length(np.arange(100.0), 10, start=95), np.arange(90, 100)
+        common.fit_length(np.arange(100.0), 10, start=95), np.arange(90, 100)
     )
 
 
 def test_mix_babble_uses_distinct_talkers():
     utts = [speech_like(1.0, SR, seed=k) for k in range(6)]
-    babble, used = demo.mix_babble(utts, 2 * SR, np.random.default_rng(0), 4)
+    babble, used = common.mix_babble(utts, 2 * SR, np.random.default_rng(0), 4)
     assert len(set(used)) == 4 and len(babble) == 2 * SR
     with pytest.raises(ValueError):
-        demo.mix_babble(utts[:2], SR, np.random.default_rng(0), 3)
+        common.mix_babble(utts[:2], SR, np.random.default_rng(0), 3)
 
 
 def _cat_entry(description, wav, name, pad=b"\0"):
@@ -274,7 +275,7 @@ def test_parse_opensfx_container():
         wav_len = len(e) - (len(desc) + 2) - 1 - (1 + len("src/wav/osfx_00.wav") + 1)
         header += struct.pack("<II", offset | 0x80000000, wav_len)
         offset += len(e)
-    parsed = demo.parse_opensfx_cat(header + b"".join(entries))
+    parsed = common.parse_opensfx_cat(header + b"".join(entries))
     assert [c.title for c in parsed] == ["Cow", "Wind"]
     assert [c.is_cc0 for c in parsed] == [True, False]
     assert parsed[1].licence == "Creative Commons Attribution 3.0 Unported"
@@ -282,7 +283,7 @@ def test_parse_opensfx_container():
         "src/wav/osfx_00.wav",
         "src/wav/osfx_01.wav",
     ]
-    signal, rate = demo.decode_wav_bytes(parsed[0].wav)
+    signal, rate = common.decode_wav_bytes(parsed[0].wav)
     assert rate == 44100 and len(signal) == 441 and abs(signal.mean() - 0.1) < 1e-3
 
 
@@ -294,7 +295,7 @@ def test_dep5_only_listed_files_count_as_cc0(tmp_path):
     )
     path = tmp_path / "copyright"
     path.write_text(text)
-    lic = demo.sonic_pi_licences(str(path))
+    lic = common.sonic_pi_licences(str(path))
     assert lic["a.flac"]["license"] == "CC0"
     assert lic["c.flac"]["license"] == "CC-BY-SA-4.0"
     assert "d.flac" not in lic  # only under Files: * (MIT): never CC0
@@ -348,10 +349,10 @@ def test_beeps_and_silence_detected():
     for seed in range(4):
         speech = speech_like(2.0, SR, seed=seed)
         assert not bench.is_tonal(speech, SR)
-        assert bench.speech_rejection(demo.trim_silence(speech, SR), SR) is None
+        assert bench.speech_rejection(common.trim_silence(speech, SR), SR) is None
     rng = np.random.default_rng(0)
     dither = 1e-5 * rng.standard_normal(2 * SR)  # like asterisk's silence files
-    assert bench.speech_rejection(demo.trim_silence(dither, SR, -45.0), SR) == "silent"
+    assert bench.speech_rejection(common.trim_silence(dither, SR, -45.0), SR) == "silent"
     assert bench.speech_rejection(speech_like(0.3, SR, seed=1), SR) == "too short"
 
 
@@ -382,7 +383,7 @@ def test_keyboard_typing_is_sparse_clicks():
     release = [0.5 * p for p in press]
     x = bench.keyboard_typing(press, release, 3 * SR, rng)
     assert x.shape == (3 * SR,)
-    energy = demo.frame_energy_db(x, 160)
+    energy = common.frame_energy_db(x, 160)
     active = np.mean(energy > energy.max() - 30)
     assert 0.05 < active < 0.8  # clicks with gaps, not continuous noise
 
@@ -390,10 +391,10 @@ def test_keyboard_typing_is_sparse_clicks():
 def test_corpus_summary(tmp_path):
     for split, spk, n in (("train", "a", 2), ("train", "b", 1), ("test", "c", 1)):
         for k in range(n):
-            demo.write_flac(
+            common.write_flac(
                 str(tmp_path / "clean" / split / spk / f"{k}.flac"), 0.1 * np.ones(SR)
             )
-    demo.write_flac(
+    common.write_flac(
         str(tmp_path / "noise" / "test" / "animal_x.flac"), 0.1 * np.ones(SR)
     )
     s = bench.corpus_summary(str(tmp_path))
@@ -409,7 +410,7 @@ def test_corpus_summary(tmp_path):
 
 @pytest.mark.slow
 def test_demo_corpus_regenerates_identically(tmp_path):
-    if demo.missing_packages(demo.DEMO_PACKAGES):
+    if common.missing_packages(demo.DEMO_PACKAGES):
         pytest.skip("needs " + " ".join(demo.DEMO_PACKAGES))
     demo.build_demo_corpus(str(tmp_path), install=False)
     committed = [os.path.relpath(p, CORPUS) for p in _files()]
@@ -429,9 +430,9 @@ def test_demo_corpus_regenerates_identically(tmp_path):
 
 @pytest.mark.slow
 def test_real_opensfx_licences():
-    if demo.missing_packages(["openttd-opensfx"]):
+    if common.missing_packages(["openttd-opensfx"]):
         pytest.skip("needs openttd-opensfx")
-    clips = demo.read_opensfx()
+    clips = common.read_opensfx()
     titles = {c.title: c for c in clips}
     for source in demo.TRAIN_CLIPS + demo.TEST_CLIPS:
         if source.package == "openttd-opensfx":

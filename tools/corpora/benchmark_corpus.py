@@ -1,6 +1,7 @@
 """Builds the real-speech benchmark corpus from Debian packages (not committed).
 
-``python -m speechbrain_fsce.dataio.benchmark_corpus --output_folder data/benchmark``
+``python -m tools.corpora.benchmark_corpus --output_folder data/benchmark``
+(``make benchmark-corpus``, from the repository root)
 writes, under the (git-ignored) output folder::
 
     clean/train/<speaker>/<file>.flac   Czech game dialogue, English phone
@@ -20,7 +21,7 @@ language (Dutch; the Dutch and Low German letters of ``klettres-data`` are
 left out of training) and unseen noise types. Everything is 16 kHz mono
 16-bit FLAC.
 
-Sources (see ``/work/shared/reference/data-sources.md``):
+Sources (each build writes them, with versions, to ``SOURCES.md``):
 
 * ``fillets-ng-data-cs`` / ``-nl`` (GPL-2+): ogg dialogue of the game Fish
   Fillets; the speaking character is in the file name
@@ -62,7 +63,10 @@ import torch
 from tqdm import tqdm
 
 from speechbrain_fsce.dataio.audio import read_audio_native
-from speechbrain_fsce.dataio.build_demo_corpus import (
+from tools.corpora.common import (
+    OPENSFX_CAT as INSTALLED_OPENSFX_CAT,
+)
+from tools.corpora.common import (
     SAMPLE_RATE,
     MissingPackagesError,
     can_use_apt,
@@ -97,7 +101,7 @@ DATA_PACKAGES = {
 FILLETS_SOUND = "usr/share/games/fillets-ng/sound"
 ASTERISK_SOUNDS = "usr/share/asterisk/sounds"
 KLETTRES = "usr/share/klettres"
-OPENSFX_CAT = "usr/share/games/openttd/baseset/opensfx/opensfx.cat"
+OPENSFX_CAT = INSTALLED_OPENSFX_CAT.lstrip("/")
 SONIC_PI = "usr/share/sonic-pi/samples"
 BUCKLESPRING = "usr/share/buckle/wav"
 
@@ -877,7 +881,7 @@ def _write_sources(out, cache):
         "# Benchmark corpus: sources",
         "",
         (
-            "Built by `python -m speechbrain_fsce.dataio.benchmark_corpus`; not "
+            "Built by `python -m tools.corpora.benchmark_corpus`; not "
             "for redistribution beyond the packages' own licences."
         ),
         "",
