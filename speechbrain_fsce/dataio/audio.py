@@ -1,4 +1,7 @@
-"""Robust audio reading, scanning and writing for corpus preparation.
+"""Robust audio reading, folder scanning and writing: the package's one home.
+
+Data preparation, chunked enhancement, the pretrained interface and the
+command line all read, scan and write audio through this module.
 
 Bad input must fail early and clearly, never deep inside a training epoch:
 
@@ -6,14 +9,26 @@ Bad input must fail early and clearly, never deep inside a training epoch:
   FLAC, OGG, ...), mixes channels down to mono, resamples to the target rate
   and raises :class:`AudioError` (a ``ValueError``) naming the file and the
   reason when a file is unreadable, empty or holds non-finite samples.
-* :func:`find_audio_files` walks a folder; a missing folder or one without
-  audio raises ``FileNotFoundError`` with a helpful message.
+* :func:`walk_files` is the one folder walk: it follows symbolic links but
+  visits every real folder once (no loops, no file counted twice: files are
+  de-duplicated by real path, the shortest path wins).
+  :func:`find_audio_files` uses it; a missing folder or one without audio
+  raises ``FileNotFoundError`` with a helpful message.
+* :func:`open_audio`, :func:`audio_info` and :func:`read_blocks` read a file
+  piece by piece (constant memory) with the same mix-down and resampling as
+  :func:`load_audio`; a WAV whose data chunk is cut short is read with a
+  warning.
+* :func:`resample` works at any pair of rates in bounded memory: rates with
+  a small common factor use torchaudio's polyphase kernel, others (44,101
+  Hz...) the same band-limited sinc evaluated per output sample.
 * :func:`scan_audio` probes files and skips the unusable ones (unreadable or
   not audio, empty, silent, shorter than one STFT frame) with **one** counted
   summary warning, e.g. ``skipped 3 of 40 noise files: 1 unreadable, 2 silent``.
-* :func:`save_wav` writes mono float32 WAV files atomically (temporary name,
-  then ``os.replace``) and byte-reproducibly (no time-stamped ``PEAK`` chunk,
-  which libsndfile adds to float WAV files).
+* :func:`save_wav` writes mono float32 WAV files atomically (through
+  :func:`speechbrain_fsce.fileio.atomic_path`) and byte-reproducibly (no
+  time-stamped ``PEAK`` chunk, which libsndfile adds to float WAV files);
+  :func:`check_finite_output` refuses NaN/Inf samples before anything is
+  written.
 
 Authors
  * speechbrain-fsce developers
@@ -23,6 +38,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import struct
 
 import numpy as np
@@ -31,11 +47,26 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
+from speechbrain_fsce.fileio import PARTIAL_SUFFIX, atomic_path
+
 logger = logging.getLogger(__name__)
 
-#: File name endings considered audio (compared case-insensitively). TIMIT's
-#: NIST-SPHERE files end in ``.WAV``/``.wav``; ``.sph`` is the other usual one.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".sph")
+#: File name endings considered audio (compared case-insensitively): what
+#: libsndfile reads. TIMIT's NIST-SPHERE files end in ``.WAV``/``.wav``;
+#: ``.sph`` is the other usual one; ``.mp3`` needs libsndfile >= 1.1 and
+#: ``.opus`` is Ogg Opus (a file libsndfile cannot read is reported, never
+#: silently skipped).
+AUDIO_EXTENSIONS = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".sph", ".nist",
+    ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
+)
+
+#: Largest torchaudio polyphase kernel (elements) :func:`resample` builds;
+#: rate pairs that need more use the per-sample sinc instead.
+MAX_KERNEL_ELEMENTS = 1 << 22
+
+#: Output samples computed at once by the per-sample sinc resampler.
+RESAMPLE_BLOCK = 8192
 
 #: Samples of one STFT frame (20 ms at 16 kHz): anything shorter cannot be
 #: analysed by the front end.
@@ -103,14 +134,102 @@ def read_audio_native(path):
     ((100,), 8000, 0.3)
     """
     path = str(path)
+    with open_audio(path) as f:
+        sample_rate = f.samplerate
+        data = _read_frames(f, path, -1)
+    signal = mix_down(data, path)
+    return signal, int(sample_rate)
+
+
+def _truncation(f):
+    """``(declared, present)`` data bytes when the header promises more."""
+    try:
+        info = f.extra_info
+    except Exception:  # not every format has it
+        return None
+    match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", info, re.M)
+    if match and int(match.group(1)) > int(match.group(2)):
+        return int(match.group(1)), int(match.group(2))
+    return None
+
+
+def open_audio(path):
+    """Opens an audio file for reading, with clear errors.
+
+    A file whose header promises more data than it holds (a WAV cut short
+    by a failed copy or download) is opened with a warning naming the file:
+    the samples present are read.
+
+    Arguments
+    ---------
+    path : str
+        Audio file.
+
+    Returns
+    -------
+    soundfile.SoundFile
+        Open for reading (use it as a context manager).
+
+    Raises
+    ------
+    AudioError
+        Missing, unreadable, non-audio or empty file.
+
+    Example
+    -------
+    >>> p = str(getfixture("tmp_path") / "x.wav")
+    >>> sf.write(p, np.zeros(800), 8000)
+    >>> with open_audio(p) as f:
+    ...     f.samplerate, f.frames
+    (8000, 800)
+    """
+    path = str(path)
     if not os.path.isfile(path):
         raise AudioError(path, "no such file")
     try:
-        data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
+        f = sf.SoundFile(path)
     except Exception as err:  # libsndfile raises several types
         raise AudioError(path, f"unreadable or not audio ({err})") from err
-    if data.shape[0] == 0:
+    if f.frames == 0:
+        f.close()
         raise AudioError(path, "empty file (no samples)")
+    cut = _truncation(f)
+    if cut is not None:
+        logger.warning(
+            "%s: truncated file: its header declares %d data bytes but only %d "
+            "are there; reading the %d samples present",
+            path, cut[0], cut[1], f.frames,
+        )
+    return f
+
+
+def _read_frames(f, path, frames):
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
+    except Exception as err:
+        raise AudioError(path, f"unreadable audio data ({err})") from err
+
+
+def mix_down(data, path="signal"):
+    """Averages ``[samples, channels]`` to mono float32, refusing NaN/Inf.
+
+    Arguments
+    ---------
+    data : numpy.ndarray
+        ``[samples, channels]`` float32.
+    path : str
+        Name for the error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        Contiguous float32 ``[samples]``.
+
+    Example
+    -------
+    >>> mix_down(np.array([[1.0, 0.0], [0.5, 0.5]], dtype=np.float32)).tolist()
+    [0.5, 0.5]
+    """
     # Averaging keeps the level of identical channels; float64 sum first so
     # that the mean of a mono file is bit-exact.
     if data.shape[1] == 1:
@@ -119,11 +238,76 @@ def read_audio_native(path):
         signal = data.astype(np.float64).mean(axis=1).astype(np.float32)
     if not np.all(np.isfinite(signal)):
         raise AudioError(path, "contains NaN or Inf samples")
-    return np.ascontiguousarray(signal), int(sample_rate)
+    return np.ascontiguousarray(signal)
+
+
+def audio_info(path):
+    """Sampling rate, channels and samples of an audio file, with clear errors.
+
+    Arguments
+    ---------
+    path : str
+        Audio file.
+
+    Returns
+    -------
+    (sample_rate, channels, frames) : tuple of int
+        (:class:`AudioError` as :func:`open_audio` for an unusable file).
+
+    Example
+    -------
+    >>> p = str(getfixture("tmp_path") / "stereo.wav")
+    >>> sf.write(p, np.zeros((800, 2)), 8000)
+    >>> audio_info(p)
+    (8000, 2, 800)
+    """
+    with open_audio(path) as f:
+        return int(f.samplerate), int(f.channels), int(f.frames)
+
+
+def _sinc_kernel(t, base, orig_rate, width=6):
+    """torchaudio's ``sinc_interp_hann`` kernel at times ``t`` (input units)."""
+    t = (t * base).clamp(-width, width)
+    window = torch.cos(t * math.pi / width / 2) ** 2
+    t = t * math.pi
+    kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t)
+    return kernel * window * (base / orig_rate)
+
+
+def _resample_direct(signal, orig_rate, new_rate, block=RESAMPLE_BLOCK):
+    """Band-limited sinc, evaluated output by output (bounded memory).
+
+    Same kernel as ``torchaudio.functional.resample`` (Hann-windowed sinc,
+    6 zero crossings, roll-off 0.99), so the results agree to float
+    rounding; memory is ``block x taps`` whatever the rates.
+    """
+    n_in = signal.shape[0]
+    n_out = math.ceil(n_in * new_rate / orig_rate)
+    base = min(orig_rate, new_rate) * 0.99
+    half = 6 * orig_rate / base  # kernel half-width in input samples
+    taps = int(math.ceil(2 * half)) + 2
+    x = signal.double()
+    out = torch.empty(n_out, dtype=torch.float64)
+    offsets = torch.arange(taps, dtype=torch.float64)
+    for k0 in range(0, n_out, block):
+        k = torch.arange(k0, min(k0 + block, n_out), dtype=torch.float64)
+        first = torch.floor(k * orig_rate / new_rate - half)
+        idx = first[:, None] + offsets[None, :]
+        kernel = _sinc_kernel(idx / orig_rate - k[:, None] / new_rate, base, orig_rate)
+        inside = (idx >= 0) & (idx < n_in)
+        values = x[idx.clamp(0, max(n_in - 1, 0)).long()] * inside
+        out[k0 : k0 + k.shape[0]] = (values * kernel).sum(dim=1)
+    return out.to(signal.dtype)
 
 
 def resample(signal, orig_rate, new_rate):
     """Resamples a 1-D signal (band-limited sinc, torchaudio's default).
+
+    Any pair of rates works in bounded memory: when the reduced ratio
+    ``orig / new`` has small terms (44,100 -> 16,000 is 441 / 160) the
+    polyphase kernel of ``torchaudio.functional.resample`` is used; when it
+    would be huge (44,101 -> 16,000 needs a 16,000 x 44,135 kernel) the same
+    sinc is evaluated per output sample, a block at a time.
 
     Arguments
     ---------
@@ -144,11 +328,160 @@ def resample(signal, orig_rate, new_rate):
     -------
     >>> resample(np.zeros(44100, dtype=np.float32), 44100, 16000).shape
     torch.Size([16000])
+    >>> x = torch.sin(torch.arange(4410) * 0.01)
+    >>> y = resample(x, 44101, 16000)
+    >>> y.shape, bool((y[100:-100] - resample(x, 44100, 16000)[100:-100]).abs().max() < 1e-3)
+    (torch.Size([1600]), True)
     """
     signal = torch.as_tensor(signal, dtype=torch.float32)
-    if int(orig_rate) == int(new_rate):
+    orig_rate, new_rate = int(orig_rate), int(new_rate)
+    if orig_rate <= 0 or new_rate <= 0:
+        raise ValueError(f"sampling rates must be positive, got {orig_rate} -> {new_rate}")
+    if orig_rate == new_rate:
         return signal
-    return torchaudio.functional.resample(signal, int(orig_rate), int(new_rate))
+    g = math.gcd(orig_rate, new_rate)
+    o, n = orig_rate // g, new_rate // g
+    width = math.ceil(6 * o / (min(o, n) * 0.99))
+    if n * (2 * width + o) <= MAX_KERNEL_ELEMENTS:
+        return torchaudio.functional.resample(signal, orig_rate, new_rate)
+    return _resample_direct(signal, orig_rate, new_rate)
+
+
+class StreamingResampler:
+    """Resamples a signal block by block, exactly as :func:`resample` in one call.
+
+    Each group of ``new / g`` output samples (``g = gcd(orig, new)``) is
+    computed from input samples within ``width`` of the group's ``orig / g``
+    input samples. Blocks are resampled with enough kept input on both sides
+    that every output sample is computed from the same input samples as in a
+    single call over the whole signal.
+
+    Arguments
+    ---------
+    orig_rate : int
+        Input rate in Hz.
+    new_rate : int
+        Output rate in Hz.
+
+    Example
+    -------
+    >>> x = torch.randn(44100)
+    >>> rs = StreamingResampler(44100, 16000)
+    >>> y = torch.cat([rs.push(x[i : i + 5000]) for i in range(0, 44100, 5000)] + [rs.flush()])
+    >>> ref = torchaudio.functional.resample(x, 44100, 16000)
+    >>> y.shape == ref.shape, bool((y - ref).abs().max() < 1e-5)
+    (True, True)
+    """
+
+    def __init__(self, orig_rate, new_rate):
+        self.orig_rate, self.new_rate = int(orig_rate), int(new_rate)
+        g = math.gcd(self.orig_rate, self.new_rate)
+        self.o, self.n = self.orig_rate // g, self.new_rate // g
+        self.identity = self.o == self.n
+        # Kernel half-width (lowpass_filter_width=6, rolloff=0.99), in input
+        # samples, plus one for the per-sample path's rounding.
+        self.width = int(math.ceil(6 * self.o / (min(self.o, self.n) * 0.99))) + 1
+        self.reset()
+
+    def reset(self):
+        """Starts a new signal."""
+        self.buf = torch.zeros(0)
+        self.p0 = 0  # input position of buf[0] (a multiple of o)
+        self.emit_from = 0  # input position whose outputs come next (multiple of o)
+        self.total = 0
+
+    def _resample(self, seg):
+        return resample(seg, self.orig_rate, self.new_rate)
+
+    def push(self, x):
+        """Adds input samples; returns the output samples that are final.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[samples]`` float32.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[samples']`` at ``new_rate``.
+        """
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if self.identity:
+            self.total += x.shape[0]
+            return x
+        if self.buf.device != x.device:
+            self.buf = self.buf.to(x.device)
+        self.buf = torch.cat([self.buf, x])
+        self.total += x.shape[0]
+        c_end = ((self.total - self.width) // self.o) * self.o
+        if c_end <= self.emit_from:
+            return x.new_zeros(0)
+        y = self._resample(self.buf)
+        start = (self.emit_from - self.p0) // self.o * self.n
+        end = (c_end - self.p0) // self.o * self.n
+        out = y[start:end]
+        self.emit_from = c_end
+        keep_from = max(0, ((c_end - self.width) // self.o) * self.o)
+        self.buf = self.buf[keep_from - self.p0 :]
+        self.p0 = keep_from
+        return out
+
+    def flush(self):
+        """Returns the remaining output (``ceil(total * new / orig)`` in all)."""
+        if self.identity or self.total == 0:
+            self.reset()
+            return torch.zeros(0)
+        y = self._resample(self.buf)
+        out = y[(self.emit_from - self.p0) // self.o * self.n :]
+        self.reset()
+        return out
+
+
+def read_blocks(path, sample_rate=16000, block_seconds=10.0):
+    """Yields a file as mono float32 blocks at ``sample_rate``.
+
+    Channels are averaged and the rate converted with
+    :class:`StreamingResampler`, so the concatenated blocks equal
+    ``load_audio(path, sample_rate)``, in memory bounded by one block.
+
+    Arguments
+    ---------
+    path : str
+        Audio file.
+    sample_rate : int
+        Wanted rate.
+    block_seconds : float
+        Seconds of the file read at a time.
+
+    Yields
+    ------
+    torch.Tensor
+        ``[samples]`` blocks (possibly empty).
+
+    Raises
+    ------
+    AudioError
+        Missing, unreadable, non-audio or empty file, or NaN/Inf samples.
+
+    Example
+    -------
+    >>> p = str(getfixture("tmp_path") / "x.wav")
+    >>> sf.write(p, np.random.randn(24000, 2) * 0.1, 48000)
+    >>> sum(len(b) for b in read_blocks(p, 16000, block_seconds=0.1))
+    8000
+    """
+    path = str(path)
+    with open_audio(path) as f:
+        rate = int(f.samplerate)
+        resampler = StreamingResampler(rate, sample_rate)
+        block = max(1, int(block_seconds * rate))
+        while True:
+            data = _read_frames(f, path, block)
+            if data.shape[0] == 0:
+                break
+            yield resampler.push(torch.from_numpy(mix_down(data, path)))
+        yield resampler.flush()
 
 
 def load_audio(path, sample_rate=16000):
@@ -211,24 +544,62 @@ def _wav_float32_bytes(signal, sample_rate):
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def save_wav(path, signal, sample_rate=16000):
+def check_finite_output(signal, path):
+    """Refuses to write a signal holding NaN or Inf samples.
+
+    Arguments
+    ---------
+    signal : numpy.ndarray or torch.Tensor
+        Samples about to be written.
+    path : str
+        The destination, named in the error.
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` (nothing has been written).
+
+    Example
+    -------
+    >>> check_finite_output(np.zeros(3), "out.wav")
+    >>> check_finite_output(np.array([1.0, np.inf]), "out.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: out.wav: the enhanced signal holds NaN or Inf samples (input level too extreme?); nothing written
+    """
+    if isinstance(signal, torch.Tensor):
+        finite = bool(torch.isfinite(signal).all())
+    else:
+        finite = bool(np.all(np.isfinite(signal)))
+    if not finite:
+        raise ValueError(
+            f"{path}: the enhanced signal holds NaN or Inf samples "
+            "(input level too extreme?); nothing written"
+        )
+
+
+def save_wav(path, signal, sample_rate=16000, overwrite=True):
     """Writes a mono float32 WAV atomically and reproducibly.
 
-    The file is first written under ``path + ".partial"`` and then renamed
-    over ``path`` (``os.replace``), so a killed run never leaves a truncated
-    file under the final name. Float32 keeps levels above full scale (no
-    clipping) and keeps the exact sample values, so SNRs computed from the
-    files match the labels. The bytes depend only on the samples and the
-    rate (libsndfile would add a time-stamped ``PEAK`` chunk).
+    The file is written under a hidden temporary name and renamed over
+    ``path`` (:func:`speechbrain_fsce.fileio.atomic_path`), so a killed run
+    never leaves a truncated file under the final name; it gets normal
+    permissions (``0o666`` minus the umask). Float32 keeps levels above full
+    scale (no clipping) and keeps the exact sample values, so SNRs computed
+    from the files match the labels. The bytes depend only on the samples
+    and the rate (libsndfile would add a time-stamped ``PEAK`` chunk).
 
     Arguments
     ---------
     path : str
         Destination ``.wav`` file; parent folders are created.
     signal : numpy.ndarray or torch.Tensor
-        ``[samples]`` mono signal.
+        ``[samples]`` mono signal (finite: NaN/Inf raise ``ValueError``).
     sample_rate : int
         Sampling rate in Hz.
+    overwrite : bool
+        Replace an existing file (default); False raises
+        ``FileExistsError`` instead.
 
     Example
     -------
@@ -244,12 +615,10 @@ def save_wav(path, signal, sample_rate=16000):
     if signal.ndim != 1:
         raise ValueError(f"save_wav expects a 1-D signal, got {signal.shape}")
     path = str(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "wb") as f:
-        f.write(_wav_float32_bytes(signal, int(sample_rate)))
-    os.replace(tmp, path)
+    check_finite_output(signal, path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(_wav_float32_bytes(signal, int(sample_rate)))
 
 
 def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
@@ -274,20 +643,106 @@ def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
     return str(name).lower().endswith(tuple(extensions))
 
 
-def find_audio_files(folder, extensions=AUDIO_EXTENSIONS, what="audio"):
-    """Lists the audio files under a folder, recursively and sorted.
+def walk_files(folder, extensions=None, exclude=(), on_error=None):
+    """The one folder walk: every file under ``folder``, once, loop-free.
 
-    Hidden files and folders (names starting with ``.``) and unfinished
-    ``.partial`` files are ignored.
+    Symbolic links to folders are followed, but every real folder is visited
+    once: a link back up the tree (``current -> .``) or two links pointing
+    at each other add nothing and cannot make the walk loop. Files reached
+    by several paths (through links) are listed once, under their shortest
+    path (real folders are walked before linked ones). Hidden files and
+    folders (names starting with ``.``) and unfinished ``.partial`` files
+    are ignored.
 
     Arguments
     ---------
     folder : str
-        Folder to walk (symbolic links are followed).
+        Folder to walk.
+    extensions : tuple, optional
+        Keep only names ending with one of these (case-insensitive);
+        default: every file.
+    exclude : iterable of str
+        Folders (any path to them) not to enter, e.g. an output folder.
+    on_error : callable, optional
+        Called with each ``OSError`` met while listing (default: logged as
+        a warning).
+
+    Returns
+    -------
+    list of str
+        Paths (``folder`` joined with the relative path), sorted by their
+        path relative to ``folder``.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> (tmp / "spk").mkdir()
+    >>> sf.write(str(tmp / "spk" / "a.wav"), np.zeros(400), 16000)
+    >>> os.symlink(".", tmp / "spk" / "self")
+    >>> os.symlink(str(tmp / "spk"), tmp / "link")
+    >>> [os.path.relpath(p, tmp) for p in walk_files(str(tmp))]
+    ['spk/a.wav']
+    """
+    folder = os.path.abspath(str(folder))
+    skip = {os.path.realpath(str(e)) for e in exclude}
+    visited, seen_files, found = set(), set(), []
+    linked = []  # folders reached through a symbolic link, walked last
+
+    def report(err):
+        if on_error is not None:
+            on_error(err)
+        else:
+            logger.warning("cannot list %s: %s", err.filename, err.strerror)
+
+    def walk(top):
+        for root, dirs, files in os.walk(top, onerror=report, followlinks=False):
+            real = os.path.realpath(root)
+            if real in visited or real in skip:
+                dirs[:] = []
+                continue
+            visited.add(real)
+            keep = []
+            for d in sorted(dirs):
+                if d.startswith("."):
+                    continue
+                path = os.path.join(root, d)
+                (linked if os.path.islink(path) else keep).append(path if os.path.islink(path) else d)
+            dirs[:] = keep
+            for name in sorted(files):
+                if name.startswith(".") or name.endswith(PARTIAL_SUFFIX):
+                    continue
+                if extensions is not None and not is_audio_name(name, extensions):
+                    continue
+                path = os.path.join(root, name)
+                real_file = os.path.realpath(path)
+                if real_file not in seen_files:
+                    seen_files.add(real_file)
+                    found.append(path)
+
+    walk(folder)
+    while linked:
+        linked.sort(key=lambda p: (p.count(os.sep), p))
+        walk(linked.pop(0))
+    return sorted(found, key=lambda p: os.path.relpath(p, folder))
+
+
+def find_audio_files(folder, extensions=AUDIO_EXTENSIONS, what="audio", exclude=()):
+    """Lists the audio files under a folder, recursively and sorted.
+
+    Uses :func:`walk_files`: symbolic links are followed without loops and
+    every file is listed once; hidden entries and ``.partial`` files are
+    ignored.
+
+    Arguments
+    ---------
+    folder : str
+        Folder to walk.
     extensions : tuple
         File endings considered audio, compared case-insensitively.
     what : str
         What the folder should hold, for error messages ("noise", ...).
+    exclude : iterable of str
+        Folders not to enter.
 
     Returns
     -------
@@ -314,20 +769,13 @@ def find_audio_files(folder, extensions=AUDIO_EXTENSIONS, what="audio"):
             f"The {what} folder '{folder}' does not exist (or is not a "
             "folder). Pass the folder that holds the audio files."
         )
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith(".") or name.endswith(".partial"):
-                continue
-            if is_audio_name(name, extensions):
-                found.append(os.path.join(root, name))
+    found = walk_files(folder, extensions, exclude=exclude)
     if not found:
         raise FileNotFoundError(
             f"The {what} folder '{folder}' holds no audio file (looked "
             f"recursively for {', '.join(extensions)}, any case)."
         )
-    return sorted(found, key=lambda p: os.path.relpath(p, folder))
+    return found
 
 
 @dataclasses.dataclass
