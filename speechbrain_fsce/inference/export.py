@@ -24,6 +24,7 @@ Authors
  * speechbrain-fsce developers
 """
 
+import importlib
 import io
 import logging
 import os
@@ -31,9 +32,10 @@ import pathlib
 import shutil
 import tempfile
 
+import ruamel.yaml
 import torch
-import yaml
 from hyperpyyaml import load_hyperpyyaml
+from ruamel.yaml.comments import CommentedSeq, TaggedScalar
 
 from speechbrain_fsce.resources import hparams_file
 
@@ -44,6 +46,8 @@ HPARAMS_NAME = "hyperparams.yaml"
 CKPT_NAME = "enhancer.ckpt"
 #: Names a training Checkpointer may have given the enhancer's recoverable.
 CHECKPOINT_NAMES = ("enhancer.ckpt", "model.ckpt")
+#: The mapping of a recipe yaml that ``!include``-s ``fsce_model.yaml``.
+RECIPE_SECTION = "fsce"
 
 INTERFACE_YAML = """
 # ----------------------------------------------------------------------------
@@ -58,74 +62,164 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
     loadables:
         enhancer: !ref <enhancer>
 """
+#: Keys of a model folder's ``hyperparams.yaml`` that are not architecture.
+INTERFACE_KEYS = ("modules", "pretrainer")
 
 
-class _TolerantLoader(yaml.SafeLoader):
-    """Safe YAML loader that reads HyperPyYAML tags as plain YAML values."""
+def _load_yaml(stream):
+    """Round-trip load (ruamel.yaml, as HyperPyYAML): tags kept, nothing built."""
+    return ruamel.yaml.YAML().load(stream)
 
 
-def _construct_tagged(loader, tag_suffix, node):
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    value = loader.construct_scalar(node)
-    if tag_suffix.startswith("ref") or tag_suffix.startswith("copy"):
-        return _Unresolved(value)
+def _tag(node):
+    tag = getattr(node, "tag", None)
+    return getattr(tag, "value", None) or ""
+
+
+def _named(tag, where):
+    """The object a ``!name:module.attr`` tag points to."""
+    module, _, attr = tag[len("!name:"):].rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"{where}: cannot import {tag!r} ({err})") from None
+
+
+def _from_yaml(node, where):
+    """Plain Python value of a loaded YAML value (``!name:`` imported)."""
+    tag = _tag(node)
+    if tag.startswith("!name:"):
+        return _named(tag, where)
+    if tag in ("!ref", "!copy"):
+        raise ValueError(f"{where} is an unresolved reference {tag} {node.value}")
+    if tag:
+        raise ValueError(f"{where} is {tag} {getattr(node, 'value', '')}: expected a plain value")
+    if isinstance(node, list):
+        return [_from_yaml(v, where) for v in node]
+    return node
+
+
+def _to_yaml(value):
+    """YAML node of an architecture value (classes as ``!name:``, lists in flow style)."""
+    if isinstance(value, type) or callable(value):
+        return TaggedScalar("", tag=f"!name:{value.__module__}.{value.__qualname__}")
+    if isinstance(value, (list, tuple)):
+        seq = CommentedSeq([_to_yaml(v) for v in value])
+        seq.fa.set_flow_style()
+        return seq
     return value
 
 
-class _Unresolved(str):
-    """A ``!ref``/``!copy`` left in a YAML that should have been resolved."""
+def _plain(value):
+    """Comparable form: tuples as lists, recursively."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
-_TolerantLoader.add_multi_constructor("!", _construct_tagged)
+def _model_tree():
+    with open(hparams_file(MODEL_YAML), encoding="utf-8") as f:
+        return _load_yaml(f)
+
+
+def object_keys():
+    """Top-level keys of ``fsce_model.yaml`` that build objects (``!new:``).
+
+    Example
+    -------
+    >>> object_keys()
+    ('front_end', 'model', 'enhancer')
+    """
+    return tuple(k for k, v in _model_tree().items() if _tag(v).startswith("!new:"))
 
 
 def architecture_keys():
     """Top-level keys of ``fsce_model.yaml`` that define the architecture.
 
-    These are the plain values (numbers, strings, lists) that the
-    ``front_end``, ``model`` and ``enhancer`` objects are built from; a
-    training run that changed any of them must export with the same values.
+    Every value the ``front_end``, ``model`` and ``enhancer`` objects are
+    built from (numbers, strings, lists, ``null``, and classes given as
+    ``!name:``); a training run that changed any of them must export with the
+    same values. Every argument of :class:`~speechbrain_fsce.models.FSCE` is
+    one of them (a consistency test checks it).
 
     Returns
     -------
     dict
-        Key -> default value, in file order.
+        Key -> default value, in file order (``!name:`` values imported).
 
     Example
     -------
     >>> keys = architecture_keys()
-    >>> keys["causal"], keys["channels"], "model" in keys
-    (False, 64, False)
+    >>> keys["causal"], keys["channels"], keys["kernel_sizes"][0], "model" in keys
+    (False, 64, [2, 5], False)
+    >>> keys["activation"].__name__
+    'PReLU'
     """
-    with open(hparams_file(MODEL_YAML), encoding="utf-8") as f:
-        tree = yaml.load(f, Loader=_TolerantLoader)
+    tree = _model_tree()
+    objects = object_keys()
     return {
-        key: value
+        key: _from_yaml(value, f"{MODEL_YAML}: {key}")
         for key, value in tree.items()
-        if isinstance(value, (bool, int, float, str, list)) and not isinstance(value, _Unresolved)
+        if key not in objects
     }
 
 
-def _check_overrides(model_overrides):
-    overrides = dict(model_overrides or {})
+def architecture_from(mapping, what="hparams"):
+    """The architecture values of one explicit mapping, checked.
+
+    ``mapping`` is the ``fsce:`` block of a recipe's hparams (loaded, or read
+    from a run's saved ``hyperparams.yaml``) or the top level of a model
+    yaml. Its object keys (``front_end``, ``model``, ``enhancer``, and
+    ``modules`` / ``pretrainer`` of a model folder) are skipped; any other key
+    must be an architecture key, so a misspelt override fails here instead of
+    being ignored.
+
+    Arguments
+    ---------
+    mapping : dict
+        Key -> value (plain values, or loaded objects, e.g. classes).
+    what : str
+        Name of the mapping, for the error messages.
+
+    Returns
+    -------
+    dict
+        Architecture key -> value, in the order of ``fsce_model.yaml``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown key or an unresolved ``!ref``.
+
+    Example
+    -------
+    >>> architecture_from({"causal": True, "channels": 32, "model": object()})
+    {'causal': True, 'channels': 32}
+    >>> architecture_from({"chanels": 32}, what="--fsce")
+    Traceback (most recent call last):
+    ...
+    ValueError: --fsce: unknown architecture key(s) ['chanels']; the keys of fsce_model.yaml are: ...
+    """
     known = architecture_keys()
-    unknown = sorted(set(overrides) - set(known))
+    skip = set(object_keys()) | set(INTERFACE_KEYS)
+    unknown = sorted(str(k) for k in mapping if k not in known and k not in skip)
     if unknown:
         raise ValueError(
-            f"Unknown model override(s) {unknown}; the architecture keys of "
+            f"{what}: unknown architecture key(s) {unknown}; the keys of "
             f"{MODEL_YAML} are: {', '.join(known)}"
         )
-    return overrides
+    found = {}
+    for key in known:
+        if key in mapping:
+            found[key] = _from_yaml(mapping[key], f"{what}: {key}")
+    return found
 
 
 def render_hparams(model_overrides=None):
     """Text of a model folder's ``hyperparams.yaml``.
 
     ``fsce_model.yaml`` is rewritten with the override values in its
-    top-level keys (a round trip through ruamel.yaml, which keeps the
+    top-level keys (a ruamel.yaml round trip, which keeps the
     ``!new:``/``!ref`` tags and comments), so the objects still refer to those
     keys and ``from_hparams(..., overrides=...)`` keeps working on them.
 
@@ -148,18 +242,14 @@ def render_hparams(model_overrides=None):
     >>> "pretrainer:" in text and "causal: !ref <causal>" in text
     True
     """
-    import ruamel.yaml
-    from ruamel.yaml.comments import CommentedSeq
-
-    overrides = _check_overrides(model_overrides)
+    overrides = architecture_from(model_overrides or {}, what="model overrides")
+    defaults = architecture_keys()
     rt = ruamel.yaml.YAML()  # round trip: tags, references and comments kept
     with open(hparams_file(MODEL_YAML), encoding="utf-8") as f:
         tree = rt.load(f)
     for key, value in overrides.items():
-        if isinstance(value, (list, tuple)):
-            value = CommentedSeq(value)
-            value.fa.set_flow_style()
-        tree[key] = value
+        if _plain(value) != _plain(defaults[key]):  # keep the file's text otherwise
+            tree[key] = _to_yaml(value)
     stream = io.StringIO()
     rt.dump(tree, stream)
     # Drop the source file's banner (it describes the repository file).
@@ -482,18 +572,21 @@ def export_best(save_folder, output_folder, model_overrides=None, max_key="pesq_
     return {"folder": folder, "checkpoint": pathlib.Path(ckpt.path), "meta": dict(ckpt.meta)}
 
 
-def overrides_from_hparams(path):
+def overrides_from_hparams(path, section=RECIPE_SECTION):
     """Reads a training run's architecture values from its ``hyperparams.yaml``.
 
-    The saved YAML of a SpeechBrain run has its references resolved. Each
-    architecture key (see :func:`architecture_keys`) is looked up breadth
-    first: at the top level, else in the shallowest mapping that has it
-    (e.g. a section that ``!include``-d ``fsce_model.yaml``).
+    One explicit mapping is read: the ``fsce:`` block (``section``) of a
+    recipe run's saved yaml (SpeechBrain saves it with the ``!include`` and
+    the references resolved), or, for a model folder's ``hyperparams.yaml``
+    (a model yaml: ``enhancer`` at the top level), the top level. Nothing is
+    searched for elsewhere in the file.
 
     Arguments
     ---------
     path : str or pathlib.Path
-        The run's ``hyperparams.yaml``.
+        The run's ``hyperparams.yaml`` (or a model folder's).
+    section : str
+        Name of the block that holds the architecture in a recipe yaml.
 
     Returns
     -------
@@ -503,7 +596,7 @@ def overrides_from_hparams(path):
     Example
     -------
     >>> p = getfixture("tmp_path") / "hyperparams.yaml"
-    >>> _ = p.write_text("seed: 1\\ncausal: true\\nmodel: !new:x.Y\\n  channels: 32\\n")
+    >>> _ = p.write_text("seed: 1\\nfsce:\\n  causal: true\\n  channels: 32\\n  model: !new:x.Y\\n")
     >>> overrides_from_hparams(p)
     {'causal': True, 'channels': 32}
     """
@@ -512,26 +605,21 @@ def overrides_from_hparams(path):
         raise FileNotFoundError(f"{path}: no such hyperparameter file")
     with open(path, encoding="utf-8") as f:
         try:
-            tree = yaml.load(f, Loader=_TolerantLoader)
-        except yaml.YAMLError as err:
+            tree = _load_yaml(f)
+        except ruamel.yaml.YAMLError as err:
             raise ValueError(f"{path}: not a readable YAML file ({err})") from err
     if not isinstance(tree, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
-    keys = architecture_keys()
-    found, level = {}, [tree]
-    while level and len(found) < len(keys):
-        nxt = []
-        for mapping in level:
-            for key, value in mapping.items():
-                if key in keys and key not in found and not isinstance(value, dict):
-                    if isinstance(value, _Unresolved):
-                        raise ValueError(f"{path}: {key} is an unresolved reference {value!r}")
-                    found[key] = value
-                if isinstance(value, dict):
-                    nxt.append(value)
-                elif isinstance(value, list):
-                    nxt.extend(v for v in value if isinstance(v, dict))
-        level = nxt
+    if isinstance(tree.get(section), dict):
+        mapping, what = tree[section], f"{path} ({section}:)"
+    elif "enhancer" in tree:
+        mapping, what = tree, str(path)
+    else:
+        raise ValueError(
+            f"{path}: no `{section}:` block (a recipe run's hyperparams.yaml) and no "
+            f"top-level `enhancer` (a model yaml): cannot tell its architecture"
+        )
+    found = architecture_from(mapping, what=what)
     if not found:
-        raise ValueError(f"{path}: none of the architecture keys ({', '.join(keys)}) was found")
-    return {k: found[k] for k in keys if k in found}
+        raise ValueError(f"{what}: none of the architecture keys ({', '.join(architecture_keys())}) was found")
+    return found

@@ -3,16 +3,17 @@
 import io
 import json
 import os
+import pathlib
 
 import pytest
 import torch
-import yaml
-from hyperpyyaml import load_hyperpyyaml
+from hyperpyyaml import load_hyperpyyaml, resolve_references
 from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce.cli import export_main
 from speechbrain_fsce.inference.export import (
+    architecture_from,
     architecture_keys,
     export_best,
     export_model,
@@ -44,7 +45,7 @@ def test_rendered_yaml_is_self_contained_and_applies_overrides():
 
 
 def test_unknown_override_is_rejected():
-    with pytest.raises(ValueError, match="Unknown model override.*chanels"):
+    with pytest.raises(ValueError, match="unknown architecture key.*chanels"):
         render_hparams({"chanels": 8})
     assert "dilations" in architecture_keys()
 
@@ -131,28 +132,75 @@ def test_export_best_errors_are_clear(tmp_path):
         export_best(save, tmp_path / "m", SMALL, max_key="pesq_wb")
 
 
-def test_overrides_from_training_yaml(tmp_path):
+RECIPE_YAML = pathlib.Path(__file__).resolve().parents[2] / "recipes" / "TIMIT" / "hparams" / "fsce.yaml"
+
+
+def _saved_run_yaml(tmp_path, overrides):
+    """A run's hyperparams.yaml exactly as SpeechBrain saves it (resolved)."""
     run_yaml = tmp_path / "hyperparams.yaml"
-    # Shaped like a resolved SpeechBrain run YAML: top-level keys, objects, an
-    # included model section.
-    run_yaml.write_text(
-        "seed: 3\n__set_seed: !apply:torch.manual_seed [3]\ndata_folder: /data\n"
-        "causal: true\nchannels: 8\n"
-        "fsce: &id1 !new:speechbrain_fsce.models.FSCE\n  channels: 99\n  inner_channels: 4\n"
-        "  dilations: [1, 2]\n"
-        "compute_stft: !new:speechbrain.processing.features.STFT\n  sample_rate: 16000\n"
-        "modules:\n  model: *id1\n"
-    )
-    assert overrides_from_hparams(run_yaml) == {
-        "sample_rate": 16000, "causal": True, "channels": 8, "inner_channels": 4, "dilations": [1, 2],
+    with open(RECIPE_YAML, encoding="utf-8") as f:
+        run_yaml.write_text(resolve_references(f, overrides).getvalue())
+    return run_yaml
+
+
+def test_overrides_from_training_yaml(tmp_path):
+    arch = {**SMALL, "causal": True, "kernel_sizes": [[2, 5], [2, 3]], "mask_max": 1.5}
+    run_yaml = _saved_run_yaml(tmp_path, {"fsce": arch, "batch_size": 2})
+    found = overrides_from_hparams(run_yaml)
+    assert set(found) == set(architecture_keys())  # the whole fsce: block, nothing else
+    assert {k: found[k] for k in arch} == arch
+    assert found["activation"] is torch.nn.PReLU
+    # Only the fsce: block is read: a same-named key elsewhere is not a candidate.
+    decoy = tmp_path / "decoy.yaml"
+    decoy.write_text("channels: 99\nfsce:\n  channels: 8\nother:\n  causal: true\n")
+    assert overrides_from_hparams(decoy) == {"channels": 8}
+    for text, error in (
+        ("fsce:\n  causal: !ref <other>\n", "unresolved reference"),
+        ("fsce:\n  chanels: 8\n", "unknown architecture key.*chanels"),
+        ("fsce:\n  seed: 1\n", "unknown architecture key.*seed"),
+        ("fsce:\n  model: !new:x.Y\n", "none of the architecture keys"),
+        ("causal: true\nchannels: 8\n", "no `fsce:` block"),  # no guessing at the top level
+        ("seed: [1\n", "not a readable YAML"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=error):
+            overrides_from_hparams(bad)
+
+
+def test_model_folder_yaml_reads_back_its_architecture(tmp_path):
+    arch = {**SMALL, "causal": True, "tcm_kernel_size": 3}
+    torch.manual_seed(0)
+    folder = export_model(tmp_path / "model", FSCEEnhancer(FSCE(**arch)), arch)
+    found = overrides_from_hparams(folder / "hyperparams.yaml")
+    assert {k: found[k] for k in arch} == arch
+
+
+def test_every_constructor_argument_is_exported(tmp_path):
+    arch = {
+        **SMALL, "kernel_sizes": [[3, 5], [2, 4]], "freq_stride": 4, "tcm_kernel_size": 3,
+        "mask_max": 1.5, "magnitude_output": "mask", "complex_output": "residual",
+        "collaborate": False, "activation": torch.nn.ELU, "eps": 1e-6,
     }
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("causal: !ref <other>\n")
-    with pytest.raises(ValueError, match="unresolved reference"):
-        overrides_from_hparams(bad)
-    (tmp_path / "none.yaml").write_text("seed: 1\n")
-    with pytest.raises(ValueError, match="none of the architecture keys"):
-        overrides_from_hparams(tmp_path / "none.yaml")
+    assert set(arch) - set(architecture_keys()) == set()
+    torch.manual_seed(0)
+    enh = FSCEEnhancer(FSCE(**arch))
+    folder = export_model(tmp_path / "model", enh, arch)
+    with open(folder / "hyperparams.yaml") as f:
+        model = load_hyperpyyaml(f)["enhancer"].model
+    assert repr(model) == repr(enh.model)  # kernels, strides, activation class
+    assert (model.mask_max, model.eps, model.collaborate) == (1.5, 1e-6, False)
+    assert [list(k) for k in model.kernel_sizes] == arch["kernel_sizes"]
+
+
+def test_recipe_fsce_block_defaults_to_published_model():
+    with open(RECIPE_YAML, encoding="utf-8") as f:
+        hp = load_hyperpyyaml(f, {"fsce": {"causal": False}})
+    found = architecture_from(hp["fsce"], what="fsce")
+    defaults = architecture_keys()
+    assert found == defaults
+    with pytest.raises(ValueError, match="unknown architecture key.*chanels"):
+        architecture_from({**hp["fsce"], "chanels": 8})
 
 
 def test_export_cli(tmp_path, capsys):
@@ -161,7 +209,7 @@ def test_export_cli(tmp_path, capsys):
                         "--overrides", json.dumps(SMALL)]) == 0
     assert "pesq_nb_raw" in capsys.readouterr().out
     run_yaml = tmp_path / "hyperparams.yaml"
-    run_yaml.write_text(yaml.safe_dump(SMALL))
+    run_yaml.write_text(json.dumps({"fsce": SMALL}))  # JSON is YAML
     assert export_main(["--save_folder", str(save), "--output", str(tmp_path / "m2"),
                         "--hparams", str(run_yaml)]) == 0
     assert (tmp_path / "m2" / "enhancer.ckpt").is_file()
