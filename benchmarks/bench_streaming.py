@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Per-hop compute time of streaming a causal FSCE model.
+"""Per-hop time of streaming a causal FSCE model, 10 ms at a time.
 
-Streams a generated noisy signal 10 ms (one hop) at a time through
-:class:`~speechbrain_fsce.inference.streaming.FSCEStreamer` with the
-published-width causal model (random weights unless ``--model`` gives a
-causal model folder: compute time does not depend on the weights) and
-prints the median, 90th and 99th percentile and maximum compute time per
-hop. Real time needs the per-hop time to stay below the hop (10 ms); the
-algorithmic latency is one window (20 ms).
+Streams a generated noisy signal one hop at a time through
+:class:`~speechbrain_fsce.inference.streaming.FSCEStreamer` (``--backend
+torch``) or through the exported ONNX step graph driven by
+:class:`~speechbrain_fsce.inference.onnx.OnnxStreamer` (``--backend onnx``),
+with the published-width causal model (random weights unless ``--model``
+gives a causal model folder: compute time does not depend on the weights).
+Each hop counts the whole path: STFT frame, network, overlap-add.
+
+For every hop it records wall time and the CPU time of the calling thread
+(``time.thread_time``): on a shared machine the wall time includes
+pre-emption by other processes, the CPU time does not. ``--paced`` waits
+for the next 10 ms tick between hops, as a live stream does (caches cool
+down between hops), instead of running hops back to back.
 
 Usage::
 
-    python benchmarks/bench_streaming.py                  # 10 s, 1 thread
-    python benchmarks/bench_streaming.py --seconds 30 --threads 2
+    python benchmarks/bench_streaming.py                          # torch, 10 s, 1 thread
+    python benchmarks/bench_streaming.py --backend onnx --paced
     python benchmarks/bench_streaming.py --model path/to/causal_model_folder
 
 Authors
@@ -29,47 +35,58 @@ import torch
 
 
 def percentile(sorted_values, q):
-    """``q``-th percentile (nearest rank) of already sorted values."""
+    """``q``-th percentile (nearest rank) of already sorted values.
+
+    Example
+    -------
+    >>> percentile([1, 2, 3, 4], 50), percentile([1, 2, 3, 4], 99)
+    (2, 4)
+    """
     index = min(len(sorted_values) - 1, max(0, int(np.ceil(q / 100 * len(sorted_values))) - 1))
     return sorted_values[index]
 
 
-def time_hops(streamer, signal, warmup=20):
-    """Streams ``signal`` hop by hop; returns per-hop seconds (after warm-up) and the output."""
-    hop = streamer.hop_samples
-    times, outs = [], []
+def time_hops(process, signal, hop, warmup=20, paced_seconds=None):
+    """Calls ``process`` on each hop of ``signal``.
+
+    Returns per-hop wall seconds, per-hop thread CPU seconds (warm-up hops
+    dropped) and the outputs.
+    """
+    walls, cpus, outs = [], [], []
+    next_tick = time.perf_counter()
     for i in range(0, signal.shape[0] - hop + 1, hop):
+        if paced_seconds:
+            next_tick += paced_seconds
+            delay = next_tick - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
         piece = signal[i : i + hop]
-        start = time.perf_counter()
-        outs.append(streamer.process(piece))
-        times.append(time.perf_counter() - start)
-    outs.append(streamer.flush())
-    return times[warmup:], torch.cat(outs)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        outs.append(process(piece))
+        cpus.append(time.thread_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return walls[warmup:], cpus[warmup:], outs
 
 
-def report(times, hop_seconds):
-    """Lines summarising per-hop compute times."""
-    ms = sorted(t * 1000 for t in times)
-    return [
-        f"hops timed: {len(ms)} (hop {hop_seconds * 1000:g} ms)",
-        f"per-hop compute: median {statistics.median(ms):.2f} ms, p90 {percentile(ms, 90):.2f} ms, "
-        f"p99 {percentile(ms, 99):.2f} ms, max {ms[-1]:.2f} ms",
-        f"real-time factor (median / hop): {statistics.median(ms) / (hop_seconds * 1000):.2f}; "
-        f"hops over budget: {sum(t > hop_seconds * 1000 for t in ms) / len(ms):.1%}",
-    ]
+def summary(name, seconds, hop_ms):
+    """One Markdown row: median, p90, p99, max (ms) and share over the hop."""
+    ms = sorted(t * 1000 for t in seconds)
+    late = sum(t > hop_ms for t in ms) / len(ms)
+    return (f"| {name} | {statistics.median(ms):.2f} | {percentile(ms, 90):.2f} | "
+            f"{percentile(ms, 99):.2f} | {ms[-1]:.2f} | {late:.1%} |")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--model", default=None, help="causal model folder (default: published width, random weights)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is usually fastest per hop)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    parser.add_argument("--threads", type=int, default=1, help="threads (1 is usually fastest per hop)")
+    parser.add_argument("--paced", action="store_true", help="one hop every 10 ms, as a live stream")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     from speechbrain_fsce import FSCE, FSCEEnhancer
-    from speechbrain_fsce.inference.streaming import FSCEStreamer
 
     if args.model:
         from speechbrain_fsce.inference import FSCEEnhancement
@@ -78,17 +95,35 @@ def main(argv=None):
     else:
         torch.manual_seed(0)
         enhancer = FSCEEnhancer(FSCE(causal=True))
-    enhancer = enhancer.to(args.device).eval()
+    enhancer = enhancer.eval()
     rate = enhancer.front_end.sample_rate
+    hop = enhancer.front_end.hop_samples
     rng = np.random.default_rng(0)
-    signal = torch.tensor(rng.standard_normal(int(args.seconds * rate)) * 0.1, dtype=torch.float32)
-    streamer = FSCEStreamer(enhancer)
-    times, _ = time_hops(streamer, signal)
+    signal = (rng.standard_normal(int(args.seconds * rate)) * 0.1).astype(np.float32)
+    if args.backend == "torch":
+        from speechbrain_fsce.inference.streaming import FSCEStreamer
+
+        streamer = FSCEStreamer(enhancer)
+        signal = torch.from_numpy(signal)
+    else:
+        from speechbrain_fsce.inference.onnx import OnnxStreamer, export_onnx
+        import tempfile
+
+        folder = tempfile.mkdtemp()
+        export_onnx(enhancer, folder)
+        streamer = OnnxStreamer(folder, threads=args.threads)
+    walls, cpus, _ = time_hops(streamer.process, signal, hop,
+                               paced_seconds=hop / rate if args.paced else None)
     params = sum(p.numel() for p in enhancer.parameters())
-    print(f"model: causal FSCE, {params} parameters; device {args.device}, {args.threads} thread(s)")
-    for line in report(times, streamer.hop_samples / rate):
-        print(line)
-    print(f"algorithmic latency: {(streamer.hop_samples + streamer.latency_samples) / rate * 1000:g} ms")
+    hop_ms = hop / rate * 1000
+    print(f"model: causal FSCE, {params:,} parameters; backend {args.backend}, "
+          f"{args.threads} thread(s), {'paced at one hop per 10 ms' if args.paced else 'hops back to back'}; "
+          f"{len(walls)} hops timed")
+    print("\n| per-hop time (ms) | median | p90 | p99 | max | over the hop |")
+    print("|---|---|---|---|---|---|")
+    print(summary("CPU (thread)", cpus, hop_ms))
+    print(summary("wall", walls, hop_ms))
+    print(f"\nalgorithmic latency: {2 * hop / rate * 1000:g} ms (one window)")
     return 0
 
 

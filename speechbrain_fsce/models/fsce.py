@@ -88,6 +88,9 @@ class Encoder(torch.nn.Module):
     (torch.Size([2, 64, 7, 4]), 5, torch.Size([2, 32, 7, 79]))
     >>> sum(p.numel() for p in enc.parameters())
     100133
+    >>> out, skips, coms, state = enc.eval().forward_step(torch.rand(2, 2, 1, 161), enc.init_state(2, 161))
+    >>> out.shape, len(state)
+    (torch.Size([2, 64, 1, 4]), 5)
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class Encoder(torch.nn.Module):
     ):
         super().__init__()
         block_cls = _block_class(block)
+        self.freq_stride = freq_stride
         self.past_pads = [k[0] - 1 for k in kernel_sizes]
         self.blocks = torch.nn.ModuleList()
         self.norms = torch.nn.ModuleList()
@@ -143,6 +147,41 @@ class Encoder(torch.nn.Module):
             inner.append(com)
         return x, skips, inner
 
+    def init_state(self, batch_size=1, freqs=161):
+        """Stream state before the first frame: each level's, in order.
+
+        Arguments
+        ---------
+        batch_size : int
+            Batch of the stream.
+        freqs : int
+            Frequency bins of the encoder's input.
+        """
+        state = []
+        for blk in self.blocks:
+            state.extend(blk.init_state(batch_size, freqs))
+            kf = (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1]
+            freqs = (freqs - kf) // self.freq_stride + 1
+        return state
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`."""
+        return [f"{i}.{n}" for i, blk in enumerate(self.blocks) for n in blk.state_names()]
+
+    def forward_step(self, x, state, coms=None):
+        """Encodes the next frames ``[B, C, n, F]`` of a stream (eval mode).
+
+        Returns :meth:`forward`'s triple for these frames, then the new state.
+        """
+        skips, inner, new_state = [], [], []
+        for i, (blk, nrm, act) in enumerate(zip(self.blocks, self.norms, self.acts)):
+            (x, com), s = blk.forward_step(x, state[i : i + 1], None if coms is None else coms[i])
+            x = act(nrm(x))
+            skips.append(x)
+            inner.append(com)
+            new_state.extend(s)
+        return x, skips, inner, new_state
+
 
 class Decoder(torch.nn.Module):
     """U-Net decoder: levels of concat(skip) -> transposed block -> chomp -> BN -> PReLU.
@@ -178,6 +217,11 @@ class Decoder(torch.nn.Module):
     torch.Size([2, 1, 7, 161])
     >>> sum(p.numel() for p in dec.parameters())
     110152
+    >>> enc, dec = enc.eval(), dec.eval()
+    >>> out, skips, _, _ = enc.forward_step(torch.rand(2, 2, 1, 161), enc.init_state(2, 161))
+    >>> y, state = dec.forward_step(out, skips, dec.init_state(2, 4))
+    >>> y.shape, len(state)
+    (torch.Size([2, 1, 1, 161]), 5)
     """
 
     def __init__(
@@ -193,6 +237,7 @@ class Decoder(torch.nn.Module):
     ):
         super().__init__()
         block_cls = _block_class(block)
+        self.freq_stride = freq_stride
         mirrored = list(kernel_sizes)[::-1]
         self.chomps = [k[0] - 1 for k in mirrored]
         self.blocks = torch.nn.ModuleList()
@@ -220,6 +265,36 @@ class Decoder(torch.nn.Module):
                 x = x[:, :, : -self.chomps[i]]
             x = act(nrm(x))
         return x
+
+    def init_state(self, batch_size=1, freqs=4):
+        """Stream state before the first frame: each level's, in order.
+
+        Arguments
+        ---------
+        batch_size : int
+            Batch of the stream.
+        freqs : int
+            Frequency bins of the decoder's input (the encoder's output).
+        """
+        state = []
+        for blk in self.blocks:
+            state.extend(blk.init_state(batch_size, freqs))
+            kf = (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1]
+            freqs = (freqs - 1) * self.freq_stride + kf
+        return state
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`."""
+        return [f"{i}.{n}" for i, blk in enumerate(self.blocks) for n in blk.state_names()]
+
+    def forward_step(self, x, skips, state):
+        """Decodes the next frames of a stream; returns ``(output, state)``."""
+        new_state = []
+        for i, (blk, nrm, act) in enumerate(zip(self.blocks, self.norms, self.acts)):
+            (x, _), s = blk.forward_step(torch.cat([x, skips[-1 - i]], dim=1), state[i : i + 1])
+            x = act(nrm(x))
+            new_state.extend(s)
+        return x, new_state
 
 
 class FSCE(torch.nn.Module):
@@ -396,11 +471,15 @@ class FSCE(torch.nn.Module):
         tcm = self.mag_tcm if hasattr(self, "mag_tcm") else self.cplx_tcm
         return 2 * coder_past + tcm.look_back, tcm.look_ahead
 
-    def _bottleneck(self, tcm, x):
+    def _bottleneck(self, tcm, x, state=None):
         b, c, t, f = x.shape
         # Channel-major flattening: index c * F_enc + f.
-        y = tcm(x.permute(0, 1, 3, 2).reshape(b, c * f, t))
-        return y.reshape(b, c, f, t).permute(0, 1, 3, 2)
+        y = x.permute(0, 1, 3, 2).reshape(b, c * f, t)
+        if state is None:
+            y = tcm(y)
+        else:
+            y, state = tcm.forward_step(y, state)
+        return y.reshape(b, c, f, t).permute(0, 1, 3, 2), state
 
     def forward(self, x, lengths=None):
         """Enhances a noisy spectrum.
@@ -417,27 +496,108 @@ class FSCE(torch.nn.Module):
         -------
         FSCEOutput
         """
+        return self._run(x, None)[0]
+
+    def _check_streamable(self):
+        if not self.causal:
+            raise ValueError(
+                "Streaming needs a causal FSCE model (causal: True); this one looks "
+                f"{self.time_receptive_field()[1]} frames ahead. Use "
+                "speechbrain_fsce.inference.chunked for non-causal models."
+            )
+
+    def _state_parts(self):
+        """``(name, module, input freqs)`` of every module with a stream state, in order."""
+        parts = []
+        for name in ("mag_encoder", "mag_tcm", "mag_decoder", "cplx_encoder",
+                     "cplx_tcm", "real_decoder", "imag_decoder"):
+            if hasattr(self, name):
+                freqs = self.num_freqs if name.endswith("encoder") else self.encoded_freqs
+                parts.append((name, getattr(self, name), freqs))
+        return parts
+
+    def init_state(self, batch_size=1):
+        """Stream state before the first frame (causal models only).
+
+        Returns
+        -------
+        list of torch.Tensor
+            Plain tensors named by :meth:`state_names`, in that order: for
+            every encoder/decoder level the past frames its time kernel reads,
+            for every S-TCM block the past normalised frames of both paths.
+        """
+        self._check_streamable()
+        state = []
+        for name, module, freqs in self._state_parts():
+            if name.endswith("tcm"):
+                state.extend(module.init_state(batch_size))
+            else:
+                state.extend(module.init_state(batch_size, freqs))
+        return state
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`, e.g. ``"mag_tcm.3.path_a"``."""
+        return [f"{name}.{n}" for name, module, _ in self._state_parts() for n in module.state_names()]
+
+    def forward_step(self, x, state):
+        """Runs the next frames of a stream through the network (eval mode).
+
+        The outputs, concatenated over steps, equal :meth:`forward` on the
+        whole spectrum (eval mode, causal model).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Next noisy frames ``[B, n, F, 2]``, ``n >= 1``.
+        state : list of torch.Tensor
+            From :meth:`init_state` or the previous step.
+
+        Returns
+        -------
+        output : FSCEOutput
+            For these ``n`` frames.
+        state : list of torch.Tensor
+            The state after them.
+
+        Example
+        -------
+        >>> model = FSCE(causal=True, channels=8, inner_channels=4, tcm_hidden_channels=8,
+        ...              num_tcm_modules=1, dilations=(1, 2)).eval()
+        >>> spec = torch.randn(1, 9, 161, 2)
+        >>> state = model.init_state(1)
+        >>> first, state = model.forward_step(spec[:, :4], state)
+        >>> second, state = model.forward_step(spec[:, 4:], state)
+        >>> whole = model(spec).enhanced
+        >>> bool(torch.allclose(torch.cat([first.enhanced, second.enhanced], 1), whole, atol=1e-5))
+        True
+        """
+        self._check_streamable()
+        if self.training:
+            raise ValueError("forward_step needs eval mode (BatchNorm with running statistics)")
+        return self._run(x, state)
+
+    def _run(self, x, state):
+        """:meth:`forward` (``state`` None) or :meth:`forward_step`: one home for both."""
         if x.dim() != 4 or x.shape[-1] != 2 or x.shape[2] != self.num_freqs:
             raise ValueError(
                 f"FSCE expects [batch, time, {self.num_freqs}, 2], got {tuple(x.shape)}"
             )
         inp = x.permute(0, 3, 1, 2)  # [B, 2, T, F]
+        parts = _StateParts(self, state)
         magnitude = cplx = coms = None
 
         if hasattr(self, "mag_encoder"):
-            h, skips, coms = self.mag_encoder(inp)
-            h = self._bottleneck(self.mag_tcm, h)
-            magnitude = self.magnitude_estimate(x, self.mag_decoder(h, skips))
+            h, skips, coms = parts.encode("mag_encoder", inp)
+            h = parts.bottleneck("mag_tcm", h)
+            magnitude = self.magnitude_estimate(x, parts.decode("mag_decoder", h, skips))
 
         if hasattr(self, "cplx_encoder"):
-            h, skips, _ = self.cplx_encoder(inp, coms if self.collaborate else None)
-            h = self._bottleneck(self.cplx_tcm, h)
+            h, skips = parts.encode("cplx_encoder", inp, coms if self.collaborate else None)[:2]
+            h = parts.bottleneck("cplx_tcm", h)
             cplx = self.complex_estimate(
-                x, self.real_decoder(h, skips), self.imag_decoder(h, skips))
-        return self.fuse(x, magnitude, cplx)
+                x, parts.decode("real_decoder", h, skips), parts.decode("imag_decoder", h, skips))
+        return self.fuse(x, magnitude, cplx), parts.new_state
 
-    # The output heads are shared with the frame-by-frame streamer
-    # (speechbrain_fsce.inference.streaming), so both stay identical.
     def magnitude_estimate(self, x, decoded):
         """Magnitude branch output ``[B, T, F]`` from its decoder's ``[B, 1, T, F]``."""
         head = self.mag_head(decoded).squeeze(1)
@@ -461,3 +621,50 @@ class FSCE(torch.nn.Module):
         # cos/sin of atan2(imag, real) without atan2's undefined gradient at 0.
         unit = phase_src / torch.sqrt(phase_src.pow(2).sum(-1, keepdim=True) + self.eps)
         return FSCEOutput(magnitude.unsqueeze(-1) * unit, magnitude, cplx)
+
+
+class _StateParts:
+    """Calls FSCE's modules offline (no state) or as a stream, slicing the flat state.
+
+    Arguments
+    ---------
+    model : FSCE
+        The network.
+    state : list of torch.Tensor or None
+        The whole stream state (None: offline forward pass).
+    """
+
+    def __init__(self, model, state):
+        self.model = model
+        self.state = state
+        self.new_state = None if state is None else []
+        self.offset = 0
+
+    def _take(self, module):
+        n = len(module.state_names())
+        part = self.state[self.offset : self.offset + n]
+        self.offset += n
+        return part
+
+    def encode(self, name, x, coms=None):
+        module = getattr(self.model, name)
+        if self.state is None:
+            return module(x, coms)
+        x, skips, inner, state = module.forward_step(x, self._take(module), coms)
+        self.new_state.extend(state)
+        return x, skips, inner
+
+    def bottleneck(self, name, x):
+        module = getattr(self.model, name)
+        y, state = self.model._bottleneck(module, x, None if self.state is None else self._take(module))
+        if state is not None:
+            self.new_state.extend(state)
+        return y
+
+    def decode(self, name, x, skips):
+        module = getattr(self.model, name)
+        if self.state is None:
+            return module(x, skips)
+        y, state = module.forward_step(x, skips, self._take(module))
+        self.new_state.extend(state)
+        return y

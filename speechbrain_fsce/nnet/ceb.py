@@ -5,11 +5,39 @@ that gate each other; the CCEB additionally lets the magnitude branch steer
 those gates (``Com``); the transposed CEB is the decoder's upsampling version.
 All tensors are channels-first ``[batch, channels, time, freq]``.
 
+Both blocks also run as a stream, a few frames at a time: ``init_state``
+gives the state before the first frame and ``forward_step`` the output for
+exactly the next frames. A forward block is run as the encoder runs it, after
+``kernel_time - 1`` zero frames of causal padding; a transposed block as the
+decoder runs it, with the ``kernel_time - 1`` extra frames at the end chomped.
+The state is a one-element list holding the last ``kernel_time - 1`` frames
+that the time kernel reads.
+
 Authors
  * speechbrain-fsce developers
 """
 
 import torch
+
+from speechbrain_fsce.nnet.stcm import take_last
+
+
+def _time_taps(conv, x_full, n):
+    """Runs ``conv`` (time stride 1) on past + new frames; keeps the ``n`` new outputs.
+
+    A forward conv gives exactly ``n`` frames; a transposed conv gives
+    ``n + 2 * (kt - 1)``, of which frames ``kt - 1 .. kt - 2 + n`` are the
+    chomped transposed conv's outputs for the new input frames.
+    """
+    y = conv(x_full)
+    if isinstance(conv, torch.nn.ConvTranspose2d):
+        y = y.narrow(2, conv.kernel_size[0] - 1, n)
+    return y
+
+
+def _check_streamable(conv):
+    if conv.stride[0] != 1 or conv.padding[0] != 0 or conv.dilation[0] != 1:
+        raise ValueError("streaming needs block convs with time stride 1, no time padding or dilation")
 
 
 class CEB(torch.nn.Module):
@@ -55,6 +83,9 @@ class CEB(torch.nn.Module):
     >>> up = CEB(128, 64, kernel_size=(2, 3), stride=(1, 2), transposed=True)
     >>> up(torch.rand(1, 128, 10, 4))[0].shape
     torch.Size([1, 64, 11, 9])
+    >>> (step, _), state = up.forward_step(torch.rand(1, 128, 1, 4), up.init_state(1, 4))
+    >>> step.shape, state[0].shape
+    (torch.Size([1, 64, 1, 9]), torch.Size([1, 32, 1, 4]))
     """
 
     def __init__(
@@ -68,6 +99,9 @@ class CEB(torch.nn.Module):
     ):
         super().__init__()
         conv = torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d
+        self.transposed = transposed
+        self.in_channels = in_channels
+        self.inner_channels = inner_channels
         self.conv_in = conv(in_channels, inner_channels, 1)
         self.expert_a = conv(inner_channels, inner_channels, kernel_size, stride)
         self.expert_b = conv(inner_channels, inner_channels, kernel_size, stride)
@@ -93,8 +127,10 @@ class CEB(torch.nn.Module):
             This block's summed gated experts ``[B, inner, T', F']``.
         """
         h = self.conv_in(x)
-        a = self.expert_a(h)
-        b = self.expert_b(h)
+        return self._gate(self.expert_a(h), self.expert_b(h), com)
+
+    def _gate(self, a, b, com):
+        """Cross-gates the two experts' outputs; returns ``(output, Com)``."""
         gate_src_a, gate_src_b = a, b
         if com is not None:
             gate_src_a = (a + com) / 2
@@ -104,6 +140,50 @@ class CEB(torch.nn.Module):
         b_gated = b * torch.sigmoid(self.gate_a(gate_src_a))
         inner = a_gated + b_gated
         return self.conv_out(inner), inner
+
+    def init_state(self, batch_size=1, freqs=1):
+        """Stream state before the first frame.
+
+        The experts read ``kernel_time - 1`` past frames of ``conv_in``'s
+        output: for a forward block those of the encoder's zero padding
+        (``conv_in(0)``, i.e. its bias), for a transposed block none (zeros).
+
+        Arguments
+        ---------
+        batch_size : int
+            Batch of the stream.
+        freqs : int
+            Frequency bins of the block's input.
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``[[batch_size, inner_channels, kernel_time - 1, freqs]]``.
+        """
+        _check_streamable(self.expert_a)
+        past = self.expert_a.kernel_size[0] - 1
+        w = self.conv_in.weight
+        state = w.new_zeros(batch_size, self.inner_channels, past, freqs)
+        if not self.transposed:
+            state = state + self.conv_in.bias.detach().reshape(1, -1, 1, 1)
+        return [state]
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`."""
+        return ["past"]
+
+    def forward_step(self, x, state, com=None):
+        """Output for the next frames ``x`` ``[B, in_channels, n, F]`` of a stream.
+
+        Returns ``((output, com), state)``, the pair as :meth:`forward`'s for
+        these ``n`` frames.
+        """
+        n = x.shape[2]
+        full = torch.cat([state[0], self.conv_in(x)], dim=2)
+        a = _time_taps(self.expert_a, full, n)
+        b = _time_taps(self.expert_b, full, n)
+        past = self.expert_a.kernel_size[0] - 1
+        return self._gate(a, b, com), [take_last(full, past, 2)]
 
 
 class PlainConvBlock(torch.nn.Module):
@@ -134,6 +214,9 @@ class PlainConvBlock(torch.nn.Module):
     >>> out, com = block(torch.rand(1, 2, 11, 161))
     >>> out.shape, com
     (torch.Size([1, 64, 10, 79]), None)
+    >>> (out, _), state = block.forward_step(torch.rand(1, 2, 1, 161), block.init_state(1, 161))
+    >>> out.shape
+    torch.Size([1, 64, 1, 79])
     """
 
     def __init__(
@@ -147,6 +230,7 @@ class PlainConvBlock(torch.nn.Module):
     ):
         super().__init__()
         conv = torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d
+        self.in_channels = in_channels
         self.conv = conv(in_channels, out_channels, kernel_size, stride)
 
     def forward(self, x, com=None):
@@ -154,3 +238,21 @@ class PlainConvBlock(torch.nn.Module):
         if com is not None:
             raise ValueError("A plain conv block cannot be steered by Com.")
         return self.conv(x), None
+
+    def init_state(self, batch_size=1, freqs=1):
+        """Stream state: ``kernel_time - 1`` past input frames (zeros) ``[B, C_in, kt - 1, F]``."""
+        _check_streamable(self.conv)
+        past = self.conv.kernel_size[0] - 1
+        return [self.conv.weight.new_zeros(batch_size, self.in_channels, past, freqs)]
+
+    def state_names(self):
+        """Names of the tensors of :meth:`init_state`."""
+        return ["past"]
+
+    def forward_step(self, x, state, com=None):
+        """Output for the next frames of a stream: ``((conv(x), None), state)``."""
+        if com is not None:
+            raise ValueError("A plain conv block cannot be steered by Com.")
+        full = torch.cat([state[0], x], dim=2)
+        out = _time_taps(self.conv, full, x.shape[2])
+        return (out, None), [take_last(full, self.conv.kernel_size[0] - 1, 2)]

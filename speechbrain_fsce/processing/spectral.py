@@ -4,6 +4,17 @@ The network sees the noisy STFT (20 ms window, 10 ms hop, 161 bins at 16 kHz)
 whose magnitude is raised to a power ``compression`` (phase kept), after the
 waveform has been divided by its RMS; the inverse path undoes each step.
 
+Signals are analysed as if padded with zeros to a whole number of hops, so
+that every sample lies under two analysis frames: the overlap-add envelope
+then stays above half its peak everywhere, and the last samples of a signal
+are never divided by a vanishing window tail (which turned any inconsistency
+of the enhanced spectrum into a click at the end).
+
+The front end also runs as a stream, whole hops at a time:
+:meth:`SpectralFrontEnd.init_stream_state`, :meth:`~SpectralFrontEnd.analyze_step`
+and :meth:`~SpectralFrontEnd.synthesize_step` give the same frames and samples
+as the offline path (the signal delayed by one hop).
+
 Authors
  * speechbrain-fsce developers
 """
@@ -49,6 +60,8 @@ class SpectralFrontEnd(torch.nn.Module):
     >>> back = fe.synthesize(spec, scale, wavs.shape[1])
     >>> bool((back - wavs).abs().max() < 1e-4)
     True
+    >>> fe.stft(torch.randn(1, 16001)).shape  # padded to 16160 samples: 102 frames
+    torch.Size([1, 102, 161, 2])
     """
 
     def __init__(
@@ -81,10 +94,30 @@ class SpectralFrontEnd(torch.nn.Module):
         )
         self.hop_samples = self.stft_fn.hop_length
         self.win_samples = self.stft_fn.win_length
+        self.n_fft = n_fft
         self.num_freqs = n_fft // 2 + 1
 
+    def num_frames(self, num_samples):
+        """Frames of :meth:`stft` for a signal of ``num_samples`` samples.
+
+        Example
+        -------
+        >>> fe = SpectralFrontEnd()
+        >>> fe.num_frames(16000), fe.num_frames(16001), fe.num_frames(0)
+        (101, 102, 1)
+        """
+        return 1 + -(-num_samples // self.hop_samples)
+
     def stft(self, wavs):
-        """``[B, samples]`` -> linear spectrum ``[B, frames, freqs, 2]``."""
+        """``[B, samples]`` -> linear spectrum ``[B, frames, freqs, 2]``.
+
+        The signal is padded with zeros to a whole number of hops first
+        (``num_frames`` frames), so that :meth:`istft` never divides a sample
+        by the tail of a single window.
+        """
+        tail = -wavs.shape[-1] % self.hop_samples
+        if tail:
+            wavs = torch.nn.functional.pad(wavs, (0, tail))
         return self.stft_fn(wavs)
 
     def istft(self, spec, sig_length):
@@ -147,3 +180,98 @@ class SpectralFrontEnd(torch.nn.Module):
     def synthesize(self, spec, scale, sig_length):
         """Inverse of :meth:`analyze`: ``[B, frames, freqs, 2]`` -> ``[B, sig_length]``."""
         return self.istft(self.decompress(spec), sig_length) * scale
+
+    # ---- streaming form: whole hops at a time -------------------------------
+
+    def _frame_windows(self):
+        """Analysis and synthesis windows padded to ``n_fft`` (as torch centres them)."""
+        windows = []
+        for w in (self.stft_fn.window, self.istft_fn.window):
+            if w.shape[0] < self.n_fft:
+                left = (self.n_fft - w.shape[0]) // 2
+                w = torch.nn.functional.pad(w, (left, self.n_fft - w.shape[0] - left))
+            windows.append(w)
+        return windows
+
+    def _check_streamable(self):
+        if self.n_fft != 2 * self.hop_samples or self.win_samples > self.n_fft:
+            raise ValueError(
+                "streaming needs an STFT whose frames span exactly two hops "
+                f"(n_fft = 2 * hop); got n_fft={self.n_fft}, hop={self.hop_samples}"
+            )
+
+    def init_stream_state(self, batch_size=1, device=None):
+        """Stream state before the first sample.
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``[previous_hop, overlap]``, each ``[batch_size, hop_samples]``:
+            the last hop of input (the centred STFT's zero padding at first)
+            and the second half of the last synthesised frame.
+        """
+        self._check_streamable()
+        zeros = torch.zeros(batch_size, self.hop_samples, device=device)
+        return [zeros, zeros.clone()]
+
+    def analyze_step(self, samples, state, scale=1.0):
+        """Network input for the next whole hops of a stream.
+
+        Arguments
+        ---------
+        samples : torch.Tensor
+            The next ``n`` hops ``[B, n * hop_samples]``.
+        state : list of torch.Tensor
+            From :meth:`init_stream_state` (only ``state[0]`` is read here).
+        scale : float or torch.Tensor
+            Level the signal is divided by (``[B, 1]`` or a number).
+
+        Returns
+        -------
+        spec : torch.Tensor
+            Compressed spectrum of the ``n`` frames that the new hops
+            complete ``[B, n, freqs, 2]``: frame ``t`` covers the hop before
+            ``t * hop`` and the hop after it, as in :meth:`stft`.
+        state : list of torch.Tensor
+            With the new last hop.
+        """
+        window = self._frame_windows()[0].to(samples.device)
+        buf = torch.cat([state[0], samples / scale], dim=1)
+        spec = torch.stft(
+            buf, self.n_fft, self.hop_samples, self.n_fft, window, center=False,
+            normalized=self.stft_fn.normalized_stft, onesided=True, return_complex=True,
+        )
+        spec = self.compress(torch.view_as_real(spec).transpose(1, 2))
+        return spec, [buf[:, buf.shape[1] - self.hop_samples :], state[1]]
+
+    def synthesize_step(self, spec, state, scale=1.0):
+        """Samples completed by the next enhanced frames of a stream.
+
+        Arguments
+        ---------
+        spec : torch.Tensor
+            Compressed enhanced frames ``[B, n, freqs, 2]``.
+        state : list of torch.Tensor
+            From :meth:`init_stream_state` or the last step (``state[1]`` is
+            the overlap-add buffer).
+        scale : float or torch.Tensor
+            Level to multiply the output by.
+
+        Returns
+        -------
+        samples : torch.Tensor
+            ``[B, n * hop_samples]``: the hop before each frame's centre,
+            now covered by both of its frames (frame 0 gives the hop before
+            the signal, which a caller drops or zeroes).
+        state : list of torch.Tensor
+            With the new overlap-add buffer.
+        """
+        h = self.hop_samples
+        window = self._frame_windows()[1].to(spec.device)
+        envelope = window[h:].pow(2) + window[:h].pow(2)
+        linear = torch.view_as_complex(self.decompress(spec).contiguous())
+        frames = torch.fft.irfft(linear, n=self.n_fft, dim=-1)
+        frames = frames * window  # [B, n, n_fft]
+        previous = torch.cat([state[1].unsqueeze(1), frames[:, :-1, h:]], dim=1)
+        out = (previous + frames[:, :, :h]) / envelope
+        return out.reshape(out.shape[0], -1) * scale, [state[0], frames[:, -1, h:]]
