@@ -20,6 +20,13 @@ from speechbrain_fsce.inference.export import (
     key_mismatch,
     load_state_dict,
 )
+from speechbrain_fsce.safe_loading import (
+    check_device,
+    check_hparams_text,
+    check_overrides,
+    load_weights,
+    read_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,46 @@ def check_finite(noisy, what="input"):
     """
     if not torch.isfinite(noisy).all():
         raise ValueError(f"{what}: contains NaN or Inf samples")
+
+
+def check_lengths(lengths, batch):
+    """Validates relative lengths: ``[batch]``, finite, in ``(0, 1]``.
+
+    Arguments
+    ---------
+    lengths : torch.Tensor or None
+        Relative lengths.
+    batch : int
+        Batch size they must match.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``lengths`` as a float tensor.
+
+    Example
+    -------
+    >>> check_lengths(torch.tensor([1.0, 0.5]), 2)
+    tensor([1.0000, 0.5000])
+    >>> check_lengths(torch.tensor([1.0]), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: lengths must have one value per waveform ([2]), got shape [1]
+    >>> check_lengths(torch.tensor([float("nan"), -1.0]), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: lengths are relative (0 < length <= 1), got [nan, -1.0]
+    """
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, dtype=torch.float32)
+    if lengths.dim() != 1 or lengths.shape[0] != batch:
+        raise ValueError(
+            f"lengths must have one value per waveform ([{batch}]), got shape {list(lengths.shape)}"
+        )
+    if not (torch.isfinite(lengths) & (lengths > 0) & (lengths <= 1)).all():
+        raise ValueError(f"lengths are relative (0 < length <= 1), got {lengths.tolist()[:8]}")
+    return lengths
 
 
 def enhance_waveforms(enhancer, noisy, lengths=None):
@@ -78,13 +125,22 @@ def enhance_waveforms(enhancer, noisy, lengths=None):
     torch.Size([1, 0])
     """
     if noisy.dim() == 1:
+        if lengths is not None and torch.as_tensor(lengths).dim() == 0:
+            lengths = torch.as_tensor(lengths).reshape(1)
         return enhance_waveforms(enhancer, noisy.unsqueeze(0), lengths)[0]
     if noisy.dim() != 2:
         raise ValueError(f"expected waveforms [batch, samples], got shape {tuple(noisy.shape)}")
     check_finite(noisy)
+    lengths = check_lengths(lengths, noisy.shape[0])
     if noisy.shape[1] == 0:
         return noisy.clone()
     enhanced = enhancer(noisy, lengths)
+    if not torch.isfinite(enhanced).all():
+        peak = float(noisy.abs().max())
+        raise ValueError(
+            f"the enhanced signal holds NaN or Inf samples (input peak {peak:.3g}, "
+            "full scale is 1.0): scale the input to a normal level"
+        )
     if lengths is not None:
         mask = enhancer.front_end.sample_mask(enhanced, lengths.to(enhanced.device))
         enhanced = enhanced * mask
@@ -137,8 +193,17 @@ class FSCEEnhancement(Pretrained):
     MODULES_NEEDED = ["enhancer"]
 
     @classmethod
-    def from_hparams(cls, source, hparams_file=HPARAMS_NAME, savedir=None, **kwargs):
-        """Loads a model folder (in place) and checks its weights strictly.
+    def from_hparams(cls, source, hparams_file=HPARAMS_NAME, savedir=None, trusted=False, **kwargs):
+        """Loads a model folder (in place), safely, and checks its weights strictly.
+
+        By default nothing in the folder can run code (see
+        :mod:`speechbrain_fsce.safe_loading`): ``enhancer.ckpt`` is read
+        first with ``torch.load(weights_only=True)``, the YAML may only
+        build this package's model classes (``!apply``, ``!name`` and
+        ``!new`` of anything else are refused, naming the tag), and the
+        weights are loaded strictly by this method (SpeechBrain's
+        ``Pretrainer``, which unpickles without ``weights_only``, is not
+        used).
 
         Arguments
         ---------
@@ -151,14 +216,32 @@ class FSCEEnhancement(Pretrained):
         savedir : str, optional
             SpeechBrain's collection folder; None (default) reads the files
             where they are and creates nothing.
+        trusted : bool
+            Load through SpeechBrain's own ``Pretrained.from_hparams``, which
+            runs whatever the YAML and checkpoint hold. Only for folders from
+            a source you trust that need more than this package's classes.
         **kwargs : dict
-            Forwarded to ``Pretrained.from_hparams`` (``run_opts``,
-            ``overrides``, ``freeze_params``, ``fetch_config``...).
+            ``run_opts``, ``overrides``, ``overrides_must_match``,
+            ``freeze_params``, ``fetch_config`` (and, with ``trusted``, the
+            other options of ``Pretrained.from_hparams``).
 
         Returns
         -------
         FSCEEnhancement
+
+        Raises
+        ------
+        FileNotFoundError
+            No such folder, or a file of the folder missing.
+        ValueError
+            One line naming the file: a refused YAML tag or checkpoint
+            content (``UnsafeModelError``), unreadable or mismatched weights,
+            an unusable ``device``.
         """
+        run_opts = kwargs.get("run_opts") or {}
+        device = run_opts.get("device") if isinstance(run_opts, dict) else getattr(run_opts, "device", None)
+        if device is not None:
+            check_device(device)
         if not isinstance(source, str) or not source.startswith(("http:", "https:")):
             folder = pathlib.Path(source)
             if folder.is_dir():
@@ -174,6 +257,44 @@ class FSCEEnhancement(Pretrained):
                     "pass fetch_config=speechbrain.utils.fetching.FetchConfig())"
                 )
         kwargs.setdefault("fetch_config", FetchConfig(allow_network=False))
+        if trusted:
+            return cls._from_hparams_trusted(source, hparams_file, savedir, **kwargs)
+        return cls._from_hparams_safe(source, hparams_file, savedir, **kwargs)
+
+    @classmethod
+    def _from_hparams_safe(cls, source, hparams_file, savedir, fetch_config, overrides=None,
+                           overrides_must_match=True, **ctor_kwargs):
+        """Safe path of :meth:`from_hparams`: weights first, then a checked YAML."""
+        from hyperpyyaml import load_hyperpyyaml
+
+        folder = pathlib.Path(source)
+        if folder.is_dir():
+            hparams_path, ckpt_path = folder / hparams_file, folder / CKPT_NAME
+        else:  # remote: fetch both files, then read them like a local folder
+            from speechbrain.utils.fetching import fetch
+
+            hparams_path, ckpt_path = (
+                pathlib.Path(fetch(name, source=source, savedir=savedir, fetch_config=fetch_config))
+                for name in (hparams_file, CKPT_NAME)
+            )
+        state = read_checkpoint(ckpt_path)  # before anything else reads the file
+        text = hparams_path.read_text(encoding="utf-8")
+        check_hparams_text(text, str(hparams_path))
+        check_overrides(overrides)
+        hparams = load_hyperpyyaml(text, overrides, overrides_must_match)
+        modules = hparams.get("modules") or {}
+        if "enhancer" not in modules:
+            raise ValueError(f"{hparams_path}: no 'modules: enhancer:' entry; not an FSCE model folder")
+        load_weights(
+            modules["enhancer"], state, what=f"{ckpt_path}",
+            hint=f"; does {hparams_file} describe the architecture it was trained with?",
+        )
+        hparams["savedir"] = savedir
+        return cls(modules=modules, hparams=hparams, **ctor_kwargs)
+
+    @classmethod
+    def _from_hparams_trusted(cls, source, hparams_file, savedir, **kwargs):
+        """SpeechBrain's loader (runs the folder's code), then a strict key check."""
         # The non-strict loader logs one warning per bad key, each with the
         # whole module printed; _check_loaded raises one clear error instead.
         transfer_logger = logging.getLogger("speechbrain.utils.checkpoints")
@@ -182,7 +303,9 @@ class FSCEEnhancement(Pretrained):
         try:
             obj = super().from_hparams(source=source, hparams_file=hparams_file, savedir=savedir, **kwargs)
         except RuntimeError as err:  # load_state_dict: a tensor of the wrong size
-            raise ValueError(f"{source}: {CKPT_NAME} does not fit {hparams_file}: {err}") from None
+            raise ValueError(
+                f"{source}: {CKPT_NAME} does not fit {hparams_file}: {str(err).splitlines()[0]}"
+            ) from None
         finally:
             transfer_logger.setLevel(level)
         obj._check_loaded(source)
@@ -226,7 +349,9 @@ class FSCEEnhancement(Pretrained):
         Raises
         ------
         ValueError
-            For NaN/Inf samples or a tensor that is not 1-D or 2-D.
+            For NaN/Inf samples, a tensor that is not 1-D or 2-D, lengths
+            that are not ``[B]`` values in ``(0, 1]``, or an output that is
+            not finite (input level far beyond full scale).
         """
         noisy = torch.as_tensor(noisy, dtype=torch.float32).to(self.device)
         if lengths is not None:
@@ -258,10 +383,14 @@ class FSCEEnhancement(Pretrained):
         ------
         speechbrain_fsce.dataio.audio.AudioError
             (a ``ValueError``) naming the file: missing, unreadable, not audio,
-            empty, or NaN/Inf samples.
+            empty, or NaN/Inf samples; ``ValueError`` naming the file when
+            the output would not be finite (nothing is written then).
         """
         noisy = load_audio(path, self.sample_rate)
-        enhanced = self.enhance_batch(noisy.unsqueeze(0))[0]
+        try:
+            enhanced = self.enhance_batch(noisy.unsqueeze(0))[0]
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
         if output_filename is not None:
             if os.path.exists(output_filename) and os.path.samefile(output_filename, path):
                 raise ValueError(f"{path}: refusing to overwrite the input file")

@@ -187,3 +187,124 @@ def test_refuses_to_overwrite_input(model, tmp_path):
     with pytest.raises(ValueError, match="refusing to overwrite"):
         model.enhance_file(src, output_filename=src)
     assert open(src, "rb").read() == before
+
+
+# ---------------------------------------------------------------------------
+# Safe loading (issue 10, finding 1): nothing in a model folder runs code.
+# ---------------------------------------------------------------------------
+
+
+class _Payload:
+    """Pickles into a call of os.system (what a hostile checkpoint holds)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _with_yaml_line(folder, dst, line):
+    bad = _copy_folder(folder, dst)
+    text = (bad / "hyperparams.yaml").read_text()
+    (bad / "hyperparams.yaml").write_text(text + "\n" + line + "\n")
+    return bad
+
+
+@pytest.mark.parametrize(
+    "line, tag",
+    [
+        ('evil: !apply:os.system ["touch {marker}"]', "!apply:os.system"),
+        ('evil: !new:subprocess.Popen [["touch", "{marker}"]]', "!new:subprocess.Popen"),
+        ('evil: !name:os.system', "!name:os.system"),
+        ('evil: !!python/object/apply:os.system ["touch {marker}"]', "python/object/apply:os.system"),
+    ],
+)
+def test_hostile_yaml_runs_nothing(folder, tmp_path, line, tag):
+    marker = tmp_path / "marker"
+    bad = _with_yaml_line(folder, tmp_path / "bad", line.format(marker=marker))
+    with pytest.raises(ValueError, match="refusing tag") as err:
+        FSCEEnhancement.from_hparams(source=str(bad))
+    assert tag in str(err.value) and "hyperparams.yaml line" in str(err.value)
+    assert "trusted=True" in str(err.value) and "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("force_unsafe", [False, True])
+def test_pickle_payload_in_checkpoint_runs_nothing(folder, tmp_path, monkeypatch, force_unsafe):
+    if force_unsafe:  # must not matter: weights_only=True is passed explicitly
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "marker"
+    bad = _copy_folder(folder, tmp_path / "bad")
+    state = torch.load(bad / "enhancer.ckpt")
+    state["evil"] = _Payload(marker)
+    torch.save(state, bad / "enhancer.ckpt")
+    with pytest.raises(ValueError, match="pickled Python objects besides tensors, refused") as err:
+        FSCEEnhancement.from_hparams(source=str(bad))
+    assert "enhancer.ckpt" in str(err.value) and "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty file \\(0 bytes\\)"), (bytes(range(256)) * 8, "not a torch checkpoint")],
+)
+def test_damaged_checkpoint_is_one_clear_line(folder, tmp_path, content, reason):
+    bad = _copy_folder(folder, tmp_path / "bad")
+    (bad / "enhancer.ckpt").write_bytes(content)
+    with pytest.raises(ValueError, match=reason) as err:
+        FSCEEnhancement.from_hparams(source=str(bad))
+    assert "\n" not in str(err.value) and "weights_only=False" not in str(err.value)
+
+
+def test_architecture_mismatch_is_one_line(enhancer, tmp_path):
+    wide = dict(SMALL, channels=SMALL["channels"] * 2)
+    folder = export_model(tmp_path / "wide", FSCEEnhancer(FSCE(**wide)), wide)
+    text = (folder / "hyperparams.yaml").read_text()
+    (folder / "hyperparams.yaml").write_text(
+        text.replace(f"channels: {wide['channels']}\n", f"channels: {SMALL['channels']}\n", 1)
+    )
+    with pytest.raises(ValueError, match="of another shape") as err:
+        FSCEEnhancement.from_hparams(source=str(folder))
+    assert "\n" not in str(err.value) and len(str(err.value)) < 500
+
+
+def test_trusted_loading_still_works(folder):
+    loaded = FSCEEnhancement.from_hparams(source=str(folder), trusted=True)
+    assert loaded.enhance_batch(torch.randn(1, 2000)).shape == (1, 2000)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_is_a_clear_error(folder):
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        FSCEEnhancement.from_hparams(source=str(folder), run_opts={"device": "cuda"})
+
+
+# ---------------------------------------------------------------------------
+# Silent wrong results (issue 10, finding 7): clear errors instead.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lengths, match",
+    [
+        ([float("nan"), 1.0], "relative"),
+        ([-0.5, 1.0], "relative"),
+        ([1.5, 1.0], "relative"),
+        ([1.0], "one value per waveform"),
+        ([1.0, 1.0, 1.0], "one value per waveform"),
+    ],
+)
+def test_enhance_batch_rejects_bad_lengths(model, lengths, match):
+    with pytest.raises(ValueError, match=match):
+        model.enhance_batch(torch.randn(2, 3000) * 0.1, lengths=torch.tensor(lengths))
+
+
+def test_extreme_input_level_is_an_error_and_writes_nothing(model, tmp_path):
+    loud = tmp_path / "loud.wav"
+    sf.write(str(loud), np.random.default_rng(0).standard_normal(8000) * 1e20, 16000, subtype="FLOAT")
+    out = tmp_path / "out.wav"
+    with pytest.raises(ValueError, match="NaN or Inf") as err:
+        model.enhance_file(str(loud), str(out))
+    assert "loud.wav" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loud.wav"]
