@@ -67,16 +67,34 @@ class FSCEEnhancer(torch.nn.Module):
         """Clean spectrum in the network's domain (same level scale as the noisy)."""
         return self.front_end.compress(self.front_end.stft(clean / scale))
 
-    def forward(self, noisy, lengths=None, return_spectra=False):
+    def forward(self, noisy, lengths=None, return_spectra=False, scale=None):
         """``[B, samples]`` -> enhanced ``[B, samples]``.
 
-        With ``return_spectra=True`` returns :meth:`enhance_spectrum`'s tuple
-        instead: training goes through ``forward`` so that wrappers such as
-        DistributedDataParallel see the call.
+        The one waveform-to-waveform path: the interface, the chunker and the
+        recipes all call it.
+
+        Arguments
+        ---------
+        noisy : torch.Tensor
+            ``[B, samples]`` or ``[samples]``.
+        lengths : torch.Tensor, optional
+            Relative lengths.
+        return_spectra : bool
+            Return :meth:`enhance_spectrum`'s tuple instead: training goes
+            through ``forward`` so that wrappers such as
+            DistributedDataParallel see the call.
+        scale : torch.Tensor, optional
+            ``[B, 1]`` level to normalise by instead of each signal's own RMS
+            (e.g. the level of a whole file when enhancing a chunk of it).
+
+        Returns
+        -------
+        torch.Tensor
+            Enhanced waveforms, same shape as ``noisy``.
         """
         if return_spectra:
-            return self.enhance_spectrum(noisy, lengths)
+            return self.enhance_spectrum(noisy, lengths, scale)
         if noisy.dim() == 1:
-            return self.forward(noisy.unsqueeze(0), lengths)[0]
-        output, _, scale = self.enhance_spectrum(noisy, lengths)
+            return self.forward(noisy.unsqueeze(0), lengths, scale=scale)[0]
+        output, _, scale = self.enhance_spectrum(noisy, lengths, scale)
         return self.front_end.synthesize(output.enhanced, scale, noisy.shape[-1])

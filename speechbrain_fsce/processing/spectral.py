@@ -19,6 +19,8 @@ Authors
  * speechbrain-fsce developers
 """
 
+import math
+
 import torch
 from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.processing.features import ISTFT, STFT
@@ -145,6 +147,35 @@ class SpectralFrontEnd(torch.nn.Module):
         mask = self.sample_mask(wavs, lengths)
         power = (wavs.pow(2) * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
         return torch.sqrt(power) + self.eps
+
+    def level_of_pieces(self, pieces):
+        """:meth:`level` of a signal given in pieces (e.g. blocks read from disk).
+
+        Arguments
+        ---------
+        pieces : iterable of torch.Tensor
+            The signal's ``[samples]`` pieces, in any order.
+
+        Returns
+        -------
+        (scale, samples) : (float, int)
+            The level (1.0 when level normalisation is off) and the length.
+
+        Example
+        -------
+        >>> fe = SpectralFrontEnd()
+        >>> fe.level_of_pieces([torch.ones(10) * 2, torch.ones(30) * 2])[0] == 2 + 1e-8
+        True
+        >>> SpectralFrontEnd(normalize_level=False).level_of_pieces([torch.ones(4) * 3])
+        (1.0, 4)
+        """
+        power, count = 0.0, 0
+        for piece in pieces:
+            power += float(piece.double().pow(2).sum())
+            count += piece.shape[0]
+        if not self.normalize_level:
+            return 1.0, count
+        return math.sqrt(power / max(count, 1)) + self.eps, count
 
     @staticmethod
     def sample_mask(wavs, lengths=None):
