@@ -1,4 +1,5 @@
-"""Objective speech-quality metrics: PESQ (nb raw / nb / wb), STOI, SI-SDR.
+"""Objective speech-quality metrics: PESQ (nb raw / nb / wb), STOI, SI-SDR,
+segmental SNR and the composite measures CSIG / CBAK / COVL.
 
 The FSCE paper reports PESQ as computed by ``pypesq``: the *raw* narrow-band
 P.862 score, before the P.862.1 mapping to MOS-LQO. ``pypesq`` no longer
@@ -23,6 +24,7 @@ tensors; a leading/trailing singleton dimension is squeezed):
   allows: STOI gives 0 (``pystoi``'s value), SI-SDR about -80 dB (the
   ``SISDR_EPS`` floor). PESQ is undefined for it (the ITU code divides by
   its energy) and gives nan with a warning.
+* ``compute_all`` at 8 kHz has no wide-band PESQ, hence no composites.
 * Wrong shapes (not 1-D) or an unsupported sample rate are programming
   errors and raise ``ValueError``.
 
@@ -36,9 +38,13 @@ import warnings
 import numpy as np
 import pesq as _pesq
 import torch
+from joblib import Parallel, delayed
 from pystoi import stoi as _pystoi
+from speechbrain.utils.metric_stats import MetricStats
 
-METRIC_NAMES = ("pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr")
+METRIC_NAMES = (
+    "pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr", "csig", "cbak", "covl", "ssnr",
+)
 MIN_SECONDS = 0.25  # shorter references give no usable PESQ/STOI
 SILENCE_PEAK = 1e-6  # well below one 16-bit LSB (3e-5)
 SISDR_EPS = 1e-8
@@ -128,7 +134,7 @@ def pesq_wb(reference, estimate, sample_rate=16000):
 
     Example
     -------
-    >>> from tests.unittests.speechlike import speech_like
+    >>> from speechbrain_fsce.testing import speech_like
     >>> x = speech_like(1.5)
     >>> pesq_wb(x, x) > 4.5
     True
@@ -155,7 +161,7 @@ def pesq_nb(reference, estimate, sample_rate=16000):
 
     Example
     -------
-    >>> from tests.unittests.speechlike import speech_like
+    >>> from speechbrain_fsce.testing import speech_like
     >>> x = speech_like(1.5)
     >>> pesq_nb(x, x) > 4.5
     True
@@ -218,7 +224,7 @@ def pesq_nb_raw(reference, estimate, sample_rate=16000):
 
     Example
     -------
-    >>> from tests.unittests.speechlike import speech_like
+    >>> from speechbrain_fsce.testing import speech_like
     >>> x = speech_like(1.5)
     >>> round(pesq_nb_raw(x, x), 2)
     4.5
@@ -250,7 +256,7 @@ def stoi(reference, estimate, sample_rate=16000, extended=False):
 
     Example
     -------
-    >>> from tests.unittests.speechlike import speech_like
+    >>> from speechbrain_fsce.testing import speech_like
     >>> x = speech_like(1.5)
     >>> round(stoi(x, x), 3)
     1.0
@@ -320,7 +326,9 @@ def sisdr(reference, estimate):
 def compute_all(reference, estimate, sample_rate=16000):
     """Computes every metric of the paper's tables for one pair of signals.
 
-    Narrow-band PESQ is evaluated once and ``pesq_nb_raw`` derived from it.
+    Narrow-band PESQ is evaluated once and ``pesq_nb_raw`` derived from it;
+    wide-band PESQ is evaluated once and reused by the composite measures
+    (:func:`composite`).
 
     Arguments
     ---------
@@ -334,16 +342,17 @@ def compute_all(reference, estimate, sample_rate=16000):
     Returns
     -------
     dict
-        ``{"pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr"}`` to floats
-        (nan for unusable input, with warnings).
+        ``{"pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr", "csig",
+        "cbak", "covl", "ssnr"}`` to floats (nan for unusable input, with
+        warnings).
 
     Example
     -------
-    >>> from tests.unittests.speechlike import speech_like
+    >>> from speechbrain_fsce.testing import speech_like
     >>> x = speech_like(1.5)
     >>> scores = compute_all(x, x + 0.01 * speech_like(1.5, seed=9))
     >>> sorted(scores)
-    ['pesq_nb', 'pesq_nb_raw', 'pesq_wb', 'sisdr', 'stoi']
+    ['cbak', 'covl', 'csig', 'pesq_nb', 'pesq_nb_raw', 'pesq_wb', 'sisdr', 'ssnr', 'stoi']
     """
     mos = pesq_nb(reference, estimate, sample_rate)
     scores = {"pesq_nb_raw": nb_mos_to_raw(mos), "pesq_nb": mos}
@@ -351,6 +360,11 @@ def compute_all(reference, estimate, sample_rate=16000):
         scores["pesq_wb"] = pesq_wb(reference, estimate, sample_rate)
     scores["stoi"] = stoi(reference, estimate, sample_rate)
     scores["sisdr"] = sisdr(reference, estimate)
+    if sample_rate == 16000:
+        parts = composite(reference, estimate, sample_rate, pesq=scores["pesq_wb"])
+        scores.update((k, parts[k]) for k in ("csig", "cbak", "covl", "ssnr"))
+    else:
+        scores["ssnr"] = segmental_snr(reference, estimate, sample_rate)
     return scores
 
 
@@ -413,140 +427,436 @@ def summarize_by_snr(records, snrs=None):
     return summary
 
 
-def _metric_for_stats(metric, predict, target, lengths, sample_rate):
-    """Scores one item, or a padded batch when the inputs are 2-D."""
-    if predict.dim() == 1:
-        return metric(target, predict, sample_rate)
-    if lengths is None:
-        lengths = torch.ones(predict.shape[0])
-    n = (lengths * predict.shape[1]).round().int().tolist()
-    scores = [metric(t[:k], p[:k], sample_rate) for p, t, k in zip(predict, target, n)]
-    return torch.tensor(scores, dtype=torch.float64)
+# ------------------------------------------------------------------------
+# Segmental SNR, LLR, WSS and the composite measures of Hu & Loizou (2008),
+# as defined in P. C. Loizou, "Speech Enhancement: Theory and Practice"
+# (2nd ed., 2013), chapter 11: 30 ms Hann frames every quarter frame, the
+# lowest 95 % of the frame distortions averaged for LLR and WSS.
+
+#: Frame length of the composite measures, in seconds.
+COMPOSITE_FRAME_SECONDS = 0.03
+#: Share of frames (the least distorted) kept in the LLR and WSS means.
+COMPOSITE_TRIM = 0.95
+#: Per-frame segmental SNR is clipped to this range (dB).
+SSNR_RANGE = (-10.0, 35.0)
+#: WSS weighting constants suggested by Klatt (1982).
+WSS_KMAX, WSS_KLOCMAX = 20.0, 1.0
+# Klatt's 25 critical bands (Hz): centres and bandwidths.
+_WSS_CENTRES = np.array([
+    50.0, 120.0, 190.0, 260.0, 330.0, 400.0, 470.0, 540.0, 617.372, 703.378,
+    798.717, 904.128, 1020.38, 1148.30, 1288.72, 1442.54, 1610.70, 1794.16,
+    1993.93, 2211.08, 2446.71, 2701.97, 2978.04, 3276.17, 3597.63])
+_WSS_BANDWIDTHS = np.array([
+    70.0, 70.0, 70.0, 70.0, 70.0, 70.0, 70.0, 77.3724, 86.0056, 95.3398,
+    105.411, 116.256, 127.914, 140.423, 153.823, 168.154, 183.457, 199.776,
+    217.153, 235.631, 255.255, 276.072, 298.126, 321.465, 346.136])
+_EPS = np.finfo(np.float64).eps
 
 
-def pesq_nb_raw_metric(predict, target, lengths=None, sample_rate=16000):
-    """:func:`pesq_nb_raw` shaped for ``speechbrain.utils.metric_stats.MetricStats``.
+def _composite_frames(signal, sample_rate):
+    """Hann-windowed frames ``[frames, samples]`` of the composite measures.
 
-    With ``MetricStats(metric=..., batch_eval=False)`` and
-    ``append(ids, predict=..., target=..., lengths=...)``, SpeechBrain cuts
-    the padding and calls ``metric(predict_i, target_i)`` on 1-D tensors,
-    which returns a float. With ``batch_eval=True`` the call gets
-    ``[batch, time]`` tensors and relative ``lengths`` and returns a tensor
-    of per-item scores. Note the argument order: estimate first.
-    A nan score makes ``MetricStats.summarize`` nan too.
+    ``floor((len - win) / hop)`` frames of ``win = round(0.03 fs)`` samples
+    every ``hop = floor(win / 4)``; the window is
+    ``0.5 (1 - cos(2 pi n / (win + 1)))``, ``n = 1..win``.
+    """
+    win = int(round(COMPOSITE_FRAME_SECONDS * sample_rate))
+    hop = win // 4
+    count = max(0, (len(signal) - win) // hop)
+    index = hop * np.arange(count)[:, None] + np.arange(win)[None, :]
+    window = 0.5 * (1.0 - np.cos(2 * np.pi * np.arange(1, win + 1) / (win + 1)))
+    return signal[index] * window
+
+
+def _trimmed_mean(values):
+    """Mean of the lowest ``COMPOSITE_TRIM`` share (rounded half up)."""
+    keep = int(np.floor(len(values) * COMPOSITE_TRIM + 0.5))
+    return float(np.mean(np.sort(values)[:keep])) if keep else float("nan")
+
+
+def _composite_inputs(reference, estimate, sample_rate):
+    """The input rules, plus at least one analysis frame."""
+    signals = _prepare(reference, estimate, sample_rate, MIN_SECONDS)
+    if signals is not None and len(_composite_frames(signals[0], sample_rate)) < 2:
+        warnings.warn("metric set to nan: too short for 30 ms frames", stacklevel=3)
+        return None
+    return signals
+
+
+def segmental_snr(reference, estimate, sample_rate=16000):
+    """Segmental SNR in dB (the "SSNR" of VoiceBank-DEMAND tables).
+
+    Per frame ``10 log10(|x|^2 / (|x - y|^2 + eps) + eps)`` on Hann-windowed
+    30 ms frames every 7.5 ms (``eps`` the float64 machine epsilon), clipped
+    to ``SSNR_RANGE`` = [-10, 35] dB, averaged over all frames. A perfect
+    estimate gives 35 dB, the cap.
 
     Arguments
     ---------
-    predict : torch.Tensor
-        Estimate, ``[time]`` or ``[batch, time]``.
-    target : torch.Tensor
-        Clean reference, same shape.
-    lengths : torch.Tensor, optional
-        Relative lengths ``[batch]`` (batched call only).
+    reference : numpy.ndarray or torch.Tensor
+        Clean signal, 1-D.
+    estimate : numpy.ndarray or torch.Tensor
+        Degraded or enhanced signal, 1-D.
     sample_rate : int
-        Sampling rate (use ``functools.partial`` to change it).
+        Sampling rate in Hz (sets the frame length).
 
     Returns
     -------
-    float or torch.Tensor
-        One score, or ``[batch]`` scores.
+    float
+        Segmental SNR in dB, or nan (with a warning) for unusable input.
 
     Example
     -------
-    >>> from speechbrain.utils.metric_stats import MetricStats
-    >>> from tests.unittests.speechlike import speech_like
+    >>> from speechbrain_fsce.testing import speech_like
+    >>> x = speech_like(1.0)
+    >>> segmental_snr(x, x), abs(round(segmental_snr(x, 0 * x), 6))
+    (35.0, 0.0)
+    """
+    signals = _composite_inputs(reference, estimate, sample_rate)
+    if signals is None:
+        return float("nan")
+    ref, est = (_composite_frames(s, sample_rate) for s in signals)
+    signal_energy = np.sum(ref**2, axis=1)
+    noise_energy = np.sum((ref - est) ** 2, axis=1)
+    snr = 10 * np.log10(signal_energy / (noise_energy + _EPS) + _EPS)
+    return float(np.mean(np.clip(snr, *SSNR_RANGE)))
+
+
+def _lpc(autocorrelation):
+    """Levinson-Durbin: prediction-error filters ``[frames, order + 1]``.
+
+    ``A = [1, a_1, ..., a_p]`` minimises ``A R A^T`` for the Toeplitz matrix
+    ``R`` of each row of ``autocorrelation`` (lags 0..p); a frame whose
+    prediction error reaches zero keeps its lower-order filter.
+    """
+    frames, order = autocorrelation.shape[0], autocorrelation.shape[1] - 1
+    filters = np.zeros((frames, order + 1))
+    filters[:, 0] = 1.0
+    error = autocorrelation[:, 0].copy()
+    for i in range(1, order + 1):
+        acc = np.sum(filters[:, :i] * autocorrelation[:, i:0:-1], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(error > 0, -acc / error, 0.0)
+        filters[:, 1 : i + 1] += k[:, None] * filters[:, i - 1 :: -1].copy()
+        error = error * (1.0 - k**2)
+    return filters
+
+
+def log_likelihood_ratio(reference, estimate, sample_rate=16000):
+    """Log-likelihood ratio (Itakura) between LPC models of the two signals.
+
+    Per frame, with ``A_x``, ``A_y`` the prediction-error filters of order
+    10 (below 10 kHz) or 16 of the reference and estimate frames and ``R_x``
+    the reference's autocorrelation matrix:
+    ``LLR = ln(A_y R_x A_y^T / A_x R_x A_x^T)`` (>= 0, 0 when the models
+    agree). The mean of the lowest 95 % of frames is returned, without the
+    clipping at 2 of Loizou's stand-alone LLR (as in the composite measures).
+    Frames where the reference is digitally silent have no LPC model and
+    are left out.
+
+    Arguments
+    ---------
+    reference : numpy.ndarray or torch.Tensor
+        Clean signal, 1-D.
+    estimate : numpy.ndarray or torch.Tensor
+        Degraded or enhanced signal, 1-D.
+    sample_rate : int
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    float
+        Mean LLR, or nan (with a warning) for unusable input.
+
+    Example
+    -------
+    >>> from speechbrain_fsce.testing import speech_like
+    >>> x = speech_like(1.0)
+    >>> round(log_likelihood_ratio(x, x), 6), log_likelihood_ratio(x, x + speech_like(1.0, seed=2)) > 0.1
+    (0.0, True)
+    """
+    signals = _composite_inputs(reference, estimate, sample_rate)
+    if signals is None:
+        return float("nan")
+    order = 10 if sample_rate < 10000 else 16
+    ref, est = (_composite_frames(s, sample_rate) for s in signals)
+    win = ref.shape[1]
+
+    def autocorrelation(frames):
+        return np.stack(
+            [np.sum(frames[:, : win - k] * frames[:, k:], axis=1) for k in range(order + 1)],
+            axis=1)
+
+    r_ref = autocorrelation(ref)
+    toeplitz = r_ref[:, np.abs(np.arange(order + 1)[:, None] - np.arange(order + 1))]
+    a_ref, a_est = _lpc(r_ref), _lpc(autocorrelation(est))
+    numerator = np.einsum("fi,fij,fj->f", a_est, toeplitz, a_est)
+    denominator = np.einsum("fi,fij,fj->f", a_ref, toeplitz, a_ref)
+    voiced = denominator > 0
+    return _trimmed_mean(np.log(numerator[voiced] / denominator[voiced]))
+
+
+def _critical_band_filters(sample_rate, n_fft):
+    """Klatt's Gaussian-shaped critical-band filters ``[25, n_fft // 2]``."""
+    half = n_fft // 2
+    bins = np.arange(half)[None, :]
+    centre = np.floor(_WSS_CENTRES / (sample_rate / 2) * half)[:, None]
+    width = (_WSS_BANDWIDTHS / (sample_rate / 2) * half)[:, None]
+    gain = np.log(_WSS_BANDWIDTHS[0]) - np.log(_WSS_BANDWIDTHS)[:, None]
+    filters = np.exp(-11.0 * ((bins - centre) / width) ** 2 + gain)
+    return filters * (filters > np.exp(-30.0 / (2.0 * 2.303)))  # -30 dB cut-off
+
+
+def _band_levels_and_weights(frames, filters):
+    """dB level per critical band, its slopes and Klatt's slope weights."""
+    n_fft = 2 * filters.shape[1]
+    power = np.abs(np.fft.rfft(frames, n_fft, axis=1)[:, : n_fft // 2]) ** 2
+    level = 10 * np.log10(np.maximum(power @ filters.T, 1e-10))
+    slope = np.diff(level, axis=1)
+    bands = slope.shape[1]
+    # Level of the spectral peak each band's slope leads to, located as in
+    # Loizou's reference code: on a rising slope the band just before the
+    # first non-rising one, on a falling slope the band after the last
+    # rising one.
+    peak = np.empty_like(slope)
+    nxt = np.full(len(slope), bands)
+    for i in range(bands - 1, -1, -1):
+        nxt = np.where(slope[:, i] <= 0, i, nxt)
+        peak[:, i] = np.where(slope[:, i] > 0, level[np.arange(len(slope)), nxt - 1], 0.0)
+    prev = np.full(len(slope), -1)
+    for i in range(bands):
+        prev = np.where(slope[:, i] > 0, i, prev)
+        peak[:, i] = np.where(slope[:, i] > 0, peak[:, i], level[np.arange(len(slope)), prev + 1])
+    below = level[:, :bands]
+    weight = (WSS_KMAX / (WSS_KMAX + level.max(axis=1, keepdims=True) - below)
+              * WSS_KLOCMAX / (WSS_KLOCMAX + peak - below))
+    return slope, weight
+
+
+def weighted_spectral_slope(reference, estimate, sample_rate=16000):
+    """Weighted spectral slope distance (Klatt 1982) in dB^2.
+
+    Per frame, the 25 critical-band levels (dB) of each signal give 24
+    slopes; their squared differences are averaged with weights that favour
+    bands near the spectrum's global and local peaks
+    (``Kmax / (Kmax + dBmax - level) * Klocmax / (Klocmax + peak - level)``,
+    ``Kmax = 20``, ``Klocmax = 1``, the mean of the two signals' weights).
+    The mean of the lowest 95 % of frames is returned; 0 when the spectra
+    agree. Klatt's bands stop at 3.8 kHz whatever the sampling rate.
+
+    Arguments
+    ---------
+    reference : numpy.ndarray or torch.Tensor
+        Clean signal, 1-D.
+    estimate : numpy.ndarray or torch.Tensor
+        Degraded or enhanced signal, 1-D.
+    sample_rate : int
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    float
+        Mean WSS distance, or nan (with a warning) for unusable input.
+
+    Example
+    -------
+    >>> from speechbrain_fsce.testing import speech_like
+    >>> x = speech_like(1.0)
+    >>> weighted_spectral_slope(x, x), weighted_spectral_slope(x, x + speech_like(1.0, seed=2)) > 1
+    (0.0, True)
+    """
+    signals = _composite_inputs(reference, estimate, sample_rate)
+    if signals is None:
+        return float("nan")
+    ref, est = (_composite_frames(s, sample_rate) for s in signals)
+    n_fft = int(2 ** np.ceil(np.log2(2 * ref.shape[1])))
+    filters = _critical_band_filters(sample_rate, n_fft)
+    slope_ref, weight_ref = _band_levels_and_weights(ref, filters)
+    slope_est, weight_est = _band_levels_and_weights(est, filters)
+    weight = (weight_ref + weight_est) / 2
+    distance = np.sum(weight * (slope_ref - slope_est) ** 2, axis=1) / np.sum(weight, axis=1)
+    return _trimmed_mean(distance)
+
+
+def composite_from_parts(pesq, llr, wss, ssnr):
+    """Hu & Loizou's linear regressions, each clipped to [1, 5].
+
+    ``CSIG = 3.093 - 1.029 LLR + 0.603 PESQ - 0.009 WSS``,
+    ``CBAK = 1.634 + 0.478 PESQ - 0.007 WSS + 0.063 segSNR``,
+    ``COVL = 1.594 + 0.805 PESQ - 0.512 LLR - 0.007 WSS``.
+
+    Arguments
+    ---------
+    pesq : float
+        PESQ score (see :func:`composite`).
+    llr : float
+        :func:`log_likelihood_ratio`.
+    wss : float
+        :func:`weighted_spectral_slope`.
+    ssnr : float
+        :func:`segmental_snr`.
+
+    Returns
+    -------
+    dict
+        ``{"csig", "cbak", "covl"}`` (nan where an input is nan).
+
+    Example
+    -------
+    >>> composite_from_parts(pesq=2.0, llr=0.5, wss=30.0, ssnr=5.0)
+    {'csig': 3.5145, 'cbak': 2.695, 'covl': 2.738}
+    """
+    scores = {
+        "csig": 3.093 - 1.029 * llr + 0.603 * pesq - 0.009 * wss,
+        "cbak": 1.634 + 0.478 * pesq - 0.007 * wss + 0.063 * ssnr,
+        "covl": 1.594 + 0.805 * pesq - 0.512 * llr - 0.007 * wss,
+    }
+    return {k: round(float(np.clip(v, 1.0, 5.0)), 10) for k, v in scores.items()}
+
+
+def composite(reference, estimate, sample_rate=16000, pesq=None):
+    """CSIG, CBAK and COVL, the composite measures of Hu & Loizou (2008).
+
+    Predicted 1-5 ratings of signal distortion, background intrusiveness
+    and overall quality, regressed on PESQ, LLR, WSS and segmental SNR
+    (:func:`composite_from_parts`). Hu & Loizou fitted them with the raw
+    narrow-band P.862 score; VoiceBank-DEMAND tables (SEGAN, MetricGAN+,
+    CMGAN, MP-SENet, ...) are computed with an evaluation script that
+    feeds them wide-band PESQ (P.862.2), so the default here is
+    :func:`pesq_wb` too, which makes the numbers comparable with those
+    tables (and needs 16 kHz).
+
+    Arguments
+    ---------
+    reference : numpy.ndarray or torch.Tensor
+        Clean signal, 1-D.
+    estimate : numpy.ndarray or torch.Tensor
+        Degraded or enhanced signal, 1-D.
+    sample_rate : int
+        Sampling rate in Hz (16000 unless ``pesq`` is given).
+    pesq : float, optional
+        A PESQ score already computed for this pair (default: WB-PESQ).
+
+    Returns
+    -------
+    dict
+        ``{"csig", "cbak", "covl", "llr", "wss", "ssnr"}`` to floats.
+
+    Example
+    -------
+    >>> from speechbrain_fsce.testing import speech_like
+    >>> x = speech_like(1.5)
+    >>> scores = composite(x, x)
+    >>> scores["csig"], scores["covl"], scores["ssnr"]
+    (5.0, 5.0, 35.0)
+    """
+    if pesq is None:
+        pesq = pesq_wb(reference, estimate, sample_rate)
+    parts = {
+        "llr": log_likelihood_ratio(reference, estimate, sample_rate),
+        "wss": weighted_spectral_slope(reference, estimate, sample_rate),
+        "ssnr": segmental_snr(reference, estimate, sample_rate),
+    }
+    return {**composite_from_parts(pesq, **parts), **parts}
+
+
+class EnhancementStats(MetricStats):
+    """Every metric of :func:`compute_all` per utterance, in parallel workers.
+
+    A SpeechBrain ``MetricStats`` whose score per utterance is the dict of
+    :func:`compute_all`. ``append`` cuts the padding off each item (relative
+    ``lengths``, as ``MetricStats`` does) and queues it; queued items are
+    scored in batches of ``4 * n_jobs`` by ``n_jobs`` joblib workers
+    (in-process when ``n_jobs == 1``), so a stage costs about
+    1 / ``n_jobs`` of the sequential time and holds only a few utterances
+    in memory. ``scores`` and ``ids`` are complete after :meth:`summarize`
+    (or :meth:`flush`).
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate of the signals.
+    n_jobs : int
+        Parallel workers (joblib, ``-1`` = one per CPU).
+
+    Example
+    -------
+    >>> from speechbrain_fsce.testing import speech_like
     >>> x = torch.from_numpy(speech_like(1.5)).repeat(2, 1)
-    >>> stats = MetricStats(metric=pesq_nb_raw_metric, n_jobs=1, batch_eval=False)
+    >>> stats = EnhancementStats(n_jobs=1)
     >>> stats.append(["a", "b"], predict=x, target=x, lengths=torch.tensor([1.0, 0.5]))
-    >>> round(stats.summarize("average"), 2)
-    4.5
+    >>> round(stats.summarize("stoi"), 3), stats.ids, sorted(stats.summarize())[:3]
+    (1.0, ['a', 'b'], ['cbak', 'covl', 'csig'])
     """
-    return _metric_for_stats(pesq_nb_raw, predict, target, lengths, sample_rate)
 
+    def __init__(self, sample_rate=16000, n_jobs=1):
+        super().__init__(metric=compute_all, n_jobs=n_jobs, batch_eval=False)
+        self.sample_rate = int(sample_rate)
 
-def pesq_wb_metric(predict, target, lengths=None, sample_rate=16000):
-    """:func:`pesq_wb` shaped for ``MetricStats``; see :func:`pesq_nb_raw_metric`.
+    def clear(self):
+        """Forgets every score (and anything queued)."""
+        super().clear()
+        self._queue = []
 
-    Arguments
-    ---------
-    predict : torch.Tensor
-        Estimate, ``[time]`` or ``[batch, time]``.
-    target : torch.Tensor
-        Clean reference, same shape.
-    lengths : torch.Tensor, optional
-        Relative lengths ``[batch]`` (batched call only).
-    sample_rate : int
-        Sampling rate.
+    def append(self, ids, predict, target, lengths=None):
+        """Queues a padded batch; scores it when the queue is full.
 
-    Returns
-    -------
-    float or torch.Tensor
-        One score, or ``[batch]`` scores.
+        Arguments
+        ---------
+        ids : list of str
+            Utterance ids.
+        predict : torch.Tensor
+            Estimates ``[batch, time]``.
+        target : torch.Tensor
+            Clean references ``[batch, time]``.
+        lengths : torch.Tensor, optional
+            Relative lengths ``[batch]`` (default: no padding).
+        """
+        if lengths is None:
+            lengths = torch.ones(predict.shape[0])
+        samples = (lengths.cpu() * predict.shape[1]).round().int().tolist()
+        for utt_id, est, ref, n in zip(ids, predict, target, samples):
+            self._queue.append((utt_id, ref[:n].detach().cpu().numpy(),
+                                est[:n].detach().cpu().numpy()))
+        if len(self._queue) >= 4 * max(1, self.n_jobs):
+            self.flush()
 
-    Example
-    -------
-    >>> from tests.unittests.speechlike import speech_like
-    >>> x = torch.from_numpy(speech_like(1.5))
-    >>> pesq_wb_metric(x, x) > 4.5
-    True
-    """
-    return _metric_for_stats(pesq_wb, predict, target, lengths, sample_rate)
+    def flush(self):
+        """Scores every queued item."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        if self.n_jobs == 1:
+            scores = [compute_all(ref, est, self.sample_rate) for _, ref, est in queue]
+        else:
+            scores = Parallel(n_jobs=self.n_jobs)(
+                delayed(compute_all)(ref, est, self.sample_rate) for _, ref, est in queue)
+        self.ids.extend(utt_id for utt_id, _, _ in queue)
+        self.scores.extend(scores)
 
+    def summarize(self, field=None):
+        """Nan-ignoring mean of each metric over the utterances.
 
-def stoi_metric(predict, target, lengths=None, sample_rate=16000):
-    """:func:`stoi` shaped for ``MetricStats``; see :func:`pesq_nb_raw_metric`.
+        Arguments
+        ---------
+        field : str, optional
+            One metric name.
 
-    Arguments
-    ---------
-    predict : torch.Tensor
-        Estimate, ``[time]`` or ``[batch, time]``.
-    target : torch.Tensor
-        Clean reference, same shape.
-    lengths : torch.Tensor, optional
-        Relative lengths ``[batch]`` (batched call only).
-    sample_rate : int
-        Sampling rate.
+        Returns
+        -------
+        dict or float
+            ``{metric: mean}`` (metrics that were nan everywhere are left
+            out), or the mean of ``field``.
+        """
+        self.flush()
+        self.summary = {}
+        for name in METRIC_NAMES:
+            values = np.array([s.get(name, np.nan) for s in self.scores], dtype=np.float64)
+            if values.size and not np.all(np.isnan(values)):
+                self.summary[name] = float(np.nanmean(values))
+        return self.summary if field is None else self.summary[field]
 
-    Returns
-    -------
-    float or torch.Tensor
-        One score, or ``[batch]`` scores.
-
-    Example
-    -------
-    >>> from tests.unittests.speechlike import speech_like
-    >>> x = torch.from_numpy(speech_like(1.5)).repeat(2, 1)
-    >>> stoi_metric(x, x, torch.tensor([1.0, 0.6])).shape
-    torch.Size([2])
-    """
-    return _metric_for_stats(stoi, predict, target, lengths, sample_rate)
-
-
-def sisdr_metric(predict, target, lengths=None, sample_rate=16000):
-    """:func:`sisdr` shaped for ``MetricStats``; see :func:`pesq_nb_raw_metric`.
-
-    Arguments
-    ---------
-    predict : torch.Tensor
-        Estimate, ``[time]`` or ``[batch, time]``.
-    target : torch.Tensor
-        Clean reference, same shape.
-    lengths : torch.Tensor, optional
-        Relative lengths ``[batch]`` (batched call only).
-    sample_rate : int
-        Unused; accepted for a uniform signature.
-
-    Returns
-    -------
-    float or torch.Tensor
-        One score, or ``[batch]`` scores.
-
-    Example
-    -------
-    >>> x = torch.sin(torch.arange(1000.0) * 0.1)
-    >>> sisdr_metric(0.5 * x, x) > 60
-    True
-    """
-    return _metric_for_stats(
-        lambda ref, est, _sr: sisdr(ref, est), predict, target, lengths, sample_rate
-    )
+    def by_id(self):
+        """``{utterance id: scores}`` of everything appended so far."""
+        self.flush()
+        return dict(zip(self.ids, self.scores))

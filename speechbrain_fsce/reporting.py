@@ -1,5 +1,10 @@
 """Evaluation reports: per-SNR tables, spectrograms and a listening page.
 
+The tables hold every metric of ``REPORTED_METRICS``: the paper's raw
+narrow-band PESQ, wide-band PESQ, STOI, SI-SDR, and the measures that
+VoiceBank-DEMAND results are published with (CSIG, CBAK, COVL, SSNR; see
+:mod:`speechbrain_fsce.metrics`).
+
 Everything here writes files atomically (temporary name, then rename), so an
 interrupted evaluation never leaves a half-written report.
 
@@ -17,13 +22,20 @@ import numpy as np
 
 from speechbrain_fsce.metrics import summarize_by_snr
 
-REPORTED_METRICS = ("pesq_nb_raw", "pesq_wb", "stoi", "sisdr")
+REPORTED_METRICS = (
+    "pesq_nb_raw", "pesq_wb", "stoi", "sisdr", "csig", "cbak", "covl", "ssnr",
+)
 METRIC_TITLES = {
     "pesq_nb_raw": "PESQ-NB raw (paper)",
     "pesq_wb": "PESQ-WB",
     "stoi": "STOI",
     "sisdr": "SI-SDR (dB)",
+    "csig": "CSIG",
+    "cbak": "CBAK",
+    "covl": "COVL",
+    "ssnr": "SSNR (dB)",
 }
+_DB_METRICS = ("sisdr", "ssnr")  # shown with 2 decimals, the others with 3
 
 
 def write_atomic(path, data, mode="w"):
@@ -83,7 +95,7 @@ def results_table(records, snrs=(-5, 0, 5, 10)):
 def _fmt(value, metric):
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
-    return f"{value:.2f}" if metric == "sisdr" else f"{value:.3f}"
+    return f"{value:.2f}" if metric in _DB_METRICS else f"{value:.3f}"
 
 
 def markdown_table(table):
@@ -93,7 +105,7 @@ def markdown_table(table):
     -------
     >>> t = {"noisy": {"avg": {"stoi": 0.5, "n": 2}}, "enhanced": {"avg": {"stoi": 0.7, "n": 2}}}
     >>> print(markdown_table(t).splitlines()[2])
-    | avg | 2 | n/a → n/a | n/a → n/a | 0.500 → 0.700 | n/a → n/a |
+    | avg | 2 | n/a → n/a | n/a → n/a | 0.500 → 0.700 | n/a → n/a | n/a → n/a | n/a → n/a | n/a → n/a | n/a → n/a |
     """
     header = "| SNR (dB) | n | " + " | ".join(
         f"{METRIC_TITLES[m]} noisy → enh." for m in REPORTED_METRICS) + " |"

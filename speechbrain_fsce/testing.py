@@ -1,4 +1,4 @@
-"""Deterministic speech-like test signals.
+"""Deterministic speech-like test signals (for tests and doctests).
 
 PESQ refuses references in which its voice activity detector finds no
 utterance (pure tones, white noise, silence), and STOI drops frames 40 dB

@@ -103,10 +103,21 @@ def test_pesq_decreases_with_noise():
     assert scores[0] > scores[1] > scores[2]
 
 
-def test_compute_all_uses_one_nb_evaluation():
+def test_compute_all_uses_one_nb_evaluation(monkeypatch):
     x = _clean()
     y = _at_snr(x, _noise(len(x)), 0)
+    calls = []
+    real = metrics._pesq.pesq
+
+    def counting(sample_rate, ref, deg, mode):
+        calls.append(mode)
+        return real(sample_rate, ref, deg, mode)
+
+    monkeypatch.setattr(metrics._pesq, "pesq", counting)
     scores = metrics.compute_all(x, y)
+    # One ITU evaluation per PESQ flavour: pesq_nb_raw is derived from
+    # pesq_nb, and the composite measures reuse pesq_wb.
+    assert sorted(calls) == ["nb", "wb"]
     assert set(scores) == set(metrics.METRIC_NAMES)
     assert scores["pesq_nb"] == pytest.approx(metrics.pesq_nb(x, y))
     assert scores["pesq_nb_raw"] == pytest.approx(
@@ -169,10 +180,114 @@ def test_stoi_too_little_speech_is_nan():
         assert math.isnan(metrics.stoi(x, x))
 
 
+# ------------------------------------ segmental SNR, LLR, WSS, composites
+
+
+def test_composite_parts_of_identical_signals():
+    x = _clean()
+    parts = metrics.composite(x, x)
+    assert parts["llr"] == pytest.approx(0.0, abs=1e-9)  # same LPC model
+    assert parts["wss"] == 0.0  # same band slopes
+    assert parts["ssnr"] == metrics.SSNR_RANGE[1]  # no error: every frame at the cap
+    assert parts["csig"] == parts["covl"] == 5.0  # clipped at the top
+
+
+@pytest.mark.parametrize("gain", [0.5, 2.0, 0.9])
+def test_scaled_copy(gain):
+    # y = g x: every frame's error is (1 - g) x, so segSNR = -20 log10|1 - g|;
+    # LPC models and dB slopes ignore the level, so LLR = WSS = 0.
+    x = _clean().astype(np.float64)  # g x exact to float64 rounding
+    expected = -20 * math.log10(abs(1 - gain))
+    assert metrics.segmental_snr(x, gain * x) == pytest.approx(expected, abs=1e-6)  # eps terms
+    assert metrics.log_likelihood_ratio(x, gain * x) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.weighted_spectral_slope(x, gain * x) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_segmental_snr_clips_each_frame():
+    x = _clean()
+    assert metrics.segmental_snr(x, np.zeros_like(x)) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.segmental_snr(x, -x) == pytest.approx(-20 * math.log10(2))  # 2x error
+    assert metrics.segmental_snr(x, x + 100 * _noise(len(x))) == metrics.SSNR_RANGE[0]
+
+
+@pytest.mark.parametrize("snr", [-5, 0, 10, 20])
+def test_segmental_snr_of_white_noise_at_known_snr(snr):
+    # Stationary signal and noise: every frame sits near the global SNR.
+    x = _noise(4 * SR, seed=7)
+    y = _at_snr(x, _noise(len(x), seed=8), snr)
+    assert metrics.segmental_snr(x, y) == pytest.approx(snr, abs=0.15)
+
+
+def test_llr_wss_grow_and_composites_fall_with_noise():
+    x = _clean()
+    noise = _noise(len(x))
+    scores = [metrics.composite(x, _at_snr(x, noise, s)) for s in (20, 10, 0)]
+    for a, b in itertools.pairwise(scores):
+        assert a["llr"] < b["llr"] and a["wss"] < b["wss"] and a["ssnr"] > b["ssnr"]
+        assert a["csig"] > b["csig"] and a["cbak"] > b["cbak"] and a["covl"] > b["covl"]
+
+
+def test_composite_linear_formulae_and_clipping():
+    out = metrics.composite_from_parts(pesq=3.0, llr=0.4, wss=25.0, ssnr=8.0)
+    assert out["csig"] == pytest.approx(3.093 - 1.029 * 0.4 + 0.603 * 3 - 0.009 * 25)
+    assert out["cbak"] == pytest.approx(1.634 + 0.478 * 3 - 0.007 * 25 + 0.063 * 8)
+    assert out["covl"] == pytest.approx(1.594 + 0.805 * 3 - 0.512 * 0.4 - 0.007 * 25)
+    assert metrics.composite_from_parts(pesq=1.0, llr=3.0, wss=90.0, ssnr=-10.0) == {
+        "csig": 1.0, "cbak": 1.0, "covl": 1.0}
+    assert math.isnan(metrics.composite_from_parts(float("nan"), 0.1, 1.0, 5.0)["cbak"])
+
+
+def test_composite_uses_wideband_pesq_by_default():
+    x = _clean()
+    y = _at_snr(x, _noise(len(x)), 20)  # no composite at its clip
+    wb = metrics.pesq_wb(x, y)
+    assert metrics.composite(x, y) == pytest.approx(metrics.composite(x, y, pesq=wb))
+    assert metrics.composite(x, y, pesq=wb + 1)["csig"] == pytest.approx(
+        metrics.composite(x, y)["csig"] + 0.603)
+
+
+# LLR (composite variant: no clipping at 2), WSS and segSNR computed by an
+# independent implementation, pysepm-evo 0.1.1 (llr(..., used_for_composite=
+# True), wss, SNRseg), in a separate virtual environment, on the pairs below.
+PYSEPM_REFERENCE = {
+    "white_5dB": (3.256789249, 43.877081896, -0.554881193),
+    "babble_0dB": (0.618842850, 56.899696719, -1.667041641),
+    "smoothed": (1.930713544, 41.247697654, 4.476755200),
+}
+
+
+def _reference_pairs():
+    x = speech_like(2.0, SR, seed=11).astype(np.float64)
+    white = _at_snr(x, _noise(len(x), seed=3), 5)
+    babble = _at_snr(x, sum(speech_like(2.0, SR, seed=20 + k) for k in range(3)), 0)
+    smoothed = np.convolve(white, np.hanning(9) / np.hanning(9).sum(), "same")
+    return {"white_5dB": (x, white), "babble_0dB": (x, babble), "smoothed": (x, smoothed)}
+
+
+@pytest.mark.parametrize("name", sorted(PYSEPM_REFERENCE))
+def test_llr_wss_ssnr_match_pysepm(name):
+    x, y = _reference_pairs()[name]
+    llr, wss, ssnr = PYSEPM_REFERENCE[name]
+    # rel 1e-6: the float32 babble sum may round differently across numpy versions.
+    assert metrics.log_likelihood_ratio(x, y) == pytest.approx(llr, rel=1e-6)
+    assert metrics.weighted_spectral_slope(x, y) == pytest.approx(wss, rel=1e-6)
+    assert metrics.segmental_snr(x, y) == pytest.approx(ssnr, rel=1e-6)
+
+
+def test_composites_at_8k_and_short_input():
+    x = _clean()[::2]
+    scores = metrics.compute_all(x, x, sample_rate=8000)
+    assert "csig" not in scores and scores["ssnr"] == metrics.SSNR_RANGE[1]
+    with pytest.warns(UserWarning, match="too short"):
+        assert math.isnan(metrics.segmental_snr(x[:100], x[:100], 8000))
+
+
 # --------------------------------------------------------- input rules
 
 
-@pytest.mark.parametrize("name", ["pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr"])
+@pytest.mark.parametrize(
+    "name", ["pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr", "segmental_snr",
+             "log_likelihood_ratio", "weighted_spectral_slope"])
 def test_silent_reference_gives_nan_and_warning(name):
     fn = getattr(metrics, name)
     x = _clean()
@@ -264,36 +379,48 @@ def test_summarize_by_snr_requested_order_and_missing():
     assert out["avg"]["pesq_nb_raw"] == pytest.approx(1.5)
 
 
-# ------------------------------------------------ MetricStats wrappers
+# --------------------------------------------- EnhancementStats (parallel)
 
 
-def test_metric_stats_cuts_padding():
-    from speechbrain.utils.metric_stats import MetricStats
-
+def _padded_pair():
+    """Two items; item 1 is 2 s long and padded with loud garbage in the estimate."""
     x = torch.from_numpy(_clean(3.0, seed=2))
     y = torch.from_numpy(_at_snr(x.numpy(), _noise(len(x)), 5).astype(np.float32))
     short = int(2.0 * SR)
-    # Item 1 is 2 s long and padded with loud garbage in the estimate only.
     target = torch.stack([x, torch.cat([x[:short], torch.zeros(len(x) - short)])])
     predict = torch.stack([y, torch.cat([y[:short], torch.ones(len(x) - short)])])
-    lengths = torch.tensor([1.0, short / len(x)])
-    for wrapper, fn in [
-        (metrics.pesq_nb_raw_metric, metrics.pesq_nb_raw),
-        (metrics.pesq_wb_metric, metrics.pesq_wb),
-        (metrics.stoi_metric, metrics.stoi),
-        (metrics.sisdr_metric, lambda r, e, sr: metrics.sisdr(r, e)),
-    ]:
-        expected = [fn(x, y, SR), fn(x[:short], y[:short], SR)]
-        stats = MetricStats(metric=wrapper, n_jobs=1, batch_eval=False)
-        stats.append(["a", "b"], predict=predict, target=target, lengths=lengths)
-        assert stats.scores == pytest.approx(expected)
-        # The batched form gives the same per-item scores.
-        batched = wrapper(predict, target, lengths)
-        assert batched.tolist() == pytest.approx(expected)
-    # Argument order matters (estimate first): swapping changes PESQ.
-    assert metrics.pesq_nb_raw_metric(y, x) != pytest.approx(
-        metrics.pesq_nb_raw_metric(x, y)
-    )
+    return x, y, short, predict, target, torch.tensor([1.0, short / len(x)])
+
+
+def test_enhancement_stats_cut_padding_and_match_compute_all():
+    x, y, short, predict, target, lengths = _padded_pair()
+    stats = metrics.EnhancementStats(n_jobs=1)
+    stats.append(["a", "b"], predict=predict, target=target, lengths=lengths)
+    by_id = stats.by_id()
+    assert by_id["a"] == pytest.approx(metrics.compute_all(x, y))
+    assert by_id["b"] == pytest.approx(metrics.compute_all(x[:short], y[:short]))
+    mean = stats.summarize()
+    for name in metrics.METRIC_NAMES:
+        assert mean[name] == pytest.approx((by_id["a"][name] + by_id["b"][name]) / 2)
+    assert stats.summarize("stoi") == mean["stoi"]
+
+
+def test_enhancement_stats_parallel_workers_give_the_same_scores():
+    _, _, _, predict, target, lengths = _padded_pair()
+    ids = ["a", "b", "c", "d"]
+    predict, target, lengths = predict.repeat(2, 1), target.repeat(2, 1), lengths.repeat(2)
+    sequential = metrics.EnhancementStats(n_jobs=1)
+    parallel = metrics.EnhancementStats(n_jobs=2)
+    for stats in (sequential, parallel):
+        stats.append(ids[:2], predict=predict[:2], target=target[:2], lengths=lengths[:2])
+        stats.append(ids[2:], predict=predict[2:], target=target[2:], lengths=lengths[2:])
+    assert parallel.ids == []  # queued: scored when 4 * n_jobs items wait, or on demand
+    expected = sequential.by_id()
+    for utt_id, scores in parallel.by_id().items():
+        assert scores == pytest.approx(expected[utt_id]), utt_id
+    assert parallel.ids == ids
+    parallel.clear()
+    assert parallel.summarize() == {} and parallel.ids == []
 
 
 # ---------------------------------------------------------- fixtures
