@@ -20,7 +20,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_fsce.dataio.audio import save_wav
-from speechbrain_fsce.metrics import compute_all
+from speechbrain_fsce.metrics import EnhancementStats
 from speechbrain_fsce.reporting import (
     REPORTED_METRICS,
     plot_spectrograms,
@@ -67,7 +67,8 @@ class FSCEBrain(sb.Brain):
     Hyperparameters it reads: ``loss`` (an ``FSCELoss``), ``lr_annealing``
     (SpeechBrain ``ReduceLROnPlateau``), ``epoch_counter``, ``train_logger``,
     ``sample_rate``, ``test_snrs``, ``enhanced_folder``, ``report_folder``,
-    ``listening_per_snr`` and optionally ``time_budget_minutes``.
+    ``listening_per_snr`` and optionally ``time_budget_minutes``, ``metric_n_jobs``
+    (parallel workers scoring validation and test, default 1).
 
     Example
     -------
@@ -126,20 +127,29 @@ class FSCEBrain(sb.Brain):
         return loss
 
     def _score(self, batch, enhanced, stage):
+        """Queues the batch for scoring (``EnhancementStats``, in parallel)."""
         noisy, lens = batch.noisy_sig
         clean, _ = batch.clean_sig
-        sr = self.hparams.sample_rate
+        self.enhanced_stats.append(batch.id, predict=enhanced, target=clean, lengths=lens)
+        if stage != sb.Stage.TEST:
+            return
+        self.noisy_stats.append(batch.id, predict=noisy, target=clean, lengths=lens)
         for i, utt_id in enumerate(batch.id):
             n = int(round(lens[i].item() * noisy.shape[-1]))
-            enh = enhanced[i, :n].cpu().numpy()
-            ref = clean[i, :n].cpu().numpy()
-            record = {"id": utt_id, "enhanced": compute_all(ref, enh, sr)}
-            if stage == sb.Stage.TEST:
-                nsy = noisy[i, :n].cpu().numpy()
-                record["noisy"] = compute_all(ref, nsy, sr)
-                record["snr"] = int(batch.snr[i])
-                self._save_test_outputs(utt_id, record["snr"], nsy, enh, ref)
-            self.records.append(record)
+            self.snrs[utt_id] = int(batch.snr[i])
+            self._save_test_outputs(
+                utt_id, self.snrs[utt_id], *(x[i, :n].cpu().numpy() for x in (noisy, enhanced, clean)))
+
+    @property
+    def records(self):
+        """This stage's per-utterance scores: ``{"id", "enhanced"}``, plus
+        ``"noisy"`` and ``"snr"`` in the test stage."""
+        noisy = self.noisy_stats.by_id()
+        return [
+            {"id": utt_id, "enhanced": scores}
+            | ({"noisy": noisy[utt_id], "snr": self.snrs[utt_id]} if utt_id in noisy else {})
+            for utt_id, scores in self.enhanced_stats.by_id().items()
+        ]
 
     def _save_test_outputs(self, utt_id, snr, noisy, enhanced, clean):
         """Enhanced wav for every test item; a few listening samples per SNR."""
@@ -173,18 +183,18 @@ class FSCEBrain(sb.Brain):
         mixer = getattr(self, "train_mixer", None)
         if stage == sb.Stage.TRAIN and mixer is not None:
             mixer.set_epoch(epoch, _rank())
-        self.records = []
+        if stage != sb.Stage.TRAIN:
+            jobs = getattr(self.hparams, "metric_n_jobs", 1)
+            self.enhanced_stats = EnhancementStats(self.hparams.sample_rate, jobs)
+            self.noisy_stats = EnhancementStats(self.hparams.sample_rate, jobs)
+            self.snrs = {}
         self.loss_terms = {}
         self.listening = []
         self.stage_start_time = time.time()
 
     def _summary(self):
-        stats = {}
-        for metric in REPORTED_METRICS:
-            values = [r["enhanced"].get(metric, np.nan) for r in self.records]
-            if values and not np.all(np.isnan(values)):
-                stats[metric] = float(np.nanmean(values))
-        return stats
+        means = self.enhanced_stats.summarize()
+        return {metric: means[metric] for metric in REPORTED_METRICS if metric in means}
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, anneals the learning rate, checkpoints, writes test reports."""
