@@ -64,11 +64,13 @@ def close_distributed():
 class FSCEBrain(sb.Brain):
     """Trains the ``enhancer`` module (an :class:`FSCEEnhancer`).
 
-    Hyperparameters it reads: ``loss`` (an ``FSCELoss``), ``lr_annealing``
-    (SpeechBrain ``ReduceLROnPlateau``), ``epoch_counter``, ``train_logger``,
+    Hyperparameters it reads (:attr:`HPARAMS`, besides SpeechBrain's run
+    options): ``loss`` (an ``FSCELoss``), ``lr_annealing`` (SpeechBrain
+    ``ReduceLROnPlateau``), ``epoch_counter``, ``train_logger``,
     ``sample_rate``, ``test_snrs``, ``enhanced_folder``, ``report_folder``,
     ``listening_per_snr`` and optionally ``time_budget_minutes``, ``metric_n_jobs``
-    (parallel workers scoring validation and test, default 1).
+    (parallel workers scoring validation and test, default 1) and
+    ``tensorboard_logger``. Anything else in a recipe's yaml is the recipe's.
 
     Example
     -------
@@ -83,6 +85,13 @@ class FSCEBrain(sb.Brain):
     >>> loss.dim(), sorted(brain.loss_terms)
     (0, ['mag', 'ri'])
     """
+
+    #: Every hparam this Brain reads (a consistency test keeps it exact).
+    HPARAMS = (
+        "loss", "lr_annealing", "epoch_counter", "train_logger", "sample_rate",
+        "test_snrs", "enhanced_folder", "report_folder", "listening_per_snr",
+        "time_budget_minutes", "tensorboard_logger", "metric_n_jobs",
+    )
 
     def compute_forward(self, batch, stage):
         """Runs FSCE on the noisy batch; returns what the objectives need."""

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Trains and evaluates FSCE with the paper's TIMIT + noise protocol.
 
-With no data arguments it trains on the embedded demo corpus that ships with
-the package; point it at TIMIT (or any folder of clean speech) and noise:
+With no data arguments (``corpus: demo``) it trains on the embedded demo
+corpus that ships with the package; point it at TIMIT (or any folder of clean
+speech) and noise:
 
     python train.py hparams/fsce.yaml                        # demo corpus
-    python train.py hparams/fsce.yaml --data_folder=/data/TIMIT \\
+    python train.py hparams/fsce.yaml --corpus=timit --data_folder=/data/TIMIT \\
         --noise_folder=/data/noise/train --test_noise_folder=/data/noise/test
     python train.py hparams/fsce.yaml --corpus=folders --data_folder=/data/clean \\
         --noise_folder=/data/noise/train --test_noise_folder=/data/noise/test
@@ -18,6 +19,7 @@ Authors
 """
 
 import logging
+import os
 import pathlib
 import sys
 
@@ -27,17 +29,42 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_fsce.brain import FSCEBrain, close_distributed
 from speechbrain_fsce.dataio import OnTheFlyMixer, load_audio, prepare_corpus
+from speechbrain_fsce.dataio.folders import output_paths
+from speechbrain_fsce.inference.export import architecture_from, export_best
 from speechbrain_fsce.resources import demo_corpus_folder
 
 logger = logging.getLogger(__name__)
 
+#: Data options and the corpora they apply to (anything else must stay unset).
+CORPUS_OPTIONS = {
+    "data_folder": ("timit", "folders"),
+    "noise_folder": ("timit", "folders"),
+    "test_noise_folder": ("timit", "folders"),
+    "clean_test_folder": ("folders",),
+    "core_test_only": ("timit",),
+}
+
+
 def resolve_corpus(hparams, hparams_file):
-    """Arguments of ``prepare_corpus``: the demo corpus unless a folder is given."""
-    if hparams["data_folder"] is None:
+    """Arguments of ``prepare_corpus`` for ``corpus`` (demo | timit | folders).
+
+    An option set for a corpus that does not use it, or a folder missing for
+    one that needs it, is an error rather than silently ignored.
+    """
+    corpus = hparams["corpus"]
+    if corpus not in ("demo", "timit", "folders"):
+        raise ValueError(f"corpus: {corpus!r} is not one of demo, timit, folders")
+    ignored = [k for k, used_by in CORPUS_OPTIONS.items() if hparams[k] and corpus not in used_by]
+    if ignored:
+        raise ValueError(
+            f"corpus: {corpus} does not use {', '.join(ignored)}; unset "
+            f"{'it' if len(ignored) == 1 else 'them'} or choose the corpus that does "
+            f"(--corpus=timit or --corpus=folders with a --data_folder)")
+    if corpus == "demo":
         demo = demo_corpus_folder()
         logger.info(
-            "No --data_folder given: training on the embedded demo corpus (%s). "
-            "For TIMIT run: python train.py %s --data_folder=/path/to/TIMIT "
+            "corpus: demo: training on the embedded demo corpus (%s). "
+            "For TIMIT run: python train.py %s --corpus=timit --data_folder=/path/to/TIMIT "
             "--noise_folder=/path/to/noise/train --test_noise_folder=/path/to/noise/test "
             "(or --corpus=folders for any folder of clean speech).",
             demo, hparams_file)
@@ -47,15 +74,18 @@ def resolve_corpus(hparams, hparams_file):
             test_noise_folder=str(demo / "noise" / "test"),
             clean_test_folder=str(demo / "clean" / "test"),
         )
-    if hparams["noise_folder"] is None:
-        raise ValueError("--noise_folder is required with --data_folder")
+    missing = [k for k in ("data_folder", "noise_folder") if hparams[k] is None]
+    if missing:
+        raise ValueError(f"corpus: {corpus} needs --{' and --'.join(missing)}")
     args = dict(
-        corpus=hparams["corpus"], data_folder=hparams["data_folder"],
+        corpus=corpus, data_folder=hparams["data_folder"],
         noise_folder=hparams["noise_folder"],
         test_noise_folder=hparams["test_noise_folder"],
     )
-    if hparams["corpus"] == "folders" and hparams["clean_test_folder"]:
+    if corpus == "folders":
         args["clean_test_folder"] = hparams["clean_test_folder"]
+    else:
+        args["core_test_only"] = hparams["core_test_only"]
     return args
 
 
@@ -122,25 +152,22 @@ def _first_utterances(data, count):
 def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+        hparams = load_hyperpyyaml(fin, overrides)  # a misnamed top-level key raises
+    architecture = architecture_from(hparams["fsce"], what="fsce")  # and a misnamed --fsce key
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file, overrides=overrides)
 
     corpus = resolve_corpus(hparams, hparams_file)
-    prep_kwargs = dict(
-        save_folder=hparams["prepared_folder"], seed=hparams["seed"],
-        skip_prep=hparams["skip_prep"], test_snrs=tuple(hparams["test_snrs"]),
-        # The paper draws validation SNRs like the training ones.
-        valid_snr_range=(hparams["train_snr_low"], hparams["train_snr_high"]), **corpus)
-    if corpus["corpus"] == "timit":
-        prep_kwargs["core_test_only"] = hparams["core_test_only"]
-        prep_kwargs["valid_speakers"] = hparams["valid_ratio"]
-    else:
-        prep_kwargs["valid_ratio"] = hparams["valid_ratio"]
-    run_on_main(prepare_corpus, kwargs=prep_kwargs)
-    paths = prepare_corpus(**{**prep_kwargs, "skip_prep": True})
+    if not hparams["skip_prep"]:
+        run_on_main(prepare_corpus, kwargs=dict(
+            save_folder=hparams["prepared_folder"], seed=hparams["seed"],
+            test_snrs=tuple(hparams["test_snrs"]), valid_ratio=hparams["valid_ratio"],
+            # The paper draws validation SNRs like the training ones.
+            valid_snr_range=(hparams["train_snr_low"], hparams["train_snr_high"]), **corpus))
+    paths = dict(output_paths(hparams["prepared_folder"]),
+                 data_root=os.path.abspath(corpus["data_folder"]))
     datasets, train_mixer = dataio_prep(hparams, paths)
 
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
@@ -172,11 +199,8 @@ def main(argv):
         test_loader_kwargs=hparams["test_dataloader_opts"])
 
     if if_main_process() and hparams["export_model"]:
-        from speechbrain_fsce.inference.export import architecture_keys, export_best
-
-        arch = {k: hparams["fsce"][k] for k in architecture_keys()}
         exported = export_best(
-            hparams["save_folder"], hparams["model_folder"], arch, max_key="pesq_nb_raw")
+            hparams["save_folder"], hparams["model_folder"], architecture, max_key="pesq_nb_raw")
         logger.info("Pretrained-model folder written to %s (from %s)",
                     exported["folder"], exported["checkpoint"])
 

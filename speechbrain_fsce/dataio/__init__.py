@@ -75,6 +75,7 @@ def prepare_corpus(
     test_noise_folder=None,
     seed=1234,
     skip_prep=False,
+    valid_ratio=0.1,
     **kwargs,
 ):
     """Prepares a corpus with the FSCE noise protocol.
@@ -96,10 +97,15 @@ def prepare_corpus(
         Seed of every draw.
     skip_prep : bool
         Do nothing and return the paths.
+    valid_ratio : float
+        Share of the training speakers held out for validation (TIMIT: of
+        each dialect region, its ``valid_speakers``; folders: its
+        ``valid_ratio``).
     **kwargs
-        Passed on: ``valid_speakers``, ``core_test_only`` (TIMIT);
-        ``clean_test_folder``, ``valid_ratio``, ``test_ratio``, ``split_by``
-        (folders); ``valid_snr_range``, ``test_snrs``, ``progress`` (both).
+        Passed on: ``core_test_only``, ``valid_speakers`` (TIMIT: speaker
+        ids or a count, instead of ``valid_ratio``); ``clean_test_folder``,
+        ``test_ratio``, ``split_by`` (folders); ``valid_snr_range``,
+        ``test_snrs``, ``progress`` (both).
 
     Returns
     -------
@@ -125,6 +131,7 @@ def prepare_corpus(
             test_noise_folder=test_noise_folder,
             seed=seed,
             skip_prep=skip_prep,
+            valid_speakers=kwargs.pop("valid_speakers", valid_ratio),
             **kwargs,
         )
     if name in ("folders", "folder"):
@@ -135,6 +142,7 @@ def prepare_corpus(
             test_noise_folder=test_noise_folder,
             seed=seed,
             skip_prep=skip_prep,
+            valid_ratio=valid_ratio,
             **kwargs,
         )
     raise ValueError(f"Unknown corpus {corpus!r}: use 'timit' or 'folders'")

@@ -1,31 +1,29 @@
-"""Every key of every recipe yaml is used by the recipe code or referenced."""
+"""Every key of every recipe yaml is used by the recipe code or referenced.
+
+The recipe's own code is its ``*.py`` files; the Brain's keys are the ones it
+declares (``FSCEBrain.HPARAMS``), and a test here checks that ``brain.py``
+reads no other.
+"""
 
 import pathlib
 import re
 
 import pytest
-import yaml
+import ruamel.yaml
+
+from speechbrain_fsce.brain import FSCEBrain
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RECIPE_YAMLS = sorted((REPO / "recipes").glob("*/hparams/*.yaml"))
 MODEL_YAMLS = sorted((REPO / "hparams").glob("*.yaml"))
 
 
-class _AnyTagLoader(yaml.SafeLoader):
-    """Reads HyperPyYAML as plain YAML (tags ignored) to list its keys."""
-
-
-_AnyTagLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def _top_level_keys(path):
-    return list(yaml.load(path.read_text(), Loader=_AnyTagLoader) or {})
+    return list(ruamel.yaml.YAML().load(path.read_text()) or {})
 
 
-def _code_for(path):
-    recipe = path.parents[1]
-    sources = [*recipe.glob("*.py"), REPO / "speechbrain_fsce" / "brain.py"]
-    return "\n".join(p.read_text() for p in sources)
+def _recipe_code(path):
+    return "\n".join(p.read_text() for p in path.parents[1].glob("*.py"))
 
 
 def _used_in_code(key, code):
@@ -33,13 +31,15 @@ def _used_in_code(key, code):
 
     if key in RunOptions().as_dict():  # read from hparams by sb.Brain itself
         return True
+    if key in FSCEBrain.HPARAMS:
+        return True
     return re.search(rf"""(hparams\[["']{key}["']\]|hparams\.{key}\b|["']{key}["'])""", code)
 
 
 @pytest.mark.parametrize("path", RECIPE_YAMLS, ids=lambda p: p.name)
 def test_recipe_yaml_keys_are_used(path):
     text = path.read_text()
-    code = _code_for(path)
+    code = _recipe_code(path)
     unused = [
         key for key in _top_level_keys(path)
         if not key.startswith("__")
@@ -47,6 +47,15 @@ def test_recipe_yaml_keys_are_used(path):
         and not _used_in_code(key, code)
     ]
     assert not unused, f"{path.name}: keys used nowhere: {unused}"
+
+
+def test_brain_reads_only_its_declared_hparams():
+    source = (REPO / "speechbrain_fsce" / "brain.py").read_text()
+    read = set(re.findall(r"self\.hparams\.(\w+)", source))
+    read |= set(re.findall(r"""(?:getattr|hasattr)\(self\.hparams,\s*["'](\w+)["']""", source))
+    read |= set(re.findall(r"""["'](\w+_logger)["']""", source))  # getattr(self.hparams, name)
+    assert read <= set(FSCEBrain.HPARAMS), f"undeclared: {sorted(read - set(FSCEBrain.HPARAMS))}"
+    assert set(FSCEBrain.HPARAMS) <= read, f"declared, never read: {sorted(set(FSCEBrain.HPARAMS) - read)}"
 
 
 @pytest.mark.parametrize("path", MODEL_YAMLS, ids=lambda p: p.name)
