@@ -38,11 +38,19 @@ def test_network_sees_unit_level():
             seen["x"] = x
             return super().forward(x)
 
-    fe = SpectralFrontEnd(compression=1.0)
-    FSCEEnhancer(Spy(), fe)(torch.randn(1, 16000) * 50)
-    energy = seen["x"].pow(2).sum() / 16000
-    # Parseval with the window: unit-RMS input gives an O(1) energy, not 2500.
-    assert 10 < energy < 1000
+    torch.manual_seed(0)
+    wav = torch.randn(1, 16000)
+    fe = SpectralFrontEnd(compression=1.0)  # defaults: 20 ms Hann window, 10 ms hop, 320-point FFT
+    # Expected: the spectrum of the same signal scaled to unit RMS, computed
+    # here with torch.stft directly (centred frames, zero padding).
+    unit = wav / wav.pow(2).mean().sqrt()
+    ref = torch.stft(unit, n_fft=320, hop_length=160, win_length=320, window=torch.hann_window(320),
+                     center=True, pad_mode="constant", return_complex=True)
+    expected = ref.abs().pow(2).sum()
+    for gain in (50.0, 0.01):  # whatever the input level
+        FSCEEnhancer(Spy(), fe)(wav * gain)
+        energy = seen["x"].pow(2).sum()
+        assert torch.isclose(energy, expected, rtol=1e-4), (gain, energy, expected)
 
 
 def test_compression_roundtrip():
