@@ -5,12 +5,25 @@ enhances audio files of any length, rate and channel count (constant memory,
 see :mod:`speechbrain_fsce.inference.chunked`). Outputs are mono WAV files
 named like their inputs (extension ``.wav``), folders keep their structure,
 and each file is written under a temporary name and renamed when complete.
-Inputs are never overwritten: an output that would land in its input's own
-folder is refused. A file that fails (missing, empty, corrupt, not audio,
-NaN/Inf samples) is reported with its reason at the end while the others
-are still written; the exit status is then 1. Input shorter than one STFT
-frame is enhanced (zero-padded by the centred STFT, same length out);
-silence comes out as near-zero silence.
+
+Data is never lost: an input is never overwritten, and an existing file is
+never replaced unless ``--overwrite`` is given (an output folder inside an
+input folder is not read as input, and what is already in it is kept).
+Folders are walked with :func:`speechbrain_fsce.dataio.audio.walk_files`
+(symbolic-link loops are harmless, each file is enhanced once); files that
+do not have an audio name are listed in a note, never skipped silently.
+
+A file that fails (missing, empty, corrupt, not audio, NaN/Inf samples) is
+reported with its reason at the end while the others are still written;
+the exit status is then 1. Usage errors (bad options, an unusable model
+folder or device) exit with status 2. Every error is one line naming the
+file or option; ``--debug`` adds Python tracebacks. SIGINT/SIGTERM stop the
+run, remove the file being written and exit with 130/143 and a one-line
+message. Model folders are loaded safely (no code from them runs; see
+:mod:`speechbrain_fsce.safe_loading`) unless ``--unsafe-load`` is given.
+
+Input shorter than one STFT frame is enhanced (zero-padded by the centred
+STFT, same length out); silence comes out as near-zero silence.
 
 ``fsce-export --save_folder <run>/save --output <model folder>`` writes the
 best checkpoint of a training run as a model folder, with the architecture
@@ -24,20 +37,76 @@ Authors
 """
 
 import argparse
+import contextlib
+import errno
 import json
+import logging
 import os
 import pathlib
+import signal
 import sys
+import traceback
 
-#: Extensions looked for when a folder is given to fsce-enhance.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".sph", ".aiff", ".aif")
+from speechbrain_fsce.dataio.audio import AUDIO_EXTENSIONS, walk_files
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
+class Interrupted(BaseException):
+    """Raised in the main thread when SIGTERM arrives (like KeyboardInterrupt).
+
+    A ``BaseException``, so that ``except Exception`` clauses on the way
+    cannot swallow it.
+
+    Arguments
+    ---------
+    signum : int
+        The signal number.
+
+    Example
+    -------
+    >>> Interrupted(15).signum
+    15
+    """
+
+    def __init__(self, signum):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (exit status 2)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _fail(message, prog="fsce"):
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(minimum, strict):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g} seconds, got {text}")
+        return value
+
+    return parse
 
 
 def _output_name(path):
@@ -46,12 +115,16 @@ def _output_name(path):
     return p.name if p.suffix.lower() == ".wav" else p.stem + ".wav"
 
 
-def plan_outputs(inputs, output_dir):
+def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
     """Pairs every input file with its output path.
 
     Files are used as given (whatever their extension); folders are walked
-    recursively for audio files (hidden entries and the output folder are
-    skipped) and their relative structure is kept under ``output_dir``.
+    recursively for audio files with
+    :func:`~speechbrain_fsce.dataio.audio.walk_files` (hidden entries and
+    the output folder are skipped, links are followed without loops, each
+    real file once) and their relative structure is kept under
+    ``output_dir``. An output that would replace an input, or (without
+    ``overwrite``) any existing file, is refused.
 
     Arguments
     ---------
@@ -59,6 +132,10 @@ def plan_outputs(inputs, output_dir):
         Files and folders.
     output_dir : str
         Output folder.
+    overwrite : bool
+        Allow replacing existing files that are not inputs.
+    notes : list, optional
+        Receives one line per folder holding files without an audio name.
 
     Returns
     -------
@@ -79,38 +156,36 @@ def plan_outputs(inputs, output_dir):
     >>> [(os.path.basename(i), r) for i, r in errors]
     [('nope.wav', 'no such file or folder')]
     """
-    out_root = os.path.realpath(output_dir)
     jobs, errors, claimed = [], [], {}
-    inputs_real = set()
     candidates = []
     for item in inputs:
         if os.path.isdir(item):
-            found = []
-            for root, dirs, files in os.walk(item, followlinks=True):
-                dirs[:] = sorted(
-                    d for d in dirs
-                    if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) != out_root
+            found = walk_files(item, exclude=[output_dir])
+            audio = [f for f in found if f.lower().endswith(AUDIO_EXTENSIONS)]
+            other = [f for f in found if not f.lower().endswith(AUDIO_EXTENSIONS)]
+            if other and notes is not None:
+                notes.append(
+                    f"{item}: ignored {len(other)} file(s) without an audio extension "
+                    f"(e.g. {other[0]}); pass such files by name to enhance them anyway"
                 )
-                for name in sorted(files):
-                    if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS):
-                        found.append(os.path.join(root, name))
-            if not found:
+            if not audio:
                 errors.append((item, f"folder holds no audio file ({', '.join(AUDIO_EXTENSIONS)})"))
-            for f in found:
+            for f in audio:
                 rel = os.path.relpath(f, item)
                 candidates.append((f, os.path.join(output_dir, os.path.dirname(rel), _output_name(f))))
         elif os.path.isfile(item):
             candidates.append((item, os.path.join(output_dir, _output_name(item))))
         else:
             errors.append((item, "no such file or folder"))
-    for f, _ in candidates:
-        inputs_real.add(os.path.realpath(f))
+    inputs_real = {os.path.realpath(f) for f, _ in candidates}
     for f, out in candidates:
         out_real = os.path.realpath(out)
         if os.path.realpath(os.path.dirname(out)) == os.path.realpath(os.path.dirname(f)) or out_real in inputs_real:
             errors.append((f, f"refusing to write into the input's own location ({out}); choose another -o"))
         elif out_real in claimed:
             errors.append((f, f"output {out} would also be written for {claimed[out_real]}"))
+        elif os.path.lexists(out) and not overwrite:
+            errors.append((f, f"output {out} exists already; not replaced (pass --overwrite to replace it)"))
         else:
             claimed[out_real] = f
             jobs.append((f, out))
@@ -122,6 +197,78 @@ def _threads(n):
 
     if n:
         torch.set_num_threads(n)
+
+
+def _enhance_parser():
+    parser = _Parser(
+        prog="fsce-enhance",
+        description=(
+            "Enhance noisy speech with an FSCE model folder. Any sampling rate "
+            "and channel count is read (mixed to mono, resampled to the model "
+            "rate); files of any length are processed in constant memory."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
+    parser.add_argument("--model", required=True, help="model folder (hyperparams.yaml + enhancer.ckpt)")
+    parser.add_argument("-o", "--output", required=True, help="output folder (never an input's own folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    parser.add_argument("--keep-rate", action="store_true", help="write at each input's rate (default: model rate)")
+    parser.add_argument("--subtype", default="FLOAT", help="output WAV subtype: FLOAT (default, no clipping), PCM_16, PCM_24")
+    parser.add_argument("--chunk-seconds", type=_seconds(0, True), default=10.0, help="chunk length for non-causal models (default 10)")
+    parser.add_argument(
+        "--context-seconds", type=_seconds(0, False), default=None,
+        help="context on each side of a chunk (default: the receptive field, exact)",
+    )
+    parser.add_argument("--crossfade-seconds", type=_seconds(0, False), default=0.25, help="cross-fade between chunks (default 0.25)")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--unsafe-load", action="store_true",
+        help="load the model folder with SpeechBrain's loader, which runs code from its "
+        "hyperparams.yaml and checkpoint: only for folders from a source you trust",
+    )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
+    return parser
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions():
+    """SIGTERM raises :class:`Interrupted` (SIGINT already raises KeyboardInterrupt)."""
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _disk_full(err, path):
+    """Whether a write error means the output's file system is full."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+    except OSError:
+        return False
+    return "System error" in str(err) and st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def _log_to_stderr(prog, debug):
+    """Warnings of the package (e.g. a truncated input) as one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
+    root = logging.getLogger("speechbrain_fsce")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    return lambda: root.removeHandler(handler)
 
 
 def enhance_main(argv=None):
@@ -136,73 +283,92 @@ def enhance_main(argv=None):
     -------
     int
         Exit status: 0 all written, 1 some inputs failed (the others are
-        written), 2 usage error or unusable model.
+        written), 2 usage error or unusable model, 130/143 interrupted by
+        SIGINT/SIGTERM.
 
     Example
     -------
     >>> enhance_main(["--model", "no/such/model", "x.wav", "-o", "out"])
     2
     """
-    parser = argparse.ArgumentParser(
-        prog="fsce-enhance",
-        description=(
-            "Enhance noisy speech with an FSCE model folder. Any sampling rate "
-            "and channel count is read (mixed to mono, resampled to the model "
-            "rate); files of any length are processed in constant memory."
-        ),
-    )
-    parser.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
-    parser.add_argument("--model", required=True, help="model folder (hyperparams.yaml + enhancer.ckpt)")
-    parser.add_argument("-o", "--output", required=True, help="output folder (never an input's own folder)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
-    parser.add_argument("--keep-rate", action="store_true", help="write at each input's rate (default: model rate)")
-    parser.add_argument("--subtype", default="FLOAT", help="output WAV subtype: FLOAT (default, no clipping), PCM_16, PCM_24")
-    parser.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length for non-causal models (default 10)")
-    parser.add_argument(
-        "--context-seconds", type=float, default=None,
-        help="context on each side of a chunk (default: the receptive field, exact)",
-    )
-    parser.add_argument("--crossfade-seconds", type=float, default=0.25, help="cross-fade between chunks (default 0.25)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
+    args = _enhance_parser().parse_args(argv)
+    prog = "fsce-enhance"
+    unlog = _log_to_stderr(prog, args.debug)
+    try:
+        return _enhance(args, prog)
+    finally:
+        unlog()
 
+
+def _enhance(args, prog):
     import soundfile as sf
     from tqdm import tqdm
 
+    from speechbrain_fsce.safe_loading import check_device
+
     _threads(args.threads)
     if args.subtype.upper() not in sf.available_subtypes("WAV"):
-        return _fail(f"--subtype {args.subtype!r} is not a WAV subtype ({', '.join(sorted(sf.available_subtypes('WAV')))})")
+        return _fail(f"--subtype {args.subtype!r} is not a WAV subtype ({', '.join(sorted(sf.available_subtypes('WAV')))})", prog)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
-        return _fail(f"output {args.output} exists and is not a folder")
+        return _fail(f"-o {args.output}: exists and is not a folder", prog)
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        return _fail(f"--device: {err}", prog)
     try:
         from speechbrain_fsce.inference.pretrained import FSCEEnhancement
 
-        model = FSCEEnhancement.from_hparams(source=args.model, run_opts={"device": args.device})
+        model = FSCEEnhancement.from_hparams(
+            source=args.model, run_opts={"device": args.device}, trusted=args.unsafe_load
+        )
     except Exception as err:  # any failure to load is a usage problem, reported in one line
-        return _fail(f"cannot load model {args.model}: {err}")
+        if args.debug:
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return _fail(f"cannot load model {args.model}: {first}", prog)
 
-    jobs, errors = plan_outputs(args.inputs, args.output)
+    notes = []
+    jobs, errors = plan_outputs(args.inputs, args.output, overwrite=args.overwrite, notes=notes)
+    for note in notes:
+        print(f"{prog}: note: {note}", file=sys.stderr)
     written = 0
-    bar = tqdm(jobs, unit="file", disable=args.no_progress or not jobs, desc="fsce-enhance")
-    for src, dst in bar:
-        try:
-            model.enhance_long_file(
-                src, dst,
-                chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
-                crossfade_seconds=args.crossfade_seconds, keep_rate=args.keep_rate,
-                subtype=args.subtype.upper(), progress=not args.no_progress,
-            )
-            written += 1
-        except (ValueError, OSError, RuntimeError) as err:
-            # AudioError (a ValueError) already names the file; others do not.
-            reason = getattr(err, "reason", None) or str(err)
-            errors.append((src, reason))
+    bar = tqdm(jobs, unit="file", disable=args.no_progress or not jobs, desc=prog)
+    try:
+        with _signals_as_exceptions():
+            for src, dst in bar:
+                try:
+                    model.enhance_long_file(
+                        src, dst,
+                        chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
+                        crossfade_seconds=args.crossfade_seconds, keep_rate=args.keep_rate,
+                        subtype=args.subtype.upper(), progress=not args.no_progress,
+                        overwrite=args.overwrite,
+                    )
+                    written += 1
+                except (ValueError, OSError, RuntimeError) as err:
+                    if args.debug:
+                        traceback.print_exc()
+                    if _disk_full(err, dst):
+                        bar.close()
+                        print(f"{prog}: error: no space left on device while writing {dst} "
+                              f"(partial output removed; {written} file(s) written)", file=sys.stderr)
+                        return EXIT_SOME_FAILED
+                    # AudioError (a ValueError) already names the file; others do not.
+                    reason = getattr(err, "reason", None) or str(err)
+                    errors.append((src, (reason.strip().splitlines() or [type(err).__name__])[0]))
+    except (KeyboardInterrupt, Interrupted) as err:
+        bar.close()
+        if args.debug:
+            traceback.print_exc()
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"{prog}: interrupted by {signal.Signals(signum).name}: {written} file(s) written, "
+              "the file being written was removed", file=sys.stderr)
+        return 128 + int(signum)
     bar.close()
 
-    print(f"fsce-enhance: {written} file(s) written to {args.output}", file=sys.stderr)
+    print(f"{prog}: {written} file(s) written to {args.output}", file=sys.stderr)
     if errors:
-        print(f"fsce-enhance: {len(errors)} input(s) failed:", file=sys.stderr)
+        print(f"{prog}: {len(errors)} input(s) failed:", file=sys.stderr)
         for src, reason in errors:
             print(f"  {src}: {reason}", file=sys.stderr)
         return EXIT_SOME_FAILED
@@ -227,7 +393,7 @@ def export_main(argv=None):
     >>> export_main(["--save_folder", "no/such/save", "--output", "model"])
     2
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fsce-export",
         description=(
             "Export FSCE weights as a model folder (hyperparams.yaml + "
@@ -252,9 +418,9 @@ def export_main(argv=None):
             try:
                 overrides = json.loads(args.overrides)
             except json.JSONDecodeError as err:
-                return _fail(f"--overrides is not valid JSON ({err})")
+                return _fail(f"--overrides is not valid JSON ({err})", "fsce-export")
             if not isinstance(overrides, dict):
-                return _fail("--overrides must be a JSON object")
+                return _fail("--overrides must be a JSON object", "fsce-export")
         elif args.hparams is not None:
             overrides = overrides_from_hparams(args.hparams)
         else:
@@ -267,7 +433,7 @@ def export_main(argv=None):
             folder = result["folder"]
             chosen = f"{result['checkpoint']} {result['meta']}"
     except (ValueError, OSError) as err:
-        return _fail(str(err))
+        return _fail(str(err), "fsce-export")
     print(f"fsce-export: wrote {folder} from {chosen}")
     if overrides:
         print(f"fsce-export: architecture {json.dumps(overrides)}")
@@ -298,6 +464,6 @@ def prepare_main(argv=None):
     try:
         main(argv)
     except (FileNotFoundError, ValueError) as err:
-        return _fail(str(err))
+        return _fail(str(err), "fsce-prepare")
     return EXIT_OK
 

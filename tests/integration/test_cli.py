@@ -111,11 +111,13 @@ def test_never_overwrites_inputs(model_folder, tmp_path, capsys):
     rc = enhance_main(["--model", model_folder, str(src), "-o", str(tmp_path / "in"), "--no-progress"])
     assert rc == 1 and "refusing to write into the input's own location" in capsys.readouterr().err
     assert src.read_bytes() == before
-    # An output folder inside the input folder is not read back as input.
-    for _ in range(2):
-        rc = enhance_main(["--model", model_folder, str(tmp_path / "in" / "sub"), "-o",
-                           str(tmp_path / "in" / "sub" / "enhanced"), "--no-progress"])
-        assert rc == 0
+    # An output folder inside the input folder is not read back as input;
+    # a second run replaces its own earlier outputs only with --overwrite.
+    run = ["--model", model_folder, str(tmp_path / "in" / "sub"), "-o",
+           str(tmp_path / "in" / "sub" / "enhanced"), "--no-progress"]
+    assert enhance_main(run) == 0
+    assert enhance_main(run) == 1 and "exists already; not replaced" in capsys.readouterr().err
+    assert enhance_main(run + ["--overwrite"]) == 0
     written = sorted(p.name for p in (tmp_path / "in" / "sub" / "enhanced").rglob("*.wav"))
     assert written == ["b8k_u8.wav", "c44k_stereo_24.wav"]
 
@@ -161,3 +163,188 @@ def test_export_then_enhance(tmp_path):
     with torch.no_grad():
         ref = enhancer.eval()(torch.from_numpy(sf.read(str(tmp_path / "x.wav"), dtype="float32")[0]))
     assert np.abs(y - ref.numpy()).max() < 1e-4  # the causal model is streamed exactly
+
+
+# ---------------------------------------------------------------------------
+# Hardening (issue 10): lost audio, loops, errors, signals, permissions.
+# ---------------------------------------------------------------------------
+
+
+def _tree_bytes(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_output_inside_input_never_replaces_a_recording(model_folder, tmp_path, capsys):
+    """Finding 3: `dir -o dir/sub` overwrote the original dir/sub/a.wav."""
+    root = tmp_path / "dir"
+    (root / "sub").mkdir(parents=True)
+    sf.write(str(root / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    sf.write(str(root / "sub" / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)  # a recording
+    before = _tree_bytes(root)
+    rc = enhance_main(["--model", model_folder, str(root), "-o", str(root / "sub"), "--no-progress"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "exists already; not replaced (pass --overwrite" in err and "Traceback" not in err
+    assert _tree_bytes(root) == before
+    assert not [p for p in root.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_symlink_loops_in_input_folder(model_folder, tmp_path):
+    """Finding 5: `self -> .` enhanced one file 41 times; two loop links hung."""
+    root = tmp_path / "in"
+    (root / "x").mkdir(parents=True)
+    (root / "y").mkdir()
+    sf.write(str(root / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    sf.write(str(root / "x" / "b.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    os.symlink(".", root / "self")
+    os.symlink("../y", root / "x" / "to_y")
+    os.symlink("../x", root / "y" / "to_x")
+    out = tmp_path / "out"
+    assert enhance_main(["--model", model_folder, str(root), "-o", str(out), "--no-progress"]) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a.wav", "x/b.wav"]
+
+
+def test_compressed_files_in_folder_are_processed_or_reported(model_folder, tmp_path, capsys):
+    """Finding 7: .mp3/.opus in an input folder were skipped without a word."""
+    root = tmp_path / "in"
+    root.mkdir()
+    sf.write(str(root / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    (root / "song.mp3").write_bytes(b"ID3" + bytes(200))  # not decodable
+    (root / "voice.opus").write_bytes(b"OggS" + bytes(200))
+    (root / "notes.txt").write_text("x")
+    rc = enhance_main(["--model", model_folder, str(root), "-o", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    for name in ("song.mp3", "voice.opus"):
+        assert name in err or (tmp_path / "out" / (name.split(".")[0] + ".wav")).exists()
+    assert "notes.txt" in err and "ignored 1 file(s)" in err
+    assert rc == 1
+
+
+def test_truncated_wav_warns(model_folder, tmp_path, capsys):
+    """Finding 7: a truncated data chunk was read without a warning."""
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), RNG.standard_normal(16000) * 0.1, 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:20000])
+    rc = enhance_main(["--model", model_folder, str(path), "-o", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "cut.wav: truncated file" in err
+
+
+@pytest.mark.parametrize(
+    "extra, option",
+    [(["--threads", "-1"], "--threads"), (["--threads", "x"], "--threads"),
+     (["--chunk-seconds", "0"], "--chunk-seconds"), (["--crossfade-seconds", "nan"], "--crossfade-seconds"),
+     (["--device", "nonsense"], "--device")],
+)
+def test_bad_options_are_one_line_usage_errors(model_folder, tmp_path, capsys, extra, option):
+    sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    try:
+        rc = enhance_main(["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), *extra])
+    except SystemExit as exit_:
+        rc = exit_.code
+    err = capsys.readouterr().err
+    assert rc == 2 and option in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu(model_folder, tmp_path, capsys):
+    sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    rc = enhance_main(["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--device" in err and "no CUDA GPU" in err and "does not fit" not in err
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [(lambda p: p.write_bytes(b""), "empty file"),
+     (lambda p: p.write_bytes(bytes(RNG.integers(0, 256, 3000, dtype=np.uint8))), "not a torch checkpoint")],
+)
+def test_damaged_model_folder_one_line(model_folder, tmp_path, capsys, damage, reason):
+    bad = tmp_path / "model"
+    bad.mkdir()
+    for name in os.listdir(model_folder):
+        (bad / name).write_bytes((pathlib.Path(model_folder) / name).read_bytes())
+    damage(bad / "enhancer.ckpt")
+    sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    rc = enhance_main(["--model", str(bad), str(tmp_path / "a.wav"), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and reason in err and len(err.strip().splitlines()) == 1
+    assert "weights_only" not in err
+
+
+def test_hostile_model_folder_runs_nothing_unless_unsafe(model_folder, tmp_path, capsys):
+    bad = tmp_path / "model"
+    bad.mkdir()
+    for name in os.listdir(model_folder):
+        (bad / name).write_bytes((pathlib.Path(model_folder) / name).read_bytes())
+    marker = tmp_path / "marker"
+    with open(bad / "hyperparams.yaml", "a") as f:
+        f.write(f'\nevil: !apply:os.system ["touch {marker}"]\n')
+    sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    rc = enhance_main(["--model", str(bad), str(tmp_path / "a.wav"), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "refusing tag '!apply:os.system'" in err and "--unsafe-load" in err
+    assert not marker.exists()
+    # The documented opt-in runs it (a folder the user trusts).
+    rc = enhance_main(["--model", str(bad), str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"),
+                       "--unsafe-load", "--no-progress"])
+    assert rc == 0 and marker.exists()
+
+
+def test_disk_full_is_a_clear_message(model_folder, tmp_path, capsys, monkeypatch):
+    import errno
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.wav", "b.wav"):
+        sf.write(str(tmp_path / "in" / name), RNG.standard_normal(4000) * 0.1, 16000)
+    monkeypatch.setattr(sf.SoundFile, "write", full)
+    out = tmp_path / "out"
+    rc = enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "no space left on device while writing" in err and "Traceback" not in err
+    assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_outputs_respect_umask(model_folder, tmp_path):
+    """Finding 10: outputs were created 0600 (temporary-file permissions)."""
+    sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
+    old = os.umask(0o022)
+    try:
+        assert enhance_main(["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"),
+                             "--no-progress"]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o" / "a.wav").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, sig):
+    """Finding 8: SIGINT printed a traceback; SIGTERM left a .partial file."""
+    import signal
+    import time
+
+    long_input = tmp_path / "long.wav"
+    sf.write(str(long_input), RNG.standard_normal(16000 * 240).astype(np.float32) * 0.1, 16000)
+    out = tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    code = ("import sys; from speechbrain_fsce.cli import enhance_main; "
+            "sys.exit(enhance_main(sys.argv[1:]))")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--model", model_folder, str(long_input), "-o", str(out),
+         "--no-progress", "--threads", "1"],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=str(pathlib.Path(__file__).parents[2]))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.exists() and any(out.iterdir())):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, sig), err
+    assert f"interrupted by {sig}" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+    assert list(out.iterdir()) == []
