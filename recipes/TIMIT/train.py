@@ -24,13 +24,12 @@ import pathlib
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_fsce.brain import FSCEBrain, close_distributed
+from speechbrain_fsce.brain import close_distributed
 from speechbrain_fsce.dataio import OnTheFlyMixer, load_audio, prepare_corpus
 from speechbrain_fsce.dataio.folders import output_paths
-from speechbrain_fsce.inference.export import architecture_from, export_best
+from speechbrain_fsce.recipe import fixed_pair_pipeline, start_experiment, train_and_evaluate
 from speechbrain_fsce.resources import demo_corpus_folder
 
 logger = logging.getLogger(__name__)
@@ -107,11 +106,7 @@ def dataio_prep(hparams, paths):
         yield clean
         yield noisy
 
-    @sb.utils.data_pipeline.takes("noisy_wav", "clean_wav")
-    @sb.utils.data_pipeline.provides("noisy_sig", "clean_sig")
-    def fixed_pipeline(noisy_wav, clean_wav):
-        yield load_audio(noisy_wav, sr)
-        yield load_audio(clean_wav, sr)
+    fixed_pipeline = fixed_pair_pipeline(sr)
 
     datasets = {}
     for split, pipeline, keys in (
@@ -150,16 +145,8 @@ def _first_utterances(data, count):
 
 
 def main(argv):
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)  # a misnamed top-level key raises
-    architecture = architecture_from(hparams["fsce"], what="fsce")  # and a misnamed --fsce key
-    sb.utils.distributed.ddp_init_group(run_opts)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file, overrides=overrides)
-
-    corpus = resolve_corpus(hparams, hparams_file)
+    hparams, run_opts, architecture = start_experiment(argv)
+    corpus = resolve_corpus(hparams, argv[0])
     if not hparams["skip_prep"]:
         run_on_main(prepare_corpus, kwargs=dict(
             save_folder=hparams["prepared_folder"], seed=hparams["seed"],
@@ -170,39 +157,7 @@ def main(argv):
                  data_root=os.path.abspath(corpus["data_folder"]))
     datasets, train_mixer = dataio_prep(hparams, paths)
 
-    train_loader_kwargs = dict(hparams["train_dataloader_opts"])
-    sampler = None
-    if hparams["epoch_size"]:
-        # Fixed-size epochs drawn with replacement: comparable epochs on any corpus.
-        sampler = sb.dataio.sampler.ReproducibleRandomSampler(
-            datasets["train"], seed=hparams["seed"], replacement=True,
-            num_samples=hparams["epoch_size"])
-        train_loader_kwargs["sampler"] = sampler
-        train_loader_kwargs.pop("shuffle", None)
-
-    if hparams["use_tensorboard"]:
-        from speechbrain.utils.train_logger import TensorboardLogger
-
-        hparams["tensorboard_logger"] = TensorboardLogger(save_dir=hparams["tensorboard_logs"])
-    brain = FSCEBrain(
-        modules=hparams["modules"], opt_class=hparams["opt_class"],
-        hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"])
-    brain.train_mixer = train_mixer  # reseeded per epoch and process by the Brain
-    if sampler is not None and not brain.distributed_launch:
-        brain.train_sampler = sampler  # so that Brain calls set_epoch: new draws each epoch
-    brain.fit(
-        brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
-        train_loader_kwargs=train_loader_kwargs,
-        valid_loader_kwargs=hparams["valid_dataloader_opts"])
-    brain.evaluate(
-        datasets["test"], max_key="pesq_nb_raw",
-        test_loader_kwargs=hparams["test_dataloader_opts"])
-
-    if if_main_process() and hparams["export_model"]:
-        exported = export_best(
-            hparams["save_folder"], hparams["model_folder"], architecture, max_key="pesq_nb_raw")
-        logger.info("Pretrained-model folder written to %s (from %s)",
-                    exported["folder"], exported["checkpoint"])
+    train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=train_mixer)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,12 @@ into chunks that are enhanced one at a time and put back together:
   for the whole signal, computed in a first pass (streamed from disk for
   files), so that all chunks agree with each other and with whole-signal
   enhancement.
-* **Files** are read in blocks with soundfile, mixed to mono, resampled to
-  the model rate by :class:`StreamingResampler` (the same band-limited sinc
-  as ``torchaudio.functional.resample``, block by block with the exact same
-  result), and written block by block to a temporary file that is renamed
-  into place at the end.
+* **Files** are read in blocks (:func:`speechbrain_fsce.dataio.audio.read_blocks`:
+  mixed to mono, resampled block by block with the same result as
+  ``load_audio``), and written block by block to a temporary file that is
+  renamed into place at the end
+  (:func:`speechbrain_fsce.fileio.atomic_path`); every block is checked
+  finite before it is written.
 
 Authors
  * speechbrain-fsce developers
@@ -37,205 +38,21 @@ Authors
 
 import math
 import os
-import tempfile
 
-import numpy as np
+import numpy as np  # noqa: F401 (doctests)
 import soundfile as sf
 import torch
-import torchaudio
+import torchaudio  # noqa: F401 (doctests)
 
-from speechbrain_fsce.dataio.audio import AudioError
+from speechbrain_fsce.dataio.audio import (  # noqa: F401 (re-exported)
+    AudioError,
+    StreamingResampler,
+    audio_info,
+    check_finite_output,
+    read_blocks,
+)
+from speechbrain_fsce.fileio import atomic_path
 from speechbrain_fsce.inference.streaming import FSCEStreamer
-
-
-class StreamingResampler:
-    """Resamples a signal block by block, exactly as in one call.
-
-    ``torchaudio.functional.resample`` computes each group of ``new / g``
-    output samples (``g = gcd(orig, new)``) from input samples within
-    ``width`` of the group's ``orig / g`` input samples. Blocks are resampled
-    with enough kept input on both sides that every output sample is computed
-    from the same input samples as in a single call over the whole signal.
-
-    Arguments
-    ---------
-    orig_rate : int
-        Input rate in Hz.
-    new_rate : int
-        Output rate in Hz.
-
-    Example
-    -------
-    >>> x = torch.randn(44100)
-    >>> rs = StreamingResampler(44100, 16000)
-    >>> y = torch.cat([rs.push(x[i : i + 5000]) for i in range(0, 44100, 5000)] + [rs.flush()])
-    >>> ref = torchaudio.functional.resample(x, 44100, 16000)
-    >>> y.shape == ref.shape, bool((y - ref).abs().max() < 1e-5)
-    (True, True)
-    """
-
-    def __init__(self, orig_rate, new_rate):
-        self.orig_rate, self.new_rate = int(orig_rate), int(new_rate)
-        g = math.gcd(self.orig_rate, self.new_rate)
-        self.o, self.n = self.orig_rate // g, self.new_rate // g
-        self.identity = self.o == self.n
-        # Kernel half-width of torchaudio's defaults (lowpass_filter_width=6,
-        # rolloff=0.99), in input samples.
-        self.width = int(math.ceil(6 * self.o / (min(self.o, self.n) * 0.99)))
-        self.reset()
-
-    def reset(self):
-        """Starts a new signal."""
-        self.buf = torch.zeros(0)
-        self.p0 = 0  # input position of buf[0] (a multiple of o)
-        self.emit_from = 0  # input position whose outputs come next (multiple of o)
-        self.total = 0
-
-    def _resample(self, seg):
-        # The functional form (not transforms.Resample, whose float32 kernel
-        # differs by ~1e-5) so that blocks agree with load_audio's resampling.
-        return torchaudio.functional.resample(seg, self.orig_rate, self.new_rate)
-
-    def push(self, x):
-        """Adds input samples; returns the output samples that are final.
-
-        Arguments
-        ---------
-        x : torch.Tensor
-            ``[samples]`` float32.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[samples']`` at ``new_rate``.
-        """
-        x = torch.as_tensor(x, dtype=torch.float32)
-        if self.identity:
-            self.total += x.shape[0]
-            return x
-        if self.buf.device != x.device:
-            self.buf = self.buf.to(x.device)
-        self.buf = torch.cat([self.buf, x])
-        self.total += x.shape[0]
-        c_end = ((self.total - self.width) // self.o) * self.o
-        if c_end <= self.emit_from:
-            return x.new_zeros(0)
-        y = self._resample(self.buf)
-        start = (self.emit_from - self.p0) // self.o * self.n
-        end = (c_end - self.p0) // self.o * self.n
-        out = y[start:end]
-        self.emit_from = c_end
-        keep_from = max(0, ((c_end - self.width) // self.o) * self.o)
-        self.buf = self.buf[keep_from - self.p0 :]
-        self.p0 = keep_from
-        return out
-
-    def flush(self):
-        """Returns the remaining output (``ceil(total * new / orig)`` in all)."""
-        if self.identity or self.total == 0:
-            self.reset()
-            return torch.zeros(0)
-        y = self._resample(self.buf)
-        out = y[(self.emit_from - self.p0) // self.o * self.n :]
-        self.reset()
-        return out
-
-
-def _open(path):
-    path = str(path)
-    if not os.path.isfile(path):
-        raise AudioError(path, "no such file")
-    try:
-        f = sf.SoundFile(path)
-    except Exception as err:  # libsndfile raises several types
-        raise AudioError(path, f"unreadable or not audio ({err})") from err
-    if f.frames == 0:
-        f.close()
-        raise AudioError(path, "empty file (no samples)")
-    return f
-
-
-def audio_info(path):
-    """Sampling rate, channels and samples of an audio file, with clear errors.
-
-    Arguments
-    ---------
-    path : str
-        Audio file.
-
-    Returns
-    -------
-    (sample_rate, channels, frames) : tuple of int
-
-    Raises
-    ------
-    speechbrain_fsce.dataio.audio.AudioError
-        Missing, unreadable, non-audio or empty file.
-
-    Example
-    -------
-    >>> p = str(getfixture("tmp_path") / "x.wav")
-    >>> sf.write(p, np.zeros((800, 2)), 8000)
-    >>> audio_info(p)
-    (8000, 2, 800)
-    """
-    with _open(path) as f:
-        return int(f.samplerate), int(f.channels), int(f.frames)
-
-
-def read_blocks(path, sample_rate=16000, block_seconds=10.0):
-    """Yields a file as mono float32 blocks at ``sample_rate``.
-
-    Channels are averaged (as :func:`speechbrain_fsce.dataio.audio.load_audio`
-    does) and the rate is converted with :class:`StreamingResampler`, so the
-    concatenated blocks equal ``load_audio(path, sample_rate)``.
-
-    Arguments
-    ---------
-    path : str
-        Audio file.
-    sample_rate : int
-        Wanted rate.
-    block_seconds : float
-        Seconds of the file read at a time.
-
-    Yields
-    ------
-    torch.Tensor
-        ``[samples]`` blocks (possibly empty).
-
-    Raises
-    ------
-    speechbrain_fsce.dataio.audio.AudioError
-        Missing, unreadable, non-audio or empty file, or NaN/Inf samples.
-
-    Example
-    -------
-    >>> p = str(getfixture("tmp_path") / "x.wav")
-    >>> sf.write(p, np.random.randn(24000, 2) * 0.1, 48000)
-    >>> sum(len(b) for b in read_blocks(p, 16000, block_seconds=0.1))
-    8000
-    """
-    f = _open(path)
-    with f:
-        rate = int(f.samplerate)
-        resampler = StreamingResampler(rate, sample_rate)
-        block = max(1, int(block_seconds * rate))
-        while True:
-            try:
-                data = f.read(block, dtype="float32", always_2d=True)
-            except Exception as err:
-                raise AudioError(path, f"unreadable audio data ({err})") from err
-            if data.shape[0] == 0:
-                break
-            if data.shape[1] == 1:
-                mono = data[:, 0]
-            else:
-                mono = data.astype(np.float64).mean(axis=1).astype(np.float32)
-            if not np.all(np.isfinite(mono)):
-                raise AudioError(path, "contains NaN or Inf samples")
-            yield resampler.push(torch.from_numpy(np.ascontiguousarray(mono)))
-        yield resampler.flush()
 
 
 def level_of_blocks(blocks, eps=1e-8):
@@ -498,6 +315,7 @@ def enhance_file_chunked(
     block_seconds=10.0,
     device=None,
     progress=False,
+    overwrite=True,
 ):
     """Enhances an audio file of any length in constant memory.
 
@@ -528,6 +346,9 @@ def enhance_file_chunked(
     progress : bool
         Show a progress bar (seconds of input) for this file if it is longer
         than a minute.
+    overwrite : bool
+        Replace an existing ``output_filename`` (default); False raises
+        ``FileExistsError`` and writes nothing.
 
     Returns
     -------
@@ -539,7 +360,9 @@ def enhance_file_chunked(
     ------
     speechbrain_fsce.dataio.audio.AudioError
         (a ``ValueError``) naming the file: missing, unreadable, not audio,
-        empty, NaN/Inf samples, or output path equal to the input.
+        empty, NaN/Inf samples, or output path equal to the input; a
+        ``ValueError`` when the enhanced signal is not finite (nothing is
+        written then).
 
     Example
     -------
@@ -571,19 +394,18 @@ def enhance_file_chunked(
     expected = in_frames if keep_rate else int(math.ceil(in_frames * rate / in_rate))
     back = StreamingResampler(rate, in_rate) if keep_rate else None
 
-    folder = os.path.dirname(os.path.abspath(output_filename))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(output_filename) + ".", suffix=".partial")
-    os.close(fd)
     written = 0
     bar = tqdm(total=round(in_frames / in_rate, 1), unit="s", leave=False, disable=not progress or in_frames < 60 * in_rate, desc=os.path.basename(path))
     try:
-        with sf.SoundFile(tmp, "w", samplerate=out_rate, channels=1, subtype=subtype, format="WAV") as out:
+        with atomic_path(output_filename, overwrite=overwrite) as tmp, sf.SoundFile(
+            tmp, "w", samplerate=out_rate, channels=1, subtype=subtype, format="WAV"
+        ) as out:
 
             def write(piece):
                 nonlocal written
                 piece = piece[: max(0, expected - written)]
                 if piece.shape[0]:
+                    check_finite_output(piece, output_filename)
                     out.write(piece.detach().cpu().numpy())
                     written += piece.shape[0]
 
@@ -595,11 +417,8 @@ def enhance_file_chunked(
                 write(back.flush())
             if written < expected:  # resampling back may come out a sample short
                 write(torch.zeros(expected - written))
-        os.replace(tmp, output_filename)
     finally:
         bar.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return {
         "input_rate": in_rate,
         "output_rate": out_rate,
