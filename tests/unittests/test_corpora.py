@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.unittests.speechlike import speech_like
+from speechbrain_fsce.testing import speech_like
 from tools.corpora import benchmark_corpus as bench
 from tools.corpora import common
 from tools.corpora import demo_corpus as demo

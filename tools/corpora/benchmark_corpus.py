@@ -63,6 +63,7 @@ import torch
 from tqdm import tqdm
 
 from speechbrain_fsce.dataio.audio import read_audio_native
+from speechbrain_fsce.fileio import atomic_write
 from tools.corpora.common import (
     OPENSFX_CAT as INSTALLED_OPENSFX_CAT,
 )
@@ -709,10 +710,7 @@ def build_speech(out, roots, index, test_utterances, seed, progress=True):
 
 
 def _save_index(out, index):
-    tmp = os.path.join(out, "corpus_index.json.partial")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(index, f, indent=1, sort_keys=True)
-    os.replace(tmp, os.path.join(out, "corpus_index.json"))
+    atomic_write(os.path.join(out, "corpus_index.json"), json.dumps(index, indent=1, sort_keys=True))
 
 
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from speechbrain_fsce.dataio.audio import resample
+from speechbrain_fsce.fileio import atomic_write
 
 #: Rate of every file the builders write.
 SAMPLE_RATE = 16000
@@ -570,15 +571,11 @@ def write_flac(path, signal, sample_rate=SAMPLE_RATE):
     (16000, 1, 'PCM_16')
     """
     signal = np.clip(np.asarray(signal, dtype=np.float64), -1.0, 32767.0 / 32768.0)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     buf = io.BytesIO()
     sf.write(
         buf, signal, sample_rate, format="FLAC", subtype="PCM_16", compression_level=1.0
     )
-    tmp = path + ".partial"
-    with open(tmp, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def disk_bytes(paths, block=4096):
