@@ -12,7 +12,7 @@ $(PY):
 
 # Editable install with the dev extra; re-run when setup.py changes.
 $(STAMP): setup.py | $(PY)
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,onnx]"
 	$(MAKE) install-pypesq
 	touch $(STAMP)
 

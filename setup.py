@@ -46,6 +46,8 @@ setup(
         # pypesq 1.2.4 (the paper's PESQ tool) does not build with plain pip on
         # current toolchains; `make install-pypesq` has the working recipe.
         "paper": ["pypesq==1.2.4"],
+        # ONNX export (fsce-export --onnx) and the onnxruntime backend.
+        "onnx": ["onnx", "onnxruntime"],
     },
     entry_points={
         "console_scripts": [

@@ -1,21 +1,29 @@
-"""Inference with FSCE: pretrained model folders, export, long files, streaming.
+"""Inference with FSCE: pretrained model folders, export, long files, streaming, ONNX.
+
+The names below are imported on first use (see ``speechbrain_fsce``), so
+that :mod:`speechbrain_fsce.inference.onnx_runtime` works without torch.
 
 Authors
  * speechbrain-fsce developers
 """
 
-from speechbrain_fsce.inference.chunked import enhance_chunked, enhance_file_chunked
-from speechbrain_fsce.inference.export import export_best, export_model
-from speechbrain_fsce.inference.frontend import EnhancementFrontEnd
-from speechbrain_fsce.inference.pretrained import FSCEEnhancement
-from speechbrain_fsce.inference.streaming import FSCEStreamer
+import importlib
 
-__all__ = [
-    "FSCEEnhancement",
-    "EnhancementFrontEnd",
-    "FSCEStreamer",
-    "enhance_chunked",
-    "enhance_file_chunked",
-    "export_model",
-    "export_best",
-]
+_EXPORTS = {
+    "enhance_chunked": "speechbrain_fsce.inference.chunked",
+    "enhance_file_chunked": "speechbrain_fsce.inference.chunked",
+    "export_model": "speechbrain_fsce.inference.export",
+    "export_best": "speechbrain_fsce.inference.export",
+    "EnhancementFrontEnd": "speechbrain_fsce.inference.frontend",
+    "FSCEEnhancement": "speechbrain_fsce.inference.pretrained",
+    "FSCEStreamer": "speechbrain_fsce.inference.streaming",
+    "export_onnx": "speechbrain_fsce.inference.onnx_export",
+    "OnnxStreamer": "speechbrain_fsce.inference.onnx_runtime",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'speechbrain_fsce.inference' has no attribute {name!r}")

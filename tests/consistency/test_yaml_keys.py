@@ -11,6 +11,7 @@ import re
 import pytest
 import ruamel.yaml
 
+from speechbrain_fsce import recipe
 from speechbrain_fsce.brain import FSCEBrain
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def _used_in_code(key, code):
 
     if key in RunOptions().as_dict():  # read from hparams by sb.Brain itself
         return True
-    if key in FSCEBrain.HPARAMS:
+    if key in FSCEBrain.HPARAMS or key in recipe.HPARAMS:  # read by the package
         return True
     return re.search(rf"""(hparams\[["']{key}["']\]|hparams\.{key}\b|["']{key}["'])""", code)
 

@@ -1,0 +1,251 @@
+"""Export FSCE to ONNX: an offline graph and, for causal models, a streaming step.
+
+``export_onnx(enhancer, folder)`` writes
+
+* ``fsce_offline.onnx``: the network on a compressed noisy spectrum of any
+  length, ``noisy_spectrum [batch, frames, freqs, 2]`` ->
+  ``enhanced_spectrum`` (the fused output of :class:`~speechbrain_fsce.models.FSCE`)
+  and the branches' estimates ``magnitude [batch, frames, freqs]`` and
+  ``complex_spectrum`` (those the model has);
+* ``fsce_stream.onnx`` (causal models): one frame (10 ms hop) of
+  :meth:`FSCE.forward_step <speechbrain_fsce.models.FSCE.forward_step>` with
+  every piece of state as an explicit input and output:
+  ``noisy_frame [batch, 1, freqs, 2]`` and the tensors named by
+  ``FSCE.state_names()`` in, ``enhanced_frame`` and ``next.<name>`` out;
+* ``fsce_onnx.json``: sample rate, hop, FFT size, the analysis and synthesis
+  windows, compression exponent, level normalisation, latency, and each
+  state tensor's name, shape (batch 1) and initial value.
+
+Both graphs are traced from the model's own ``forward`` and ``forward_step``
+(eval mode): nothing is re-implemented for export. Run them with
+:mod:`speechbrain_fsce.inference.onnx_runtime` (numpy + onnxruntime only) or
+through :class:`OnnxModel`, a drop-in replacement for the network inside an
+:class:`~speechbrain_fsce.models.FSCEEnhancer` (``fsce-enhance --backend onnx``).
+
+Needs the optional extra: ``pip install -e ".[onnx]"`` (onnx, onnxruntime).
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import io
+import json
+import os
+import tempfile
+import warnings
+
+import torch
+
+from speechbrain_fsce.fileio import atomic_path
+from speechbrain_fsce.inference.onnx_runtime import CONFIG_NAME, _session
+from speechbrain_fsce.models.fsce import FSCEOutput
+
+OFFLINE_GRAPH = "fsce_offline.onnx"
+STREAM_GRAPH = "fsce_stream.onnx"
+OPSET = 17
+
+
+class _Offline(torch.nn.Module):
+    """Traceable view of ``FSCE.forward``: spectrum in; fused output and the branches' out."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, noisy_spectrum):
+        out = self.model(noisy_spectrum)
+        return tuple(t for t in out if t is not None)
+
+
+def _offline_outputs(model):
+    """Output names of the offline graph: the fused spectrum, then each branch's estimate."""
+    names = ["enhanced_spectrum"]
+    if model.branches in ("both", "magnitude"):
+        names.append("magnitude")
+    if model.branches in ("both", "complex"):
+        names.append("complex_spectrum")
+    return names
+
+
+class _Step(torch.nn.Module):
+    """Traceable view of ``FSCE.forward_step`` with the state as flat arguments."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, noisy_frame, *state):
+        output, new_state = self.model.forward_step(noisy_frame, list(state))
+        return (output.enhanced, *new_state)
+
+
+def _export(module, args, input_names, output_names, dynamic_axes):
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, buf, input_names=input_names, output_names=output_names,
+            dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False,
+            do_constant_folding=True,
+        )
+    return buf.getvalue()
+
+
+def _write(path, data):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def _padded_windows(front_end):
+    n_fft = front_end.n_fft
+    windows = []
+    for w in (front_end.stft_fn.window, front_end.istft_fn.window):
+        left = (n_fft - w.shape[0]) // 2
+        windows.append(torch.nn.functional.pad(w, (left, n_fft - w.shape[0] - left)).tolist())
+    return windows
+
+
+def export_onnx(enhancer, folder):
+    """Writes the ONNX graphs and their JSON description for an enhancer.
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        The enhancer (any device; exported from a CPU copy in eval mode).
+    folder : str
+        Output folder (created; existing files of the same names are
+        replaced atomically, other files are left alone).
+
+    Returns
+    -------
+    dict
+        The JSON description that was written.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> tiny = FSCEEnhancer(FSCE(causal=True, channels=4, inner_channels=2, tcm_hidden_channels=4,
+    ...                          num_tcm_modules=1, dilations=(1,)))
+    >>> folder = str(getfixture("tmp_path"))
+    >>> config = export_onnx(tiny, folder)
+    >>> sorted(os.listdir(folder))
+    ['fsce_offline.onnx', 'fsce_onnx.json', 'fsce_stream.onnx']
+    >>> config["state"][0]["name"], config["state"][0]["shape"]
+    ('mag_encoder.0.past', [1, 2, 1, 161])
+    """
+    import copy
+
+    fe = enhancer.front_end
+    model = copy.deepcopy(enhancer.model).cpu().float().eval()
+    freqs = model.num_freqs
+    os.makedirs(folder, exist_ok=True)
+    outputs = _offline_outputs(model)
+    offline = _export(
+        _Offline(model), (torch.randn(1, 8, freqs, 2),), ["noisy_spectrum"], outputs,
+        {name: {0: "batch", 1: "frames"} for name in ["noisy_spectrum"] + outputs},
+    )
+    analysis, synthesis = _padded_windows(fe)
+    config = {
+        "format": "speechbrain-fsce onnx 1",
+        "sample_rate": fe.sample_rate,
+        "hop_samples": fe.hop_samples,
+        "n_fft": fe.n_fft,
+        "num_freqs": freqs,
+        "compression": fe.compression,
+        "eps": fe.eps,
+        "normalize_level": fe.normalize_level,
+        "causal": bool(model.causal),
+        "offline_graph": OFFLINE_GRAPH,
+        "stream_graph": None,
+        "latency_samples": fe.hop_samples,
+        "algorithmic_latency_ms": 2 * fe.hop_samples / fe.sample_rate * 1000,
+        "opset": OPSET,
+        "state": [],
+        "analysis_window": analysis,
+        "synthesis_window": synthesis,
+    }
+    _write(os.path.join(folder, OFFLINE_GRAPH), offline)
+    if model.causal:
+        state = model.init_state(1)
+        names = model.state_names()
+        step = _export(
+            _Step(model), (torch.randn(1, 1, freqs, 2), *state),
+            ["noisy_frame"] + names, ["enhanced_frame"] + ["next." + n for n in names],
+            {name: {0: "batch"} for name in ["noisy_frame", "enhanced_frame"] + names
+             + ["next." + n for n in names]},
+        )
+        _write(os.path.join(folder, STREAM_GRAPH), step)
+        config["stream_graph"] = STREAM_GRAPH
+        config["state"] = [{"name": n, "shape": list(s.shape), "initial": _initial(s)}
+                           for n, s in zip(names, state)]
+    _write(os.path.join(folder, CONFIG_NAME), json.dumps(config, indent=1).encode("utf-8"))
+    return config
+
+
+def _initial(state):
+    """A state's initial value, compactly: 0.0, or one value per channel (a bias)."""
+    if not state.any():
+        return 0.0
+    per_channel = state[:, :, :1, :1] if state.dim() == 4 else state[:, :, :1]
+    if not torch.equal(per_channel.expand_as(state), state):
+        raise ValueError("initial stream state varies within a channel; cannot describe it")
+    return per_channel.tolist()
+
+
+class OnnxModel(torch.nn.Module):
+    """The offline ONNX graph in place of the network inside an ``FSCEEnhancer``.
+
+    ``FSCEEnhancer(OnnxModel(folder), front_end)`` enhances waveforms with
+    torch doing the STFT and onnxruntime running the network.
+
+    Arguments
+    ---------
+    folder : str
+        Folder written by :func:`export_onnx`.
+    threads : int
+        onnxruntime intra-op threads.
+    """
+
+    def __init__(self, folder, threads=1):
+        super().__init__()
+        from speechbrain_fsce.inference.onnx_runtime import load_config
+
+        self.config = load_config(folder)
+        self.causal = self.config["causal"]
+        self.num_freqs = self.config["num_freqs"]
+        self.session = _session(os.path.join(folder, self.config["offline_graph"]), threads)
+
+    def forward(self, x, lengths=None):
+        """``[B, T, F, 2]`` compressed spectrum -> :class:`FSCEOutput`."""
+        names = [o.name for o in self.session.get_outputs()]
+        results = self.session.run(names, {"noisy_spectrum": x.detach().cpu().float().numpy()})
+        found = {n: torch.from_numpy(r).to(x.device) for n, r in zip(names, results)}
+        return FSCEOutput(found["enhanced_spectrum"], found.get("magnitude"), found.get("complex_spectrum"))
+
+
+def onnx_enhancer(enhancer, threads=1, folder=None):
+    """A copy of ``enhancer`` whose network runs in onnxruntime.
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        The torch enhancer (its front end is kept).
+    threads : int
+        onnxruntime intra-op threads.
+    folder : str, optional
+        Where to export; default: a temporary folder, removed when the
+        session has been created.
+
+    Returns
+    -------
+    speechbrain_fsce.models.FSCEEnhancer
+    """
+    from speechbrain_fsce.models.enhancer import FSCEEnhancer
+
+    if folder is not None:
+        export_onnx(enhancer, folder)
+        return FSCEEnhancer(OnnxModel(folder, threads), enhancer.front_end).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(enhancer, tmp)
+        return FSCEEnhancer(OnnxModel(tmp, threads), enhancer.front_end).eval()

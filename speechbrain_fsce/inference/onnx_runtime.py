@@ -1,0 +1,249 @@
+"""Run exported FSCE graphs with numpy and onnxruntime only (no torch).
+
+:func:`speechbrain_fsce.inference.onnx_export.export_onnx` writes a folder
+with ``fsce_offline.onnx``, for causal models ``fsce_stream.onnx``, and
+``fsce_onnx.json`` (STFT settings, windows, compression, state names and
+shapes, latency). This module needs only numpy and onnxruntime, so that a
+deployment can stream with neither torch nor SpeechBrain installed: copy this
+file next to the exported folder.
+
+Both graphs work in the network's domain, the compressed spectrum
+``S * |S|^(c - 1)`` of the level-normalised signal (``c`` =
+``compression``), as ``[batch, frames, freqs, 2]`` (real, imaginary):
+
+* ``fsce_offline.onnx``: ``noisy_spectrum`` (any number of frames) ->
+  ``enhanced_spectrum``.
+* ``fsce_stream.onnx``: ``noisy_frame`` ``[batch, 1, freqs, 2]`` plus every
+  state tensor (named in the JSON, zeros or the listed initial values at the
+  start) -> ``enhanced_frame`` plus the next state (``next.<name>``).
+
+:class:`OnnxStreamer` adds the STFT framing (one hop in, one hop out, as
+:class:`~speechbrain_fsce.inference.streaming.FSCEStreamer`), and
+:func:`enhance_offline` enhances a whole signal.
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import json
+import os
+
+import numpy as np
+
+CONFIG_NAME = "fsce_onnx.json"
+
+
+def load_config(folder):
+    """Reads ``fsce_onnx.json`` of an exported folder.
+
+    Arguments
+    ---------
+    folder : str
+        Folder written by ``export_onnx``.
+
+    Returns
+    -------
+    dict
+        The settings; windows and initial states as numpy arrays.
+    """
+    path = os.path.join(folder, CONFIG_NAME)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: export the model with fsce-export --onnx first")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    for key in ("analysis_window", "synthesis_window"):
+        config[key] = np.asarray(config[key], dtype=np.float32)
+    return config
+
+
+def _session(path, threads):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def power_law(spec, exponent, eps):
+    """``spec * |spec|^(exponent - 1)`` on ``[..., 2]`` arrays (the front end's compression).
+
+    Example
+    -------
+    >>> x = np.array([[3.0, 4.0]], dtype=np.float32)
+    >>> np.round(power_law(x, 0.5, 0.0), 4)
+    array([[1.3416, 1.7889]], dtype=float32)
+    """
+    if exponent == 1.0:
+        return spec
+    mag = np.sqrt((spec * spec).sum(-1, keepdims=True) + eps)
+    return (spec * mag ** (exponent - 1.0)).astype(np.float32)
+
+
+def stft_frames(buf, config):
+    """Network input for whole frames of ``buf`` ``[B, (n + 1) * hop]`` -> ``[B, n, F, 2]``."""
+    hop, n_fft = config["hop_samples"], config["n_fft"]
+    n = buf.shape[1] // hop - 1
+    index = np.arange(n)[:, None] * hop + np.arange(n_fft)[None, :]
+    frames = buf[:, index] * config["analysis_window"]
+    spec = np.fft.rfft(frames, n=n_fft, axis=-1)
+    spec = np.stack([spec.real, spec.imag], axis=-1).astype(np.float32)
+    return power_law(spec, config["compression"], config["eps"])
+
+
+def frames_to_samples(spec, config):
+    """Windowed time frames ``[B, n, n_fft]`` of enhanced compressed spectra ``[B, n, F, 2]``."""
+    linear = power_law(spec, 1.0 / config["compression"], config["eps"])
+    frames = np.fft.irfft(linear[..., 0] + 1j * linear[..., 1], n=config["n_fft"], axis=-1)
+    return (frames * config["synthesis_window"]).astype(np.float32)
+
+
+class OnnxStreamer:
+    """Streams a signal through ``fsce_stream.onnx`` hop by hop (numpy + onnxruntime).
+
+    Same contract as the torch ``FSCEStreamer``: :meth:`process` takes any
+    piece of signal and returns one hop of the enhanced signal, delayed by
+    ``latency_samples``, per hop completed; :meth:`flush` ends the signal.
+
+    Arguments
+    ---------
+    folder : str
+        Folder written by ``export_onnx`` for a causal model.
+    scale : float
+        Fixed input level (the signal is divided by it, the output multiplied).
+    threads : int
+        onnxruntime intra-op threads (1 is fastest for one hop).
+    """
+
+    def __init__(self, folder, scale=1.0, threads=1):
+        self.config = load_config(folder)
+        if not self.config.get("stream_graph"):
+            raise ValueError(f"{folder} has no streaming graph: the model is not causal")
+        scale = float(scale)
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError(f"scale must be a finite positive level, got {scale}")
+        self.scale = scale
+        self.session = _session(os.path.join(folder, self.config["stream_graph"]), threads)
+        self.hop_samples = self.config["hop_samples"]
+        self.sample_rate = self.config["sample_rate"]
+        self.latency_samples = self.config["latency_samples"]
+        h = self.hop_samples
+        w = self.config["synthesis_window"]
+        self._envelope = (w[h:] ** 2 + w[:h] ** 2).astype(np.float32)
+        self._names = [s["name"] for s in self.config["state"]]
+        self._outputs = ["enhanced_frame"] + ["next." + n for n in self._names]
+        self.reset()
+
+    def reset(self):
+        """Starts a new signal."""
+        self._pending = None
+        self._state = None
+        self.samples_out = 0
+
+    def _start(self, batch):
+        h = self.hop_samples
+        self._pending = np.zeros((batch, 0), np.float32)
+        self._previous = np.zeros((batch, h), np.float32)
+        self._ola = np.zeros((batch, h), np.float32)
+        self._state = {
+            s["name"]: np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
+            for s in self.config["state"]
+        }
+
+    def _hop(self, hop_samples):
+        """One hop of input ``[B, hop]`` -> one hop of delayed output ``[B, hop]``."""
+        h = self.hop_samples
+        buf = np.concatenate([self._previous, hop_samples / self.scale], axis=1)
+        self._previous = buf[:, h:]
+        feeds = {"noisy_frame": stft_frames(buf, self.config)}
+        feeds.update(self._state)
+        results = self.session.run(self._outputs, feeds)
+        self._state = dict(zip(self._names, results[1:]))
+        frame = frames_to_samples(results[0], self.config)[:, 0]
+        out = (self._ola + frame[:, :h]) / self._envelope
+        self._ola = frame[:, h:]
+        if self.samples_out == 0:
+            out[:] = 0.0  # the hop before the signal starts
+        self.samples_out += h
+        return out * self.scale
+
+    def _run(self, buf):
+        h = self.hop_samples
+        whole = buf.shape[1] // h * h
+        self._pending = buf[:, whole:]
+        outs = [self._hop(buf[:, i : i + h]) for i in range(0, whole, h)]
+        return np.concatenate(outs, axis=1) if outs else np.zeros((buf.shape[0], 0), np.float32)
+
+    def process(self, x):
+        """Enhances the next piece ``[samples]`` or ``[batch, samples]`` of signal."""
+        x = np.asarray(x, dtype=np.float32)
+        squeeze = x.ndim == 1
+        x = x[None] if squeeze else x
+        if x.ndim != 2:
+            raise ValueError(f"expected a hop [samples] or [batch, samples], got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("input contains NaN or Inf samples")
+        if self._state is None:
+            self._start(x.shape[0])
+            self._squeeze = squeeze
+        elif x.shape[0] != self._pending.shape[0]:
+            raise ValueError(f"batch size changed from {self._pending.shape[0]} to {x.shape[0]}")
+        out = self._run(np.concatenate([self._pending, x], axis=1))
+        return out[0] if self._squeeze else out
+
+    def flush(self):
+        """Ends the signal; returns the rest of the delayed output and resets."""
+        if self._state is None:
+            return np.zeros(0, np.float32)
+        h = self.hop_samples
+        rest = self._pending.shape[1]
+        missing = (h - rest) % h
+        pad = np.zeros((self._pending.shape[0], missing + h), np.float32)
+        out = self._run(np.concatenate([self._pending, pad], axis=1))
+        out = out[:, : out.shape[1] - missing]
+        result = out[0] if self._squeeze else out
+        self.reset()
+        return result
+
+
+def enhance_offline(folder, signal, threads=1):
+    """Enhances a whole signal with ``fsce_offline.onnx`` (numpy + onnxruntime).
+
+    The signal is level-normalised by its RMS (if the model does it), padded
+    to whole hops, analysed with the centred STFT, enhanced and resynthesised
+    by overlap-add, as the torch ``FSCEEnhancer`` does.
+
+    Arguments
+    ---------
+    folder : str
+        Exported folder.
+    signal : numpy.ndarray
+        ``[samples]`` at the model's sample rate.
+    threads : int
+        onnxruntime intra-op threads.
+
+    Returns
+    -------
+    numpy.ndarray
+        Enhanced ``[samples]``.
+    """
+    config = load_config(folder)
+    session = _session(os.path.join(folder, config["offline_graph"]), threads)
+    x = np.asarray(signal, dtype=np.float32)
+    length, h = x.shape[0], config["hop_samples"]
+    scale = 1.0
+    if config["normalize_level"]:
+        scale = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) if length else 0.0) + config["eps"]
+    padded = np.concatenate([np.zeros(h, np.float32), x / scale, np.zeros((-length) % h + h, np.float32)])
+    spec = stft_frames(padded[None], config)
+    enhanced = session.run(["enhanced_spectrum"], {"noisy_spectrum": spec})[0]
+    frames = frames_to_samples(enhanced, config)[0]
+    n_fft, w = config["n_fft"], config["synthesis_window"]
+    out = np.zeros(padded.shape[0], np.float64)
+    env = np.zeros(padded.shape[0], np.float64)
+    for t in range(frames.shape[0]):
+        out[t * h : t * h + n_fft] += frames[t]
+        env[t * h : t * h + n_fft] += w ** 2
+    return (out[h : h + length] / env[h : h + length] * scale).astype(np.float32)

@@ -1,0 +1,128 @@
+"""ONNX export: offline and streaming graphs equal the torch model; torch-free runtime."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechbrain_fsce import FSCE, FSCEEnhancer
+from speechbrain_fsce.inference.onnx_export import OnnxModel, export_onnx, onnx_enhancer
+from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer, enhance_offline
+from speechbrain_fsce.inference.streaming import FSCEStreamer
+from tests.unittests.tiny_models import SMALL, calibrated
+
+TOLERANCE = 1e-4
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def tiny_enhancer(causal, seed=0):
+    torch.manual_seed(seed)
+    return FSCEEnhancer(calibrated(FSCE(causal=causal, **SMALL))).eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One causal and one non-causal export (export takes seconds)."""
+    out = {}
+    for causal in (True, False):
+        folder = str(tmp_path_factory.mktemp("causal" if causal else "noncausal"))
+        enhancer = tiny_enhancer(causal)
+        export_onnx(enhancer, folder)
+        out[causal] = (enhancer, folder)
+    return out
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_offline_graph_equals_torch(exported, causal):
+    enhancer, folder = exported[causal]
+    files = sorted(os.listdir(folder))
+    assert files == (["fsce_offline.onnx", "fsce_onnx.json", "fsce_stream.onnx"] if causal
+                     else ["fsce_offline.onnx", "fsce_onnx.json"])
+    torch.manual_seed(1)
+    with torch.no_grad():  # the network's input for two signals, not the traced shape
+        spec = enhancer.front_end.analyze(torch.randn(2, 9000) * 0.2)[0]
+        ref = enhancer.model(spec)
+    out = OnnxModel(folder)(spec)
+    assert ref.enhanced.abs().max() > 0.1
+    assert (out.magnitude - ref.magnitude).abs().max() <= TOLERANCE
+    assert (out.complex - ref.complex).abs().max() <= TOLERANCE
+    # The fused output takes the phase of the complex estimate: where that
+    # estimate is near zero (random weights put some bins there) rounding is
+    # amplified by magnitude / |complex|, so compare the bins where the phase
+    # is defined to better than 1 %.
+    conditioned = ref.complex.pow(2).sum(-1).sqrt() > 100 * TOLERANCE * ref.magnitude
+    assert conditioned.float().mean() > 0.9
+    assert (out.enhanced - ref.enhanced)[conditioned].abs().max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_numpy_offline_and_onnx_enhancer_equal_torch_waveform(exported, causal):
+    enhancer, folder = exported[causal]
+    torch.manual_seed(2)
+    x = torch.randn(16000 + 77) * 0.2
+    with torch.no_grad():
+        ref = enhancer(x)
+    assert (torch.from_numpy(enhance_offline(folder, x.numpy())) - ref).abs().max() <= TOLERANCE
+    with torch.no_grad():
+        y = onnx_enhancer(enhancer)(x)
+    assert (y - ref).abs().max() <= TOLERANCE
+
+
+def test_stream_graph_equals_torch_offline_causal(exported):
+    enhancer, folder = exported[True]
+    config = json.load(open(os.path.join(folder, "fsce_onnx.json")))
+    assert [s["name"] for s in config["state"]] == enhancer.model.state_names()
+    torch.manual_seed(3)
+    x = torch.randn(2, 320 * 160 + 93) * 0.3  # > 300 hops, batch 2, not whole hops
+    scale = 0.3
+    with torch.no_grad():
+        ref = enhancer(x, scale=torch.full((2, 1), scale))
+    streamer = OnnxStreamer(folder, scale=scale)
+    pieces = [streamer.process(x[:, i : i + 160].numpy()) for i in range(0, x.shape[1], 160)]
+    y = np.concatenate(pieces + [streamer.flush()], axis=1)[:, streamer.latency_samples :]
+    assert y.shape == tuple(x.shape)
+    assert ref.abs().max() > 0.05
+    assert np.abs(y - ref.numpy()).max() <= TOLERANCE
+
+
+def test_onnx_only_example_runs_without_torch_and_equals_torch_streamer(exported, tmp_path):
+    enhancer, folder = exported[True]
+    rng = np.random.default_rng(4)
+    noisy = (rng.standard_normal(16000 * 2 + 51) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "noisy.wav", noisy, 16000, subtype="FLOAT")
+    out = tmp_path / "enhanced.wav"
+    example = os.path.join(ROOT, "recipes", "examples", "stream_onnx.py")
+    blocked = (
+        "import sys, runpy; sys.modules['torch'] = None; sys.modules['speechbrain'] = None; "
+        f"sys.argv = [{example!r}, '--onnx', {folder!r}, {str(tmp_path / 'noisy.wav')!r}, "
+        f"'-o', {str(out)!r}, '--scale', '0.1']; runpy.run_path({example!r}, run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "per-hop CPU time" in result.stdout
+    y, rate = sf.read(out, dtype="float32")
+    streamer = FSCEStreamer(enhancer, scale=0.1)
+    x = torch.from_numpy(noisy)
+    ref = torch.cat([streamer.process(x[i : i + 160]) for i in range(0, x.shape[0], 160)] + [streamer.flush()])
+    ref = ref[streamer.latency_samples :].numpy()
+    assert rate == 16000 and y.shape == ref.shape == noisy.shape
+    assert np.abs(ref).max() > 0.02
+    assert np.abs(y - ref).max() <= TOLERANCE
+
+
+def test_runtime_refuses_bad_input(exported, tmp_path):
+    _, folder = exported[False]
+    with pytest.raises(ValueError, match="not causal"):
+        OnnxStreamer(folder)
+    with pytest.raises(FileNotFoundError, match="fsce-export --onnx"):
+        OnnxStreamer(str(tmp_path))
+    with pytest.raises(ValueError, match="finite positive"):
+        OnnxStreamer(exported[True][1], scale=0.0)
+    streamer = OnnxStreamer(exported[True][1])
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        streamer.process(np.full(160, np.nan, np.float32))
