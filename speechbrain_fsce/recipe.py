@@ -1,0 +1,165 @@
+"""The steps every FSCE recipe shares (``recipes/*/train.py``).
+
+A recipe's ``train.py`` keeps what is its own (data preparation and the
+training pipeline of its corpus) and calls these for the rest::
+
+    hparams, run_opts, architecture = start_experiment(argv)
+    ...prepare data, build {"train", "valid", "test"} datasets...
+    train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=sampler_of_draws)
+
+The recipe hparams read here are listed in :data:`HPARAMS` (plus what
+:class:`~speechbrain_fsce.brain.FSCEBrain` reads).
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import logging
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_fsce.brain import FSCEBrain
+from speechbrain_fsce.dataio.audio import load_audio
+
+logger = logging.getLogger(__name__)
+
+#: Every recipe hparam these steps read.
+HPARAMS = (
+    "fsce", "output_folder", "seed", "epoch_size", "use_tensorboard", "tensorboard_logs",
+    "modules", "opt_class", "checkpointer", "train_dataloader_opts", "valid_dataloader_opts",
+    "test_dataloader_opts", "export_model", "save_folder", "model_folder",
+)
+
+#: Validation key that selects the best checkpoint (and the exported model).
+BEST_KEY = "pesq_nb_raw"
+
+
+def start_experiment(argv):
+    """Parses the command line, loads the yaml, joins DDP, makes the folder.
+
+    Arguments
+    ---------
+    argv : list of str
+        ``hparams.yaml`` then SpeechBrain options and ``--key=value``
+        overrides.
+
+    Returns
+    -------
+    hparams : dict
+        The loaded hyperparameters (a misnamed top-level key raises).
+    run_opts : dict
+        SpeechBrain's run options.
+    architecture : dict
+        The ``fsce`` block checked against the model's arguments (a
+        misnamed ``--fsce`` key raises), for the exported model folder.
+    """
+    from speechbrain_fsce.inference.export import architecture_from
+
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    architecture = architecture_from(hparams["fsce"], what="fsce")
+    sb.utils.distributed.ddp_init_group(run_opts)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file, overrides=overrides)
+    return hparams, run_opts, architecture
+
+
+def fixed_pair_pipeline(sample_rate):
+    """Dynamic item: ``noisy_wav`` + ``clean_wav`` -> ``noisy_sig``, ``clean_sig``.
+
+    Both files are read at ``sample_rate`` and cut to the shorter one.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate the signals are read at.
+
+    Returns
+    -------
+    speechbrain.utils.data_pipeline.GeneratorDynamicItem
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> tmp = getfixture("tmp_path")
+    >>> sf.write(str(tmp / "n.wav"), np.zeros(1600), 16000)
+    >>> sf.write(str(tmp / "c.wav"), np.zeros(1500), 16000)
+    >>> noisy, clean = fixed_pair_pipeline(16000).func(str(tmp / "n.wav"), str(tmp / "c.wav"))
+    >>> noisy.shape, clean.shape
+    (torch.Size([1500]), torch.Size([1500]))
+    """
+
+    @sb.utils.data_pipeline.takes("noisy_wav", "clean_wav")
+    @sb.utils.data_pipeline.provides("noisy_sig", "clean_sig")
+    def pipeline(noisy_wav, clean_wav):
+        noisy, clean = load_audio(noisy_wav, sample_rate), load_audio(clean_wav, sample_rate)
+        n = min(len(noisy), len(clean))
+        yield noisy[:n]
+        yield clean[:n]
+
+    return pipeline
+
+
+def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None):
+    """Trains with :class:`FSCEBrain`, tests the best checkpoint, exports it.
+
+    Arguments
+    ---------
+    hparams : dict
+        The recipe's hyperparameters.
+    run_opts : dict
+        SpeechBrain's run options.
+    datasets : dict
+        ``train``, ``valid`` and ``test`` datasets (``noisy_sig``,
+        ``clean_sig``; ``snr`` for test).
+    architecture : dict
+        Returned by :func:`start_experiment`.
+    reseeded : object, optional
+        The training pipeline's random draws (``set_epoch(epoch, rank)``),
+        restarted by the Brain every epoch.
+
+    Returns
+    -------
+    FSCEBrain
+        The trained Brain (``test_table`` holds the test results).
+    """
+    train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    sampler = None
+    if hparams["epoch_size"]:
+        # Fixed-size epochs drawn with replacement: comparable epochs on any corpus.
+        sampler = sb.dataio.sampler.ReproducibleRandomSampler(
+            datasets["train"], seed=hparams["seed"], replacement=True,
+            num_samples=hparams["epoch_size"])
+        train_loader_kwargs["sampler"] = sampler
+        train_loader_kwargs.pop("shuffle", None)
+
+    if hparams["use_tensorboard"]:
+        from speechbrain.utils.train_logger import TensorboardLogger
+
+        hparams["tensorboard_logger"] = TensorboardLogger(save_dir=hparams["tensorboard_logs"])
+    brain = FSCEBrain(
+        modules=hparams["modules"], opt_class=hparams["opt_class"],
+        hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"])
+    brain.train_mixer = reseeded  # reseeded per epoch and process by the Brain
+    if sampler is not None and not brain.distributed_launch:
+        brain.train_sampler = sampler  # so that Brain calls set_epoch: new draws each epoch
+    brain.fit(
+        brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
+        train_loader_kwargs=train_loader_kwargs,
+        valid_loader_kwargs=hparams["valid_dataloader_opts"])
+    brain.evaluate(
+        datasets["test"], max_key=BEST_KEY,
+        test_loader_kwargs=hparams["test_dataloader_opts"])
+
+    if if_main_process() and hparams["export_model"]:
+        from speechbrain_fsce.inference.export import export_best
+
+        exported = export_best(
+            hparams["save_folder"], hparams["model_folder"], architecture, max_key=BEST_KEY)
+        logger.info("Pretrained-model folder written to %s (from %s)",
+                    exported["folder"], exported["checkpoint"])
+    return brain
