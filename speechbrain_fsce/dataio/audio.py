@@ -726,6 +726,51 @@ def walk_files(folder, extensions=None, exclude=(), on_error=None):
     return sorted(found, key=lambda p: os.path.relpath(p, folder))
 
 
+def exclude_files(items, others, what="training", other_what="test"):
+    """Drops the items whose file is also one of ``others`` (by real path).
+
+    Guards held-out sets: a link inside a training folder that points at
+    test or validation files must not put them into training.
+
+    Arguments
+    ---------
+    items : list
+        Paths, or dicts with a ``"path"``, or objects with a ``.path``.
+    others : iterable of str
+        Paths that ``items`` must not share.
+    what, other_what : str
+        Names of the two sets, for the warning.
+
+    Returns
+    -------
+    list
+        ``items`` without the shared ones (one warning counts them).
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> _ = (tmp / "t.wav").write_bytes(b"")
+    >>> os.symlink(tmp / "t.wav", tmp / "link.wav")
+    >>> exclude_files([str(tmp / "link.wav")], [str(tmp / "t.wav")])
+    []
+    """
+    banned = {os.path.realpath(str(p)) for p in others}
+
+    def path_of(item):
+        if isinstance(item, dict):
+            return item["path"]
+        return getattr(item, "path", item)
+
+    kept = [i for i in items if os.path.realpath(str(path_of(i))) not in banned]
+    if len(kept) < len(items):
+        dropped = next(path_of(i) for i in items if os.path.realpath(str(path_of(i))) in banned)
+        logger.warning(
+            "left out %d %s file(s) that are also %s files (through links; e.g. %s)",
+            len(items) - len(kept), what, other_what, dropped,
+        )
+    return kept
+
+
 def find_audio_files(folder, extensions=AUDIO_EXTENSIONS, what="audio", exclude=()):
     """Lists the audio files under a folder, recursively and sorted.
 

@@ -67,6 +67,7 @@ from tqdm import tqdm
 
 from speechbrain_fsce.dataio.audio import (
     AudioInfo,
+    exclude_files,
     load_audio,
     save_wav,
     scan_audio,
@@ -554,6 +555,8 @@ def prepare_folders(
         test_infos, _ = scan_audio(
             test_root, sample_rate, what="clean test speech", progress=progress
         )
+        infos = exclude_files(infos, [i.path for i in test_infos], "clean speech", "clean test")
+        utts = _utterances(infos, root, "clean16k", speaker_fn)
         test = _utterances(test_infos, test_root, "clean16k_test", speaker_fn)
         test_share = 0.0
     else:

@@ -38,7 +38,7 @@ import sys
 
 import numpy as np
 
-from speechbrain_fsce.dataio.audio import scan_audio
+from speechbrain_fsce.dataio.audio import exclude_files, scan_audio, walk_files
 from speechbrain_fsce.dataio.folders import (
     TEST_SNRS,
     VALID_SNR_RANGE,
@@ -163,30 +163,25 @@ def list_timit_files(split_dir):
     [('dr1_fcjf0_si1027', 'SI1027.WAV')]
     """
     found = {}
-    for dialect in sorted(os.listdir(split_dir)):
-        dr_dir = os.path.join(split_dir, dialect)
-        if not (_DIALECT.match(dialect) and os.path.isdir(dr_dir)):
+    # The one folder walk: links followed without loops, each real file once.
+    for path in walk_files(split_dir):
+        parts = os.path.relpath(path, split_dir).split(os.sep)
+        if len(parts) != 3:
             continue
-        for speaker in sorted(os.listdir(dr_dir)):
-            spk_dir = os.path.join(dr_dir, speaker)
-            if not os.path.isdir(spk_dir):
-                continue
-            for name in sorted(os.listdir(spk_dir)):
-                match = _SENTENCE.match(name)
-                if not match or match.group(1).lower().startswith("sa"):
-                    continue
-                utt_id = f"{dialect}_{speaker}_{match.group(1)}".lower()
-                # Prefer the original (single extension) over a RIFF copy.
-                if utt_id in found and len(found[utt_id]["path"]) <= len(
-                    os.path.join(spk_dir, name)
-                ):
-                    continue
-                found[utt_id] = {
-                    "utt_id": utt_id,
-                    "dialect": dialect.lower(),
-                    "speaker": speaker.lower(),
-                    "path": os.path.join(spk_dir, name),
-                }
+        dialect, speaker, name = parts
+        match = _SENTENCE.match(name)
+        if not _DIALECT.match(dialect) or not match or match.group(1).lower().startswith("sa"):
+            continue
+        utt_id = f"{dialect}_{speaker}_{match.group(1)}".lower()
+        # Prefer the original (single extension) over a RIFF copy.
+        if utt_id in found and len(found[utt_id]["path"]) <= len(path):
+            continue
+        found[utt_id] = {
+            "utt_id": utt_id,
+            "dialect": dialect.lower(),
+            "speaker": speaker.lower(),
+            "path": path,
+        }
     return [found[k] for k in sorted(found)]
 
 
@@ -398,6 +393,7 @@ def prepare_timit(
     train_dir, test_dir = find_timit_splits(data_root)
     train_files = list_timit_files(train_dir)
     test_files = list_timit_files(test_dir)
+    train_files = exclude_files(train_files, [f["path"] for f in test_files], "TIMIT training", "test")
     if core_test_only:
         test_files = [f for f in test_files if f["speaker"] in CORE_TEST_SPEAKERS]
     # Check the noise before the long scan of the corpus.

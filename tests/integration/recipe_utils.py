@@ -58,8 +58,28 @@ def recipe_args(corpus, output, hparams="hparams/fsce.yaml", extra=()):
     return [hparams] + [f"--{k}={v}" for k, v in options.items()]
 
 
-def run_recipe(args, launcher=None, timeout=600):
+def make_voicebank_corpus(root, rate=48000, seconds=1.2, snr=5.0):
+    """VoiceBank-DEMAND's four folders with 2 pairs per speaker at ``rate``:
+    p226, p287 (validation), p227, p228 (training), p232, p257 (test)."""
+    root = pathlib.Path(root)
+    rng = np.random.default_rng(1)
+    for split, speakers in (("trainset_28spk", ("p226", "p227", "p228", "p287")),
+                            ("testset", ("p232", "p257"))):
+        for s, spk in enumerate(speakers):
+            for u in (1, 2):
+                clean = speech_like(seconds, rate, seed=100 * s + u, f0=100 + 20 * s)
+                noise = rng.standard_normal(len(clean))
+                noise *= np.sqrt(np.sum(clean**2.0) / np.sum(noise**2) / 10 ** (snr / 10))
+                for kind, sig in (("clean", clean), ("noisy", clean + noise)):
+                    folder = root / f"{kind}_{split}_wav"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    sf.write(folder / f"{spk}_{u:03d}.wav", sig.astype(np.float32), rate,
+                             subtype="PCM_16")
+    return root
+
+
+def run_recipe(args, launcher=None, timeout=600, recipe=RECIPE):
     """Runs train.py in the recipe folder; returns the completed process."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cmd = (launcher or [sys.executable]) + ["train.py", *args]
-    return subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=timeout)
