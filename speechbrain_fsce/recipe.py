@@ -15,6 +15,8 @@ Authors
 """
 
 import logging
+import shutil
+import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
@@ -65,6 +67,10 @@ def start_experiment(argv):
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file, overrides=overrides)
+    # SpeechBrain copies the calling file (this one); keep the recipe's too.
+    script = getattr(sys.modules["__main__"], "__file__", None)
+    if script and if_main_process():
+        shutil.copy(script, hparams["output_folder"])
     return hparams, run_opts, architecture
 
 

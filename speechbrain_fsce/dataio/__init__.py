@@ -7,7 +7,9 @@ clean speech and noise). Both write into ``save_folder``: ``train.json``
 (clean utterances, noise mixed on the fly by :class:`OnTheFlyMixer`),
 ``noise_train.wav``, ``noise_test.wav`` and the fixed mixtures of
 ``valid.json`` / ``test.json``; formats in
-:mod:`speechbrain_fsce.dataio.folders`. Load the manifests with::
+:mod:`speechbrain_fsce.dataio.folders`. Corpora of fixed noisy/clean pairs
+(VoiceBank-DEMAND) are prepared by
+:func:`~speechbrain_fsce.dataio.paired.prepare_paired` instead. Load the manifests with::
 
     sb.dataio.dataset.DynamicItemDataset.from_json(
         path, replacements={"data_root": data_folder, "mix_root": save_folder}
@@ -35,6 +37,8 @@ _EXPORTS = {
     "write_fixed_mixtures": "mixing",
     "prepare_folders": "folders",
     "prepare_timit": "timit",
+    "PairedExcerpts": "paired",
+    "prepare_paired": "paired",
 }
 
 
@@ -53,12 +57,14 @@ __all__ = [
     "AudioError",
     "NoiseSource",
     "OnTheFlyMixer",
+    "PairedExcerpts",
     "compute_snr",
     "find_audio_files",
     "load_audio",
     "mix_at_snr",
     "prepare_corpus",
     "prepare_folders",
+    "prepare_paired",
     "prepare_timit",
     "random_segment",
     "save_wav",
