@@ -19,6 +19,7 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_fsce.checkpoints import SafeCheckpointer, TrainingLock
 from speechbrain_fsce.dataio.audio import save_wav
 from speechbrain_fsce.metrics import EnhancementStats
 from speechbrain_fsce.reporting import (
@@ -92,6 +93,14 @@ class FSCEBrain(sb.Brain):
         "test_snrs", "enhanced_folder", "report_folder", "listening_per_snr",
         "time_budget_minutes", "tensorboard_logger", "metric_n_jobs",
     )
+
+    def __init__(self, *args, checkpointer=None, **kwargs):
+        # Atomic saves; recovery skips an incomplete checkpoint (a kill mid-save).
+        super().__init__(*args, checkpointer=SafeCheckpointer.like(checkpointer), **kwargs)
+        # One training per checkpoint folder: a second one stops with a clear error.
+        self.training_lock = None
+        if self.checkpointer is not None and if_main_process():
+            self.training_lock = TrainingLock(self.checkpointer.checkpoints_dir).acquire()
 
     def compute_forward(self, batch, stage):
         """Runs FSCE on the noisy batch; returns what the objectives need."""
@@ -210,6 +219,7 @@ class FSCEBrain(sb.Brain):
         terms = {f"loss_{k}": float(np.mean(v)) for k, v in self.loss_terms.items()}
         stage_stats = {"loss": stage_loss, **terms}
         if stage == sb.Stage.TRAIN:
+            self._report_silent_excerpts(stage_stats, epoch)
             self.train_stats = stage_stats
             self.train_seconds = time.time() - self.stage_start_time
             return
@@ -236,6 +246,19 @@ class FSCEBrain(sb.Brain):
             )
             if if_main_process():
                 self._write_test_reports()
+
+    def _report_silent_excerpts(self, stage_stats, epoch):
+        """Adds the epoch's silent-excerpt redraws (if any) to the train stats."""
+        mixer = getattr(self, "train_mixer", None)
+        if mixer is None or not hasattr(mixer, "pop_stats"):
+            return
+        stats = mixer.pop_stats()
+        if stats["redrawn"] or stats["loudest"] or stats["silent"]:
+            stage_stats.update(silent_redrawn=stats["redrawn"], silent_loudest=stats["loudest"])
+            logger.warning(
+                "Epoch %s: %d silent training excerpt(s) redrawn, %d replaced by the "
+                "loudest excerpt of their file, %d silent utterance(s) (of %d excerpts)",
+                epoch, stats["redrawn"], stats["loudest"], stats["silent"], stats["excerpts"])
 
     def _check_time_budget(self, epoch):
         """Stops after this epoch when the next one would overrun the budget."""

@@ -12,7 +12,7 @@ speech) and scales it by energy ratio so that
 * Validation and test: :func:`write_fixed_mixtures` writes fixed, seeded
   mixtures once (float32 WAV, so the SNR of the written files is the label to
   within float32 rounding) and a manifest pointing at them. It is resumable
-  and atomic: every wav goes through a temporary name and ``os.replace``;
+  and atomic: every file goes through :mod:`speechbrain_fsce.fileio`;
   the manifest is written last, also atomically, and removed before any
   change, so a killed run never leaves a manifest pointing at a missing or
   partial file; re-running with everything present rewrites nothing.
@@ -37,12 +37,20 @@ from speechbrain_fsce.dataio.audio import (
     save_wav,
     scan_audio,
 )
+from speechbrain_fsce.fileio import atomic_write, remove_partials
 
 logger = logging.getLogger(__name__)
 
 #: Segments quieter than this RMS are redrawn (their SNR scaling would blow
 #: up digital silence or dither).
 MIN_SEGMENT_RMS = 1e-5
+
+#: Clean excerpts quieter than this RMS (-80 dBFS, as a silent file) hold no
+#: speech to mix at an SNR: :meth:`OnTheFlyMixer.excerpt` redraws them.
+MIN_EXCERPT_RMS = 1e-4
+
+#: Random redraws of a silent excerpt before the loudest excerpt is taken.
+EXCERPT_TRIES = 8
 
 
 def _energy(x):
@@ -291,6 +299,10 @@ class NoiseSource:
         return state
 
 
+def _fresh_stats():
+    return {"excerpts": 0, "redrawn": 0, "loudest": 0, "silent": 0}
+
+
 class OnTheFlyMixer:
     """Mixes a clean utterance with a random noise segment at a random SNR.
 
@@ -317,6 +329,15 @@ class OnTheFlyMixer:
     noise, and a run resumed at epoch k draws exactly what an uninterrupted
     run draws there. ``seed=None`` uses ``torch.initial_seed()`` instead of a
     fixed seed.
+
+    Silence: training files may hold long digital silences, so a random
+    excerpt can hold no speech (nothing to mix at an SNR).
+    :meth:`excerpt` redraws such excerpts and, after
+    :data:`EXCERPT_TRIES` silent draws, takes the file's loudest excerpt;
+    a clean signal with no energy at all gets noise at the level it would
+    have beside speech at -80 dBFS. :meth:`pop_stats` returns the counts
+    (the recipe's Brain reports them per epoch; with DataLoader workers each
+    worker counts its own).
 
     Arguments
     ---------
@@ -357,6 +378,7 @@ class OnTheFlyMixer:
         self.epoch, self.rank = 0, 0
         self._rng = None
         self._rng_owner = None
+        self.stats = _fresh_stats()
 
     def set_epoch(self, epoch, rank=0):
         """Starts the draws of ``epoch`` for process ``rank``.
@@ -386,11 +408,45 @@ class OnTheFlyMixer:
         """A random ``length``-sample excerpt of ``clean`` (all of it if shorter).
 
         Drawn from the mixer's stream, so it follows the same seeding rules.
+        An excerpt quieter than :data:`MIN_EXCERPT_RMS` (a digital silence
+        inside a training file) is redrawn, up to :data:`EXCERPT_TRIES`
+        times; then the loudest excerpt of the file is taken (the documented
+        fallback, found exactly). Redraws and fallbacks are counted in
+        :attr:`stats` (see :meth:`pop_stats`). As the draws are a function of
+        ``(seed, epoch, rank)``, a resumed run makes the same choices.
         """
+        self.stats["excerpts"] += 1
         if length is None or len(clean) <= length:
             return clean
-        start = int(self._generator().integers(0, len(clean) - length + 1))
+        rng = self._generator()
+        high = len(clean) - length + 1
+        min_energy = MIN_EXCERPT_RMS**2 * length
+        for attempt in range(EXCERPT_TRIES):
+            start = int(rng.integers(0, high))
+            piece = clean[start : start + length]
+            if _energy(piece) >= min_energy:
+                self.stats["redrawn"] += attempt
+                return piece
+        self.stats["redrawn"] += EXCERPT_TRIES - 1
+        self.stats["loudest"] += 1
+        x = np.asarray(clean.detach().cpu() if isinstance(clean, torch.Tensor) else clean, dtype=np.float64)
+        cs = np.concatenate([[0.0], np.cumsum(x**2)])
+        start = int(np.argmax(cs[length:] - cs[:high]))
         return clean[start : start + length]
+
+    def pop_stats(self):
+        """Returns this process's counts since the last call and resets them.
+
+        Returns
+        -------
+        dict
+            ``excerpts`` (excerpts taken), ``redrawn`` (silent draws
+            replaced), ``loudest`` (excerpts for which every draw was silent,
+            replaced by the loudest one) and ``silent`` (mixtures of an
+            all-silent clean signal, see :meth:`__call__`).
+        """
+        stats, self.stats = self.stats, _fresh_stats()
+        return stats
 
     def draw(self, length):
         """Draws ``(snr, offset)`` for a clean signal of ``length`` samples."""
@@ -404,8 +460,16 @@ class OnTheFlyMixer:
         if not isinstance(clean, torch.Tensor) or clean.dim() != 1:
             raise ValueError("OnTheFlyMixer expects a 1-D torch tensor")
         snr, offset = self.draw(len(clean))
-        segment = self.noise.segment(offset, len(clean))
-        noisy, _ = mix_at_snr(clean, torch.from_numpy(np.asarray(segment)), snr)
+        raw = np.asarray(self.noise.segment(offset, len(clean)))
+        segment = torch.from_numpy(raw)
+        if _energy(clean.detach().cpu().numpy()) <= 0.0:
+            # No speech energy at all (a silent file that was not prepared):
+            # noise at the level it would have beside speech at -80 dBFS.
+            self.stats["silent"] += 1
+            noise_rms = max(np.sqrt(_energy(raw) / max(len(raw), 1)), 1e-12)
+            scale = MIN_EXCERPT_RMS * 10.0 ** (-snr / 20.0) / noise_rms
+            return clean + (segment * scale).to(clean.dtype), snr
+        noisy, _ = mix_at_snr(clean, segment, snr)
         return noisy, snr
 
 
@@ -419,7 +483,7 @@ def _file_signature(paths):
 
 
 def write_json_atomic(path, data):
-    """Writes JSON through a temporary file and ``os.replace``.
+    """Writes JSON atomically (:func:`speechbrain_fsce.fileio.atomic_write`).
 
     Nothing is written when the file already holds exactly these bytes, so
     an unchanged manifest keeps its modification time.
@@ -447,11 +511,7 @@ def write_json_atomic(path, data):
         with open(path, encoding="utf-8") as f:
             if f.read() == text:
                 return False
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return True
 
 
@@ -736,10 +796,7 @@ def write_fixed_mixtures(
         todo = plan  # files of unknown provenance are overwritten
     else:
         todo = missing
-    if os.path.isdir(out_folder):
-        for name in os.listdir(out_folder):
-            if name.endswith(".partial"):  # left by a killed run
-                os.remove(os.path.join(out_folder, name))
+    remove_partials(out_folder)  # left by a killed run
 
     if todo:
         bar = tqdm(
