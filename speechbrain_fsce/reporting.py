@@ -14,12 +14,11 @@ Authors
 
 import html
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from speechbrain_fsce.fileio import atomic_path, atomic_write
 from speechbrain_fsce.metrics import summarize_by_snr
 
 REPORTED_METRICS = (
@@ -39,18 +38,8 @@ _DB_METRICS = ("sisdr", "ssnr")  # shown with 2 decimals, the others with 3
 
 
 def write_atomic(path, data, mode="w"):
-    """Writes ``data`` to ``path`` through a temporary file and a rename."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes ``data`` to ``path`` atomically (:func:`speechbrain_fsce.fileio.atomic_write`)."""
+    atomic_write(path, data)
 
 
 def results_table(records, snrs=(-5, 0, 5, 10)):
@@ -152,10 +141,9 @@ def plot_spectrograms(path, signals, sample_rate=16000, n_fft=512, hop=128):
     fig.tight_layout()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_listening_page(output_folder, samples, table, title="FSCE listening samples"):

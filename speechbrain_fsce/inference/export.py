@@ -29,14 +29,13 @@ import io
 import logging
 import os
 import pathlib
-import shutil
-import tempfile
 
 import ruamel.yaml
 import torch
 from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml.comments import CommentedSeq, TaggedScalar
 
+from speechbrain_fsce.fileio import atomic_folder
 from speechbrain_fsce.resources import hparams_file
 
 logger = logging.getLogger(__name__)
@@ -388,10 +387,9 @@ def _build_enhancer(text):
     return load_hyperpyyaml(io.StringIO(text))["enhancer"]
 
 
-def _replace_folder(tmp, output_folder):
-    """Moves ``tmp`` to ``output_folder``, replacing an earlier export."""
+def _check_replaceable(output_folder):
+    """Raises unless ``output_folder`` is absent, empty or an earlier export."""
     if not output_folder.exists():
-        os.rename(tmp, output_folder)
         return
     if not output_folder.is_dir():
         raise FileExistsError(f"{output_folder} exists and is not a folder")
@@ -401,15 +399,6 @@ def _replace_folder(tmp, output_folder):
             f"{output_folder} exists and is not a model folder (no {HPARAMS_NAME}); "
             "refusing to replace it"
         )
-    backup = pathlib.Path(tempfile.mkdtemp(dir=output_folder.parent, prefix=f".{output_folder.name}.old-"))
-    os.rmdir(backup)
-    os.rename(output_folder, backup)
-    try:
-        os.rename(tmp, output_folder)
-    except BaseException:
-        os.rename(backup, output_folder)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def export_model(output_folder, enhancer_state, model_overrides=None):
@@ -458,9 +447,9 @@ def export_model(output_folder, enhancer_state, model_overrides=None):
             f"{what} does not fit the FSCE architecture {dict(model_overrides or {})}: {err}"
         ) from None
 
-    output_folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=output_folder.parent, prefix=f".{output_folder.name}.tmp-"))
-    try:
+    _check_replaceable(output_folder)
+    with atomic_folder(output_folder) as tmp:  # normal permissions, renamed when complete
+        tmp = pathlib.Path(tmp)
         header = (
             "# " + "#" * 76 + "\n"
             "# FSCE pretrained model (Tai et al., arXiv:2110.05713), written by\n"
@@ -472,10 +461,6 @@ def export_model(output_folder, enhancer_state, model_overrides=None):
         with open(tmp / HPARAMS_NAME, "w", encoding="utf-8") as f:
             f.write(header + text)
         torch.save(enhancer.state_dict(), tmp / CKPT_NAME)
-        _replace_folder(tmp, output_folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     logger.info("Exported FSCE model folder %s", output_folder)
     return output_folder
 
