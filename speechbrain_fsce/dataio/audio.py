@@ -61,6 +61,10 @@ AUDIO_EXTENSIONS = (
     ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
 )
 
+#: Plausible sampling rates (Hz): a header outside is taken as corrupt (a
+#: 1 Hz "recording" of 800 samples would become 13 min of audio at 16 kHz).
+SAMPLE_RATE_RANGE = (1000, 1_536_000)
+
 #: Largest torchaudio polyphase kernel (elements) :func:`resample` builds;
 #: rate pairs that need more use the per-sample sinc instead.
 MAX_KERNEL_ELEMENTS = 1 << 22
@@ -173,7 +177,8 @@ def open_audio(path):
     Raises
     ------
     AudioError
-        Missing, unreadable, non-audio or empty file.
+        Missing, unreadable, non-audio or empty file, or a sampling rate
+        outside :data:`SAMPLE_RATE_RANGE`.
 
     Example
     -------
@@ -193,6 +198,12 @@ def open_audio(path):
     if f.frames == 0:
         f.close()
         raise AudioError(path, "empty file (no samples)")
+    low, high = SAMPLE_RATE_RANGE
+    if not low <= f.samplerate <= high:
+        f.close()
+        raise AudioError(
+            path, f"implausible sampling rate {f.samplerate} Hz in its header (expected {low}..{high}): corrupt file?"
+        )
     cut = _truncation(f)
     if cut is not None:
         logger.warning(
