@@ -106,7 +106,8 @@ def main(argv=None):
         streamer = FSCEStreamer(enhancer)
         signal = torch.from_numpy(signal)
     else:
-        from speechbrain_fsce.inference.onnx import OnnxStreamer, export_onnx
+        from speechbrain_fsce.inference.onnx_export import export_onnx
+        from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
         import tempfile
 
         folder = tempfile.mkdtemp()

@@ -106,7 +106,7 @@ def _padded_windows(front_end):
     return windows
 
 
-def export_onnx(enhancer, folder):
+def export_onnx(enhancer, folder, fold=True):
     """Writes the ONNX graphs and their JSON description for an enhancer.
 
     Arguments
@@ -116,6 +116,10 @@ def export_onnx(enhancer, folder):
     folder : str
         Output folder (created; existing files of the same names are
         replaced atomically, other files are left alone).
+    fold : bool
+        Merge the eval-mode BatchNorms into convolutions first
+        (:func:`~speechbrain_fsce.models.folding.fold_batchnorm`): same
+        function, fewer operations.
 
     Returns
     -------
@@ -136,8 +140,12 @@ def export_onnx(enhancer, folder):
     """
     import copy
 
+    from speechbrain_fsce.models.folding import fold_batchnorm
+
     fe = enhancer.front_end
     model = copy.deepcopy(enhancer.model).cpu().float().eval()
+    if fold:
+        model = fold_batchnorm(model)
     freqs = model.num_freqs
     os.makedirs(folder, exist_ok=True)
     outputs = _offline_outputs(model)

@@ -25,6 +25,8 @@ import math
 
 import torch
 
+from speechbrain_fsce.models import folding
+
 
 class FSCEStreamer:
     """Streams a causal FSCE enhancer hop by hop (10 ms at 16 kHz).
@@ -54,6 +56,12 @@ class FSCEStreamer:
         Level the input is divided by (and the output multiplied by) in place
         of the offline per-signal RMS, which needs the whole signal. Must be
         finite and positive.
+    fold_batchnorm : bool
+        Stream a copy of the network with its eval-mode BatchNorms merged
+        into convolutions (:func:`~speechbrain_fsce.models.folding.fold_batchnorm`):
+        same output, fewer operations per hop. The weights are then read
+        when the streamer is created; make a new streamer after changing or
+        moving the enhancer.
 
     Example
     -------
@@ -71,7 +79,7 @@ class FSCEStreamer:
     ValueError: Streaming needs a causal FSCE model (causal: True); this one looks 378 frames ahead. Use speechbrain_fsce.inference.chunked for non-causal models.
     """
 
-    def __init__(self, enhancer, scale=1.0):
+    def __init__(self, enhancer, scale=1.0, fold_batchnorm=True):
         scale = float(scale)
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"scale must be a finite positive level, got {scale}")
@@ -79,6 +87,8 @@ class FSCEStreamer:
         self.front_end = enhancer.front_end
         self.model = enhancer.model
         self.model.init_state(1)  # raises for a non-causal model
+        if fold_batchnorm:
+            self.model = folding.fold_batchnorm(self.model)
         self.front_end._check_streamable()
         self.hop_samples = self.front_end.hop_samples
         self.sample_rate = self.front_end.sample_rate
@@ -103,7 +113,7 @@ class FSCEStreamer:
             raise ValueError(f"expected a hop [samples] or [batch, samples], got shape {tuple(x.shape)}")
         if not torch.isfinite(x).all():
             raise ValueError("input contains NaN or Inf samples")
-        device = next(self.enhancer.parameters()).device
+        device = next(self.model.parameters()).device
         x = x.to(device=device, dtype=torch.float32)
         if self._pending is None:
             self._squeeze = squeeze

@@ -472,14 +472,14 @@ class FSCE(torch.nn.Module):
         return 2 * coder_past + tcm.look_back, tcm.look_ahead
 
     def _bottleneck(self, tcm, x, state=None):
-        b, c, t, f = x.shape
-        # Channel-major flattening: index c * F_enc + f.
-        y = x.permute(0, 1, 3, 2).reshape(b, c * f, t)
+        # Channel-major flattening: index c * F_enc + f. (Sizes from the
+        # module, not the tensor: a traced graph needs no shape arithmetic.)
+        y = x.transpose(2, 3).flatten(1, 2)
         if state is None:
             y = tcm(y)
         else:
             y, state = tcm.forward_step(y, state)
-        return y.reshape(b, c, f, t).permute(0, 1, 3, 2), state
+        return y.unflatten(1, (-1, self.encoded_freqs)).transpose(2, 3), state
 
     def forward(self, x, lengths=None):
         """Enhances a noisy spectrum.

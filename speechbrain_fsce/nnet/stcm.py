@@ -25,12 +25,35 @@ import torch
 def take_last(x, n, dim=-1):
     """The last ``n`` entries of ``x`` along ``dim`` (an empty slice for n=0).
 
+    Written as a slice with constant bounds, so that a traced (ONNX) graph
+    needs no shape arithmetic.
+
     Example
     -------
     >>> take_last(torch.arange(5), 2), take_last(torch.arange(5), 0).shape
     (tensor([3, 4]), torch.Size([0]))
     """
-    return x.narrow(dim, x.shape[dim] - n, n)
+    index = [slice(None)] * x.dim()
+    index[dim] = slice(-n, None) if n else slice(0, 0)
+    return x[tuple(index)]
+
+
+def _dilated_step(conv, full, one_frame):
+    """The dilated ``conv`` on past + new frames (as many outputs as new frames).
+
+    For a single new frame the conv reads every ``dilation``-th frame once:
+    a matrix-vector product (PyTorch's CPU convolutions, dilated ones above
+    all, are slow on such short inputs).
+    """
+    if one_frame:
+        taps = full[:, :, :: conv.dilation[0]].flatten(1)  # [B, C * kernel]
+        return torch.nn.functional.linear(taps, conv.weight.flatten(1), conv.bias).unsqueeze(-1)
+    return conv(full)
+
+
+def _pointwise_step(conv, x):
+    """A 1x1 ``Conv1d`` on ``[B, C, n]`` as a matrix product (faster on a few frames)."""
+    return torch.nn.functional.linear(x.transpose(1, 2), conv.weight[:, :, 0], conv.bias).transpose(1, 2)
 
 
 class GatedDilatedBlock(torch.nn.Module):
@@ -94,6 +117,10 @@ class GatedDilatedBlock(torch.nn.Module):
         self.out_act = activation()
         self.out_norm = norm(hidden_channels)
         self.conv_out = torch.nn.Conv1d(hidden_channels, channels, 1)
+        # Values padded on paths A and B ([2, hidden]); None = zeros. Only
+        # fold_batchnorm sets them (the padding of a path whose BatchNorm was
+        # folded into its conv is the value that normalised to 0).
+        self.register_buffer("path_pad_values", None, persistent=False)
 
     @staticmethod
     def _path(channels, kernel_size, dilation, activation, norm):
@@ -112,14 +139,21 @@ class GatedDilatedBlock(torch.nn.Module):
             return self.context, 0
         return self.context // 2, self.context - self.context // 2
 
-    def pad(self, h):
-        """Pads time: ``context`` frames of the past (causal) or half each side."""
-        return torch.nn.functional.pad(h, self.padding)
+    def pad(self, h, path=0):
+        """Pads time: ``context`` frames of the past (causal) or half each side.
 
-    def _gated(self, x, a, b):
+        Zeros, or ``path_pad_values[path]`` per channel (folded BatchNorm).
+        """
+        if self.path_pad_values is None:
+            return torch.nn.functional.pad(h, self.padding)
+        left, right = self.padding
+        value = self.path_pad_values[path].reshape(1, -1, 1)
+        return torch.cat([value.expand(h.shape[0], -1, left), h, value.expand(h.shape[0], -1, right)], dim=2)
+
+    def _gated(self, x, a, b, conv_out=None):
         """The residual output from the two paths' outputs."""
-        gated = a * torch.sigmoid(b)
-        return x + self.conv_out(self.out_norm(self.out_act(gated)))
+        gated = self.out_norm(self.out_act(a * torch.sigmoid(b)))
+        return x + (self.conv_out(gated) if conv_out is None else conv_out(self.conv_out, gated))
 
     def _normalised(self, path, h):
         act, norm, _ = path
@@ -128,8 +162,8 @@ class GatedDilatedBlock(torch.nn.Module):
     def forward(self, x, lengths=None):
         """``x``: ``[B, channels, T]`` -> ``[B, channels, T]``."""
         h = self.conv_in(x)
-        a = self.path_a[2](self.pad(self._normalised(self.path_a, h)))
-        b = self.path_b[2](self.pad(self._normalised(self.path_b, h)))
+        a = self.path_a[2](self.pad(self._normalised(self.path_a, h), 0))
+        b = self.path_b[2](self.pad(self._normalised(self.path_b, h), 1))
         return self._gated(x, a, b)
 
     def init_state(self, batch_size=1):
@@ -148,7 +182,9 @@ class GatedDilatedBlock(torch.nn.Module):
             )
         w = self.conv_in.weight
         zeros = w.new_zeros(batch_size, self.hidden_channels, self.context)
-        return [zeros, zeros.clone()]
+        if self.path_pad_values is None:
+            return [zeros, zeros.clone()]
+        return [zeros + self.path_pad_values[i].reshape(1, -1, 1) for i in range(2)]
 
     def state_names(self):
         """Names of the tensors of :meth:`init_state`, in order."""
@@ -171,10 +207,13 @@ class GatedDilatedBlock(torch.nn.Module):
         state : list of torch.Tensor
             The state after these frames.
         """
-        h = self.conv_in(x)
+        h = _pointwise_step(self.conv_in, x)
         full_a = torch.cat([state[0], self._normalised(self.path_a, h)], dim=2)
         full_b = torch.cat([state[1], self._normalised(self.path_b, h)], dim=2)
-        y = self._gated(x, self.path_a[2](full_a), self.path_b[2](full_b))
+        one = x.shape[2] == 1
+        a = _dilated_step(self.path_a[2], full_a, one)
+        b = _dilated_step(self.path_b[2], full_b, one)
+        y = self._gated(x, a, b, _pointwise_step)
         return y, [take_last(full_a, self.context, 2), take_last(full_b, self.context, 2)]
 
 
