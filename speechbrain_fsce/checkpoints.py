@@ -75,7 +75,11 @@ def checkpoint_problem(folder):
         return f"{METAFNAME} is unreadable ({type(err).__name__})"
     if not isinstance(meta, dict):
         return f"{METAFNAME} is empty or not a mapping"
-    for path in sorted(folder.iterdir()):
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as err:  # moved aside meanwhile by another process
+        return f"cannot be listed ({type(err).__name__})"
+    for path in paths:
         if path.suffix != PARAMFILE_EXT:
             continue
         if path.stat().st_size == 0:
