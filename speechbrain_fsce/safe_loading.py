@@ -125,8 +125,10 @@ def _tag_problem(node):
     if tag is None or tag in ALLOWED_CORE_TAGS:
         return None
     if tag in ALLOWED_PLAIN_TAGS:
-        if tag == "!ref" and "**" in str(node.value):
+        if tag in ("!ref", "!copy") and "**" in str(node.value):
             return f"'{tag} {node.value}' (powers are not allowed in references)"
+        if tag in ("!ref", "!copy") and "__" in str(node.value):
+            return f"'{tag} {node.value}' (no dunder attributes in references)"
         return None
     for kind in ("!new:", "!name:"):
         if tag.startswith(kind) and is_allowed_class(tag[len(kind):]):

@@ -218,6 +218,8 @@ def _with_yaml_line(folder, dst, line):
         ('evil: !new:subprocess.Popen [["touch", "{marker}"]]', "!new:subprocess.Popen"),
         ('evil: !name:os.system', "!name:os.system"),
         ('evil: !!python/object/apply:os.system ["touch {marker}"]', "python/object/apply:os.system"),
+        ("evil: !ref <enhancer.__class__>", "!ref <enhancer.__class__>"),
+        ('evil: !include:{marker}.yaml', "!include"),
     ],
 )
 def test_hostile_yaml_runs_nothing(folder, tmp_path, line, tag):
