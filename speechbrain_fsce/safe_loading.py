@@ -104,6 +104,8 @@ def is_allowed_class(dotted):
     True
     >>> is_allowed_class("torch.nn.PReLU"), is_allowed_class("subprocess.Popen")
     (True, False)
+    >>> is_allowed_class("torch.nn.parallel.DistributedDataParallel")
+    False
     >>> is_allowed_class("speechbrain_fsce.cli.os.system"), is_allowed_class("torch.nn.modules.module.os.system")
     (False, False)
     """
@@ -116,7 +118,8 @@ def is_allowed_class(dotted):
     return (
         isinstance(obj, type)
         and issubclass(obj, torch.nn.Module)
-        and obj.__module__.startswith(packages)
+        # torch.nn.modules: layers and activations (not parallel wrappers)
+        and obj.__module__.startswith(("speechbrain_fsce.", "torch.nn.modules."))
     )
 
 
