@@ -91,8 +91,9 @@ class AudioError(ValueError):
     ---------
     path : str
         The offending file.
-    reason : str
-        What is wrong with it.
+    reason : str, optional
+        What is wrong with it. Without it, ``path`` is a whole message (as a
+        DataLoader worker re-raises it) whose last line is the error.
 
     Example
     -------
@@ -103,7 +104,12 @@ class AudioError(ValueError):
     (True, 'empty file')
     """
 
-    def __init__(self, path, reason):
+    def __init__(self, path, reason=None):
+        if reason is None:
+            # Re-raised by a DataLoader worker with one text holding the
+            # worker's traceback: keep its last line, "<path>: <reason>".
+            lines = str(path).strip().splitlines() or [""]
+            path, _, reason = lines[-1].split("AudioError: ", 1)[-1].partition(": ")
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")

@@ -148,3 +148,23 @@ def test_brain_reports_silent_redraws_per_epoch(tmp_path, caplog):
         brain._report_silent_excerpts(stats, 1)
     assert stats.get("silent_redrawn", 0) > 0 and "silent training excerpt(s) redrawn" in caplog.text
     brain.training_lock.release()
+
+
+class _Broken(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from speechbrain_fsce.dataio.audio import load_audio
+
+        return load_audio(f"/no/such/dir/utt{i}.wav")
+
+
+def test_data_error_in_a_loader_worker_stays_one_clear_line():
+    """Finding 8: training data errors arrived at the end of a long traceback."""
+    from speechbrain_fsce.dataio.audio import AudioError
+
+    loader = torch.utils.data.DataLoader(_Broken(), num_workers=1)
+    with pytest.raises(AudioError) as err:
+        next(iter(loader))
+    assert str(err.value) == "/no/such/dir/utt0.wav: no such file"
