@@ -135,7 +135,7 @@ class FSCEBrain(sb.Brain):
         """``L_mag + L_RI``; scores the enhanced waveforms outside training."""
         output, target, scale = predictions
         noisy, lens = batch.noisy_sig
-        loss, terms = self.hparams.loss(output, target, lens)
+        loss, terms = self.hparams.loss(output, target, lens, front_end=self.enhancer.front_end)
         for name, value in terms.items():
             self.loss_terms.setdefault(name, []).append(value.item())
         if stage != sb.Stage.TRAIN:

@@ -11,6 +11,7 @@ Authors
 
 import torch
 from speechbrain.dataio.dataio import length_to_mask
+from speechbrain.processing.features import spectral_magnitude
 
 ERRORS = ("mse", "mae")
 
@@ -66,13 +67,12 @@ def masked_error(estimate, target, lengths=None, error="mse"):
     return (diff * mask).sum() / mask.sum().clamp(min=1)
 
 
-def spectral_magnitude(spec, eps=1e-8):
-    """``[..., 2]`` -> magnitude ``[...]`` (finite gradient at zero)."""
-    return torch.sqrt(spec.pow(2).sum(-1) + eps)
-
-
 def magnitude_loss(est_magnitude, target_spec, lengths=None, error="mse"):
     """L_mag: error between the magnitude estimate and the clean magnitude.
+
+    The clean magnitude is SpeechBrain's ``spectral_magnitude`` (``power=0.5``:
+    the square root of the summed squares, with ``1e-8`` added under the root
+    as in the front end, so that silent bins stay differentiable).
 
     Example
     -------
@@ -80,7 +80,8 @@ def magnitude_loss(est_magnitude, target_spec, lengths=None, error="mse"):
     >>> magnitude_loss(torch.tensor([[[5.0]]]), target)
     tensor(0.)
     """
-    return masked_error(est_magnitude, spectral_magnitude(target_spec), lengths, error)
+    target = spectral_magnitude(target_spec, power=0.5, eps=1e-8)
+    return masked_error(est_magnitude, target, lengths, error)
 
 
 def ri_loss(est_complex, target_spec, lengths=None, error="mse"):
@@ -98,8 +99,10 @@ class FSCELoss(torch.nn.Module):
     """Weighted ``mag_weight * L_mag + ri_weight * L_RI (+ fused_weight * L_fused)``.
 
     Estimates and targets arrive in the network's (compressed) domain; with
-    ``domain="linear"`` both are decompressed first. Terms for a branch the
-    model does not have (ablations) are skipped.
+    ``domain="linear"`` both are decompressed first by the front end that
+    compressed them (passed to :meth:`forward`: the loss holds no copy of its
+    exponent). Terms for a branch the model does not have (ablations) are
+    skipped.
 
     Arguments
     ---------
@@ -113,27 +116,22 @@ class FSCELoss(torch.nn.Module):
         ``"mse"`` or ``"mae"``.
     domain : str
         ``"compressed"`` (as the network sees it) or ``"linear"``.
-    compression : float
-        The front end's magnitude exponent (only used for ``"linear"``).
 
     Example
     -------
     >>> from speechbrain_fsce.models import FSCEOutput
+    >>> from speechbrain_fsce.processing import SpectralFrontEnd
     >>> out = FSCEOutput(torch.zeros(2, 4, 3, 2), torch.zeros(2, 4, 3), torch.zeros(2, 4, 3, 2))
     >>> loss, terms = FSCELoss()(out, torch.ones(2, 4, 3, 2))
     >>> round(loss.item(), 4), sorted(terms)
     (3.0, ['mag', 'ri'])
+    >>> linear = FSCELoss(domain="linear")
+    >>> loss, _ = linear(out, torch.ones(2, 4, 3, 2), front_end=SpectralFrontEnd(compression=0.5))
+    >>> round(loss.item(), 4)  # target magnitude sqrt(2) -> 2: L_mag 2 ** 2 + L_RI sqrt(2) ** 2
+    6.0
     """
 
-    def __init__(
-        self,
-        mag_weight=1.0,
-        ri_weight=1.0,
-        fused_weight=0.0,
-        error="mse",
-        domain="compressed",
-        compression=0.5,
-    ):
+    def __init__(self, mag_weight=1.0, ri_weight=1.0, fused_weight=0.0, error="mse", domain="compressed"):
         super().__init__()
         if domain not in ("compressed", "linear"):
             raise ValueError(f"domain must be 'compressed' or 'linear', got {domain!r}")
@@ -144,15 +142,8 @@ class FSCELoss(torch.nn.Module):
         self.fused_weight = fused_weight
         self.error = error
         self.domain = domain
-        self.compression = compression
 
-    def _linear(self, spec):
-        if self.domain == "compressed" or self.compression == 1.0:
-            return spec
-        mag = spectral_magnitude(spec).unsqueeze(-1)
-        return spec * mag.pow(1.0 / self.compression - 1.0)
-
-    def forward(self, output, target_spec, lengths=None):
+    def forward(self, output, target_spec, lengths=None, front_end=None):
         """Returns ``(total_loss, {term_name: value})``.
 
         Arguments
@@ -163,20 +154,34 @@ class FSCELoss(torch.nn.Module):
             Clean spectrum ``[B, T, F, 2]`` in the network's domain.
         lengths : torch.Tensor, optional
             Relative lengths; padded frames are ignored.
+        front_end : SpectralFrontEnd, optional
+            The front end that made the spectra (``enhancer.front_end``);
+            needed for ``domain="linear"``, which undoes its compression.
         """
-        target = self._linear(target_spec)
+        linear = self._linear_domain(front_end)
+        target = linear(target_spec)
         terms = {}
         if output.magnitude is not None and self.mag_weight:
             mag = output.magnitude
-            if self.domain == "linear" and self.compression != 1.0:
-                mag = mag.clamp(min=0).pow(1.0 / self.compression)
+            if self.domain == "linear" and front_end.compression != 1.0:
+                mag = mag.clamp(min=0).pow(1.0 / front_end.compression)
             terms["mag"] = magnitude_loss(mag, target, lengths, self.error)
         if output.complex is not None and self.ri_weight:
-            terms["ri"] = ri_loss(self._linear(output.complex), target, lengths, self.error)
+            terms["ri"] = ri_loss(linear(output.complex), target, lengths, self.error)
         if self.fused_weight:
-            terms["fused"] = ri_loss(self._linear(output.enhanced), target, lengths, self.error)
+            terms["fused"] = ri_loss(linear(output.enhanced), target, lengths, self.error)
         if not terms:
             raise ValueError("no loss term applies: check the weights and branches")
         weights = {"mag": self.mag_weight, "ri": self.ri_weight, "fused": self.fused_weight}
         total = sum(weights[k] * v for k, v in terms.items())
         return total, terms
+
+    def _linear_domain(self, front_end):
+        """Spectrum -> spectrum map into the loss's domain."""
+        if self.domain == "compressed":
+            return lambda spec: spec
+        if front_end is None:
+            raise ValueError(
+                "FSCELoss(domain='linear') needs the front end that compressed the "
+                "spectra: loss(output, target, lengths, front_end=enhancer.front_end)")
+        return front_end.decompress
