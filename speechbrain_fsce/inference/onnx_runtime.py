@@ -133,7 +133,6 @@ class OnnxStreamer:
         w = self.config["synthesis_window"]
         self._envelope = (w[h:] ** 2 + w[:h] ** 2).astype(np.float32)
         self._names = [s["name"] for s in self.config["state"]]
-        self._outputs = ["enhanced_frame"] + ["next." + n for n in self._names]
         self.reset()
 
     def reset(self):
@@ -143,25 +142,45 @@ class OnnxStreamer:
         self.samples_out = 0
 
     def _start(self, batch):
+        """Allocates the stream's buffers and binds them to the graph.
+
+        The state lives in two sets of onnxruntime buffers; two I/O bindings
+        read one set and write the other, and the hops alternate between
+        them, so no state is copied or re-bound between hops.
+        """
+        import onnxruntime as ort
+
         h = self.hop_samples
         self._pending = np.zeros((batch, 0), np.float32)
         self._previous = np.zeros((batch, h), np.float32)
         self._ola = np.zeros((batch, h), np.float32)
-        self._state = {
-            s["name"]: np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
-            for s in self.config["state"]
-        }
+        initial = [np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
+                   for s in self.config["state"]]
+        sets = [[ort.OrtValue.ortvalue_from_numpy(x.copy()) for x in initial] for _ in range(2)]
+        freqs = self.config["num_freqs"]
+        self._frame = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, freqs, 2), np.float32))
+        self._enhanced = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, freqs, 2), np.float32))
+        self._bindings = []
+        for source, target in ((sets[0], sets[1]), (sets[1], sets[0])):
+            binding = self.session.io_binding()
+            binding.bind_ortvalue_input("noisy_frame", self._frame)
+            binding.bind_ortvalue_output("enhanced_frame", self._enhanced)
+            for name, value_in, value_out in zip(self._names, source, target):
+                binding.bind_ortvalue_input(name, value_in)
+                binding.bind_ortvalue_output("next." + name, value_out)
+            self._bindings.append(binding)
+        self._hops_done = 0
+        self._state = True
 
     def _hop(self, hop_samples):
         """One hop of input ``[B, hop]`` -> one hop of delayed output ``[B, hop]``."""
         h = self.hop_samples
         buf = np.concatenate([self._previous, hop_samples / self.scale], axis=1)
         self._previous = buf[:, h:]
-        feeds = {"noisy_frame": stft_frames(buf, self.config)}
-        feeds.update(self._state)
-        results = self.session.run(self._outputs, feeds)
-        self._state = dict(zip(self._names, results[1:]))
-        frame = frames_to_samples(results[0], self.config)[:, 0]
+        self._frame.update_inplace(stft_frames(buf, self.config))
+        self.session.run_with_iobinding(self._bindings[self._hops_done % 2])
+        self._hops_done += 1
+        frame = frames_to_samples(self._enhanced.numpy(), self.config)[:, 0]
         out = (self._ola + frame[:, :h]) / self._envelope
         self._ola = frame[:, h:]
         if self.samples_out == 0:

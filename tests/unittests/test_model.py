@@ -162,3 +162,20 @@ def test_bad_configuration_raises(kwargs):
 def test_bad_input_shape_raises():
     with pytest.raises(ValueError, match="expects"):
         FSCE(**SMALL)(torch.randn(1, 5, 160, 2))
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 3), 2), ((2, 5), 2), ((3, 3), 2), ((2, 4), 3), ((1, 3), 1)])
+@pytest.mark.parametrize("time_padding", [(1, 1), (1, 0), (0, 0)])
+def test_polyphase_transposed_conv_equals_conv_transpose(kernel, stride, time_padding, device):
+    from speechbrain_fsce.nnet.ceb import transposed_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.ConvTranspose2d(6, 5, kernel, (1, stride)).to(device)
+    x = torch.randn(2, 6, 7, 9, device=device)
+    full = conv(x)  # [B, 5, 7 + kt - 1, F']
+    past = kernel[0] - 1
+    left, right = [p * past for p in time_padding]
+    expected = full[:, :, past - left : full.shape[2] - (past - right)]
+    out = transposed_conv(conv, x, (left, right))
+    assert out.shape == expected.shape
+    assert (out - expected).abs().max() <= 1e-5 * expected.abs().max()
