@@ -71,7 +71,10 @@ class FSCEBrain(sb.Brain):
     ``sample_rate``, ``test_snrs``, ``enhanced_folder``, ``report_folder``,
     ``listening_per_snr`` and optionally ``time_budget_minutes``, ``metric_n_jobs``
     (parallel workers scoring validation and test, default 1) and
-    ``tensorboard_logger``. Anything else in a recipe's yaml is the recipe's.
+    ``tensorboard_logger``, and ``best_metric``: the validation metric (one
+    of ``REPORTED_METRICS``, default ``pesq_nb_raw``) whose maximum selects
+    the checkpoint kept, tested and exported. Anything else in a recipe's yaml
+    is the recipe's.
 
     Example
     -------
@@ -91,7 +94,7 @@ class FSCEBrain(sb.Brain):
     HPARAMS = (
         "loss", "lr_annealing", "epoch_counter", "train_logger", "sample_rate",
         "test_snrs", "enhanced_folder", "report_folder", "listening_per_snr",
-        "time_budget_minutes", "tensorboard_logger", "metric_n_jobs",
+        "time_budget_minutes", "tensorboard_logger", "metric_n_jobs", "best_metric",
     )
 
     def __init__(self, *args, checkpointer=None, **kwargs):
@@ -101,6 +104,10 @@ class FSCEBrain(sb.Brain):
         self.training_lock = None
         if self.checkpointer is not None and if_main_process():
             self.training_lock = TrainingLock(self.checkpointer.checkpoints_dir).acquire()
+        self.best_metric = getattr(self.hparams, "best_metric", "pesq_nb_raw")
+        if self.best_metric not in REPORTED_METRICS:
+            raise ValueError(
+                f"best_metric: {self.best_metric!r} is not one of {', '.join(REPORTED_METRICS)}")
 
     def compute_forward(self, batch, stage):
         """Runs FSCE on the noisy batch; returns what the objectives need."""
@@ -235,9 +242,9 @@ class FSCEBrain(sb.Brain):
                     )
             # Non-finite or missing PESQ must not win the "best" selection.
             meta = dict(stage_stats)
-            meta.setdefault("pesq_nb_raw", -1.0)
+            meta.setdefault(self.best_metric, -1.0)
             self.checkpointer.save_and_keep_only(
-                meta=meta, max_keys=["pesq_nb_raw"], num_to_keep=1)
+                meta=meta, max_keys=[self.best_metric], num_to_keep=1)
             self._check_time_budget(epoch)
         else:
             self.hparams.train_logger.log_stats(

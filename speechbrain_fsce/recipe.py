@@ -34,10 +34,6 @@ HPARAMS = (
     "test_dataloader_opts", "export_model", "save_folder", "model_folder",
 )
 
-#: Validation key that selects the best checkpoint (and the exported model).
-BEST_KEY = "pesq_nb_raw"
-
-
 def start_experiment(argv):
     """Parses the command line, loads the yaml, joins DDP, makes the folder.
 
@@ -113,6 +109,9 @@ def fixed_pair_pipeline(sample_rate):
 def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None):
     """Trains with :class:`FSCEBrain`, tests the best checkpoint, exports it.
 
+    "Best" is the Brain's ``best_metric`` (the checkpoint kept during
+    training, the one tested and the one exported are the same).
+
     Arguments
     ---------
     hparams : dict
@@ -158,14 +157,15 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"])
     brain.evaluate(
-        datasets["test"], max_key=BEST_KEY,
+        datasets["test"], max_key=brain.best_metric,
         test_loader_kwargs=hparams["test_dataloader_opts"])
 
     if if_main_process() and hparams["export_model"]:
         from speechbrain_fsce.inference.export import export_best
 
         exported = export_best(
-            hparams["save_folder"], hparams["model_folder"], architecture, max_key=BEST_KEY)
+            hparams["save_folder"], hparams["model_folder"], architecture,
+            max_key=brain.best_metric)
         logger.info("Pretrained-model folder written to %s (from %s)",
                     exported["folder"], exported["checkpoint"])
     return brain
