@@ -228,6 +228,10 @@ def _enhance_parser():
         help="load the model folder with SpeechBrain's loader, which runs code from its "
         "hyperparams.yaml and checkpoint: only for folders from a source you trust",
     )
+    parser.add_argument(
+        "--backend", choices=("torch", "onnx"), default="torch",
+        help="run the network in torch (default) or in onnxruntime (needs the onnx extra; CPU only)",
+    )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
     return parser
 
@@ -326,6 +330,15 @@ def _enhance(args, prog):
             traceback.print_exc()
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         return _fail(f"cannot load model {args.model}: {first}", prog)
+    if args.backend == "onnx":
+        if not str(args.device).startswith("cpu"):
+            return _fail("--backend onnx runs on the CPU; drop --device or use --backend torch", prog)
+        try:
+            from speechbrain_fsce.inference.onnx_export import onnx_enhancer
+
+            model.mods.enhancer = onnx_enhancer(model.mods.enhancer, threads=args.threads or 1)
+        except ImportError as err:
+            return _fail(f"--backend onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}", prog)
 
     notes = []
     jobs, errors = plan_outputs(args.inputs, args.output, overwrite=args.overwrite, notes=notes)
@@ -403,13 +416,24 @@ def export_main(argv=None):
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--save_folder", help="training run's checkpoint folder (CKPT+* sub-folders)")
     src.add_argument("--ckpt", help="a single enhancer.ckpt / model.ckpt file instead")
-    parser.add_argument("--output", required=True, help="model folder to write (an earlier export there is replaced)")
+    src.add_argument("--model", help="an existing model folder (with --onnx: export it to ONNX)")
+    parser.add_argument("--output", help="model folder to write (an earlier export there is replaced)")
+    parser.add_argument(
+        "--onnx", default=None,
+        help="also write ONNX graphs + fsce_onnx.json to this folder (needs the onnx extra)",
+    )
     arch = parser.add_mutually_exclusive_group()
     arch.add_argument("--overrides", default=None, help='architecture values as JSON, e.g. \'{"causal": true}\'')
     arch.add_argument("--hparams", default=None, help="training run's hyperparams.yaml to read the architecture from")
     parser.add_argument("--max_key", default="pesq_nb_raw", help="checkpoint meta key to maximise (default pesq_nb_raw)")
     parser.add_argument("--min_key", default=None, help="checkpoint meta key to minimise instead")
     args = parser.parse_args(argv)
+    if args.model is not None:
+        if args.onnx is None or args.output is not None:
+            return _fail("--model exports an existing model folder to ONNX: give --onnx DIR (and no --output)", "fsce-export")
+        return _export_onnx(args.model, args.onnx)
+    if args.output is None:
+        return _fail("--output is required with --save_folder or --ckpt", "fsce-export")
 
     from speechbrain_fsce.inference.export import export_best, export_model, overrides_from_hparams
 
@@ -437,6 +461,27 @@ def export_main(argv=None):
     print(f"fsce-export: wrote {folder} from {chosen}")
     if overrides:
         print(f"fsce-export: architecture {json.dumps(overrides)}")
+    if args.onnx is not None:
+        return _export_onnx(folder, args.onnx)
+    return EXIT_OK
+
+
+def _export_onnx(model_folder, onnx_folder):
+    """Loads a model folder (safely) and writes its ONNX graphs; returns an exit status."""
+    try:
+        from speechbrain_fsce.inference.onnx_export import export_onnx
+        from speechbrain_fsce.inference.pretrained import FSCEEnhancement
+
+        model = FSCEEnhancement.from_hparams(source=model_folder)
+        config = export_onnx(model.mods.enhancer, onnx_folder)
+    except ImportError as err:
+        return _fail(f"--onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}", "fsce-export")
+    except (ValueError, OSError, RuntimeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return _fail(f"cannot export {model_folder} to ONNX: {first}", "fsce-export")
+    graphs = [g for g in (config["offline_graph"], config["stream_graph"]) if g]
+    print(f"fsce-export: wrote {', '.join(graphs)} and fsce_onnx.json to {onnx_folder}"
+          + ("" if config["stream_graph"] else " (not causal: no streaming graph)"))
     return EXIT_OK
 
 

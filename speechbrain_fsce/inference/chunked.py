@@ -246,12 +246,12 @@ def enhance_blocks(enhancer, blocks, scale, chunk_seconds=10.0, context_seconds=
     >>> sum(len(p) for p in parts)
     16000
     """
-    if getattr(enhancer.model, "causal", False):
+    if getattr(enhancer.model, "causal", False) and hasattr(enhancer.model, "init_state"):
         gen = _enhance_blocks_causal(enhancer, blocks, scale)
     else:
         plan = ChunkPlan(enhancer, chunk_seconds, context_seconds, crossfade_seconds)
         scale_t = torch.tensor([[float(scale)]])
-        device = next(enhancer.parameters()).device
+        device = next(enhancer.parameters(), torch.empty(0)).device  # cpu for a parameter-less (ONNX) network
         gen = _enhance_blocks_noncausal(enhancer, blocks, scale_t.to(device), plan)
     with torch.no_grad():
         yield from gen
@@ -384,7 +384,7 @@ def enhance_file_chunked(
     if os.path.exists(output_filename) and os.path.samefile(output_filename, path):
         raise AudioError(path, "refusing to overwrite the input file")
     if device is None:
-        device = next(enhancer.parameters()).device
+        device = next(enhancer.parameters(), torch.empty(0)).device  # cpu for a parameter-less (ONNX) network
 
     if enhancer.front_end.normalize_level:
         scale, _ = level_of_blocks(read_blocks(path, rate, block_seconds), enhancer.front_end.eps)

@@ -164,6 +164,7 @@ def export_onnx(enhancer, folder, fold=True):
         "eps": fe.eps,
         "normalize_level": fe.normalize_level,
         "causal": bool(model.causal),
+        "receptive_field_frames": list(model.time_receptive_field()),
         "offline_graph": OFFLINE_GRAPH,
         "stream_graph": None,
         "latency_samples": fe.hop_samples,
@@ -205,7 +206,9 @@ class OnnxModel(torch.nn.Module):
     """The offline ONNX graph in place of the network inside an ``FSCEEnhancer``.
 
     ``FSCEEnhancer(OnnxModel(folder), front_end)`` enhances waveforms with
-    torch doing the STFT and onnxruntime running the network.
+    torch doing the STFT and onnxruntime running the network. Long files go
+    through the chunker with the network's receptive field as context (exact
+    for causal models too, which have no torch streaming state here).
 
     Arguments
     ---------
@@ -222,7 +225,12 @@ class OnnxModel(torch.nn.Module):
         self.config = load_config(folder)
         self.causal = self.config["causal"]
         self.num_freqs = self.config["num_freqs"]
+        self._receptive_field = tuple(self.config["receptive_field_frames"])
         self.session = _session(os.path.join(folder, self.config["offline_graph"]), threads)
+
+    def time_receptive_field(self):
+        """``(look_back, look_ahead)`` frames of the exported network (as ``FSCE``'s)."""
+        return self._receptive_field
 
     def forward(self, x, lengths=None):
         """``[B, T, F, 2]`` compressed spectrum -> :class:`FSCEOutput`."""

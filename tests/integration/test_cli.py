@@ -348,3 +348,31 @@ def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, s
     assert f"interrupted by {sig}" in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.strip()]) == 1, err
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_onnx_backend_and_export(tmp_path, causal):
+    """fsce-export --model --onnx writes the graphs; fsce-enhance --backend onnx = torch."""
+    torch.manual_seed(1)
+    config = {**SMALL, "causal": causal}
+    folder = str(export_model(tmp_path / "model", FSCEEnhancer(calibrated(FSCE(**config))), config))
+    assert export_main(["--model", folder, "--onnx", str(tmp_path / "onnx")]) == 0
+    expected = {"fsce_offline.onnx", "fsce_onnx.json"} | ({"fsce_stream.onnx"} if causal else set())
+    assert set(os.listdir(tmp_path / "onnx")) == expected
+    (tmp_path / "in").mkdir()
+    sf.write(str(tmp_path / "in" / "x.wav"), RNG.standard_normal(16000 * 2 + 37) * 0.1, 16000, subtype="FLOAT")
+    outs = {}
+    for backend in ("torch", "onnx"):
+        args = ["--model", folder, str(tmp_path / "in"), "-o", str(tmp_path / backend), "--backend", backend,
+                "--no-progress", "--chunk-seconds", "0.5"]
+        assert enhance_main(args) == 0
+        outs[backend], _ = sf.read(str(tmp_path / backend / "x.wav"), dtype="float32")
+    assert np.abs(outs["torch"]).max() > 0.01
+    assert np.abs(outs["onnx"] - outs["torch"]).max() <= 1e-4
+
+
+def test_export_onnx_usage_errors(tmp_path, model_folder):
+    assert export_main(["--model", model_folder]) == 2  # nothing to do without --onnx
+    assert export_main(["--save_folder", str(tmp_path)]) == 2  # --output missing
+    assert enhance_main(["--model", model_folder, str(tmp_path), "-o", str(tmp_path / "o"),
+                         "--backend", "onnx", "--device", "cuda:0"]) == 2
