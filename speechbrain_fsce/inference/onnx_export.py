@@ -216,6 +216,17 @@ class OnnxModel(torch.nn.Module):
         Folder written by :func:`export_onnx`.
     threads : int
         onnxruntime intra-op threads.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> enhancer = FSCEEnhancer(FSCE(channels=4, inner_channels=2, tcm_hidden_channels=4,
+    ...                              num_tcm_modules=1, dilations=(1,))).eval()
+    >>> folder = str(getfixture("tmp_path"))
+    >>> _ = export_onnx(enhancer, folder)
+    >>> out = OnnxModel(folder)(torch.randn(1, 7, 161, 2))
+    >>> out.enhanced.shape, out.magnitude.shape
+    (torch.Size([1, 7, 161, 2]), torch.Size([1, 7, 161]))
     """
 
     def __init__(self, folder, threads=1):

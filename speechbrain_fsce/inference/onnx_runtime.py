@@ -115,6 +115,18 @@ class OnnxStreamer:
         Fixed input level (the signal is divided by it, the output multiplied).
     threads : int
         onnxruntime intra-op threads (1 is fastest for one hop).
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer  # only to export a model here
+    >>> from speechbrain_fsce.inference.onnx_export import export_onnx
+    >>> folder = str(getfixture("tmp_path"))
+    >>> _ = export_onnx(FSCEEnhancer(FSCE(causal=True, channels=4, inner_channels=2,
+    ...     tcm_hidden_channels=4, num_tcm_modules=1, dilations=(1,))), folder)
+    >>> streamer = OnnxStreamer(folder, scale=0.1)
+    >>> hops = [streamer.process(np.zeros(160, np.float32)) for _ in range(3)]
+    >>> [h.shape for h in hops], streamer.flush().shape
+    ([(160,), (160,), (160,)], (160,))
     """
 
     def __init__(self, folder, scale=1.0, threads=1):
