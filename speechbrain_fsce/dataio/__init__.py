@@ -129,26 +129,11 @@ def prepare_corpus(
     from speechbrain_fsce.dataio.timit import prepare_timit
 
     name = str(corpus).lower()
+    kwargs.update(test_noise_folder=test_noise_folder, seed=seed, skip_prep=skip_prep)
     if name == "timit":
-        return prepare_timit(
-            data_folder,
-            save_folder,
-            noise_folder,
-            test_noise_folder=test_noise_folder,
-            seed=seed,
-            skip_prep=skip_prep,
-            valid_speakers=kwargs.pop("valid_speakers", valid_ratio),
-            **kwargs,
-        )
+        kwargs.setdefault("valid_speakers", valid_ratio)
+        return prepare_timit(data_folder, save_folder, noise_folder, **kwargs)
     if name in ("folders", "folder"):
         return prepare_folders(
-            data_folder,
-            save_folder,
-            noise_folder,
-            test_noise_folder=test_noise_folder,
-            seed=seed,
-            skip_prep=skip_prep,
-            valid_ratio=valid_ratio,
-            **kwargs,
-        )
+            data_folder, save_folder, noise_folder, valid_ratio=valid_ratio, **kwargs)
     raise ValueError(f"Unknown corpus {corpus!r}: use 'timit' or 'folders'")

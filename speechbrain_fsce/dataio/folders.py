@@ -150,6 +150,25 @@ def _normalise(options):
     return json.loads(json.dumps(options))
 
 
+def _protocol_options(corpus, noise_folder, test_noise_folder, protocol, **own):
+    """The record a preparation is skipped by (``prepare_options.json``):
+    the corpus's own options, the noise folders and the ``protocol``
+    (seed, SNRs, sample rate), JSON-normalised."""
+    return _normalise({
+        "corpus": corpus, **own,
+        "noise_folder": os.path.abspath(str(noise_folder)),
+        "test_noise_folder": test_noise_folder and os.path.abspath(str(test_noise_folder)),
+        **protocol,
+    })
+
+
+def _check_noise_folders(noise_folder, test_noise_folder):
+    """Raises ``FileNotFoundError`` for a missing noise folder (before any long scan)."""
+    for folder in [noise_folder] + ([test_noise_folder] if test_noise_folder else []):
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"The noise folder '{folder}' does not exist.")
+
+
 def is_prepared(save_folder, options):
     """Whether ``save_folder`` holds every output, made with ``options``.
 
@@ -325,29 +344,15 @@ def write_protocol(
         )
     build_noise_wav(test_noise, paths["noise_test"], sample_rate, progress)
 
-    write_fixed_mixtures(
-        {u.utt_id: refs[u.utt_id][0] for u in valid},
-        paths["noise_train"],
-        os.path.join(save_folder, "mixtures", "valid"),
-        paths["valid"],
-        replacements,
-        snrs=None,
-        snr_range=valid_snr_range,
-        seed=[int(seed), 0],
-        sample_rate=sample_rate,
-        progress=progress,
-    )
-    write_fixed_mixtures(
-        {u.utt_id: refs[u.utt_id][0] for u in test},
-        paths["noise_test"],
-        os.path.join(save_folder, "mixtures", "test"),
-        paths["test"],
-        replacements,
-        snrs=list(test_snrs),
-        seed=[int(seed), 1],
-        sample_rate=sample_rate,
-        progress=progress,
-    )
+    # Validation: seen noise, one random SNR each; test: every SNR of test_snrs.
+    for index, (split, utts, noise, snrs) in enumerate((
+        ("valid", valid, "noise_train", dict(snrs=None, snr_range=valid_snr_range)),
+        ("test", test, "noise_test", dict(snrs=list(test_snrs))),
+    )):
+        write_fixed_mixtures(
+            {u.utt_id: refs[u.utt_id][0] for u in utts}, paths[noise],
+            os.path.join(save_folder, "mixtures", split), paths[split], replacements,
+            seed=[int(seed), index], sample_rate=sample_rate, progress=progress, **snrs)
     train_manifest = {
         u.utt_id: {
             "clean_wav": refs[u.utt_id][0],
@@ -409,20 +414,9 @@ def _count(ratio, total):
 
 
 def prepare_folders(
-    clean_folder,
-    save_folder,
-    noise_folder,
-    test_noise_folder=None,
-    clean_test_folder=None,
-    valid_ratio=0.1,
-    test_ratio=0.1,
-    split_by="auto",
-    speaker_fn=None,
-    seed=1234,
-    skip_prep=False,
-    valid_snr_range=VALID_SNR_RANGE,
-    test_snrs=TEST_SNRS,
-    sample_rate=16000,
+    clean_folder, save_folder, noise_folder, test_noise_folder=None, clean_test_folder=None,
+    valid_ratio=0.1, test_ratio=0.1, split_by="auto", speaker_fn=None, seed=1234,
+    skip_prep=False, valid_snr_range=VALID_SNR_RANGE, test_snrs=TEST_SNRS, sample_rate=16000,
     progress=True,
 ):
     """Prepares the FSCE protocol from folders of clean speech and noise.
@@ -517,35 +511,20 @@ def prepare_folders(
         return paths
     if split_by not in ("auto", "speaker", "file"):
         raise ValueError(f"split_by must be auto, speaker or file, not {split_by!r}")
-    options = _normalise(
-        {
-            "corpus": "folders",
-            "clean_folder": os.path.abspath(str(clean_folder)),
-            "noise_folder": os.path.abspath(str(noise_folder)),
-            "test_noise_folder": test_noise_folder
-            and os.path.abspath(str(test_noise_folder)),
-            "clean_test_folder": clean_test_folder
-            and os.path.abspath(str(clean_test_folder)),
-            "valid_ratio": valid_ratio,
-            "test_ratio": test_ratio,
-            "split_by": split_by,
-            "speaker_fn": None
-            if speaker_fn is None
-            else getattr(speaker_fn, "__qualname__", repr(speaker_fn)),
-            "seed": seed,
-            "valid_snr_range": list(valid_snr_range),
-            "test_snrs": list(test_snrs),
-            "sample_rate": sample_rate,
-        }
+    protocol = dict(
+        seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate)
+    options = _protocol_options(
+        "folders", noise_folder, test_noise_folder, protocol,
+        clean_folder=os.path.abspath(str(clean_folder)),
+        clean_test_folder=clean_test_folder and os.path.abspath(str(clean_test_folder)),
+        valid_ratio=valid_ratio, test_ratio=test_ratio, split_by=split_by,
+        speaker_fn=speaker_fn and getattr(speaker_fn, "__qualname__", repr(speaker_fn)),
     )
     if is_prepared(save_folder, options):
         logger.info("%s is already prepared with these options: skipping", save_folder)
         return paths
 
-    # Check the noise before the long scan of the speech.
-    for folder in [noise_folder] + ([test_noise_folder] if test_noise_folder else []):
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"The noise folder '{folder}' does not exist.")
+    _check_noise_folders(noise_folder, test_noise_folder)  # before the long scan of the speech
     speaker_fn = speaker_fn or _default_speaker
     root = os.path.abspath(str(clean_folder))
     infos, _ = scan_audio(root, sample_rate, what="clean speech", progress=progress)
@@ -605,26 +584,88 @@ def prepare_folders(
     if not valid:
         logger.warning("valid_ratio=%s: the validation set is empty", valid_ratio)
 
-    out = write_protocol(
-        save_folder,
-        root,
-        train,
-        valid,
-        test,
-        noise_folder,
-        test_noise_folder,
-        options=options,
-        seed=seed,
-        valid_snr_range=valid_snr_range,
-        test_snrs=test_snrs,
-        sample_rate=sample_rate,
-        progress=progress,
-    )
+    return write_protocol(
+        save_folder, root, train, valid, test, noise_folder, test_noise_folder,
+        options=options, progress=progress, **protocol)
+
+
+def protocol_parser(prog, description):
+    """Command-line parser with the options of every noise-protocol preparation.
+
+    A corpus's command (:func:`main` here, ``main`` in
+    :mod:`speechbrain_fsce.dataio.timit`) adds its own options and runs
+    through :func:`run_preparation`.
+
+    Arguments
+    ---------
+    prog : str
+        Program name shown in usage lines.
+    description : str
+        What the command prepares.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With ``--noise_folder``, ``--save_folder``, ``--test_noise_folder``,
+        ``--seed`` and ``--no_progress``.
+
+    Example
+    -------
+    >>> parser = protocol_parser("prep", "demo")
+    >>> args = parser.parse_args(["--noise_folder", "n", "--save_folder", "s"])
+    >>> args.noise_folder, args.save_folder, args.test_noise_folder, args.seed, args.no_progress
+    ('n', 's', None, 1234, False)
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--noise_folder", required=True, help="training/validation noise")
+    parser.add_argument("--save_folder", required=True, help="where manifests and mixtures go")
+    parser.add_argument("--test_noise_folder", default=None, help="unseen noise added for the test")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def run_preparation(parser, prepare, argv=None):
+    """Parses ``argv``, logs to stderr (if nothing else does), prepares and
+    prints the returned paths as JSON.
+
+    Errors of ``prepare`` propagate (``fsce-prepare`` turns them into a
+    one-line message and exit status 2).
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        From :func:`protocol_parser`, with the corpus's own options.
+    prepare : callable
+        ``prepare(args) -> dict`` of paths.
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    dict
+        What ``prepare`` returned.
+
+    Example
+    -------
+    >>> parser = protocol_parser("prep", "demo")
+    >>> argv = ["--noise_folder", "n", "--save_folder", "s"]
+    >>> out = run_preparation(parser, lambda args: {"save": args.save_folder}, argv)
+    {
+      "save": "s"
+    }
+    """
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = prepare(args)
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
     return out
 
 
 def main(argv=None):
-    """Command line: ``python -m speechbrain_fsce.dataio.folders --help``.
+    """Command line: ``fsce-prepare`` / ``python -m speechbrain_fsce.dataio.folders``.
 
     Arguments
     ---------
@@ -640,59 +681,27 @@ def main(argv=None):
     -------
     >>> main(["--help"])  # doctest: +SKIP
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m speechbrain_fsce.dataio.folders",
-        description=(
-            "Prepare the FSCE noise protocol (train.json with clean speech, "
-            "noise_train.wav / noise_test.wav, fixed valid/test mixtures at "
-            "exact SNRs) from any folders of clean speech and noise."
-        ),
+    parser = protocol_parser(
+        "python -m speechbrain_fsce.dataio.folders",
+        "Prepare the FSCE noise protocol (train.json with clean speech, "
+        "noise_train.wav / noise_test.wav, fixed valid/test mixtures at "
+        "exact SNRs) from any folders of clean speech and noise.",
     )
     parser.add_argument(
-        "--clean_folder",
-        required=True,
-        help="clean speech (speaker sub-folders optional)",
-    )
-    parser.add_argument(
-        "--noise_folder", required=True, help="training/validation noise"
-    )
-    parser.add_argument(
-        "--save_folder", required=True, help="where manifests and mixtures go"
-    )
-    parser.add_argument(
-        "--test_noise_folder", default=None, help="unseen noise added for the test"
-    )
-    parser.add_argument(
-        "--clean_test_folder", default=None, help="separate clean test speech"
-    )
+        "--clean_folder", required=True, help="clean speech (speaker sub-folders optional)")
+    parser.add_argument("--clean_test_folder", default=None, help="separate clean test speech")
     parser.add_argument("--valid_ratio", type=float, default=0.1)
     parser.add_argument("--test_ratio", type=float, default=0.1)
-    parser.add_argument(
-        "--split_by", choices=["auto", "speaker", "file"], default="auto"
-    )
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-        )
-    out = prepare_folders(
-        args.clean_folder,
-        args.save_folder,
-        args.noise_folder,
-        test_noise_folder=args.test_noise_folder,
-        clean_test_folder=args.clean_test_folder,
-        valid_ratio=args.valid_ratio,
-        test_ratio=args.test_ratio,
-        split_by=args.split_by,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return out
+    parser.add_argument("--split_by", choices=["auto", "speaker", "file"], default="auto")
+    return run_preparation(parser, lambda args: prepare_folders(
+        args.clean_folder, args.save_folder, args.noise_folder,
+        test_noise_folder=args.test_noise_folder, clean_test_folder=args.clean_test_folder,
+        valid_ratio=args.valid_ratio, test_ratio=args.test_ratio, split_by=args.split_by,
+        seed=args.seed, progress=not args.no_progress,
+    ), argv)
 
 
 if __name__ == "__main__":
-    main()
+    from speechbrain_fsce.cli import prepare_main  # fsce-prepare: this command, one-line errors
+
+    sys.exit(prepare_main())

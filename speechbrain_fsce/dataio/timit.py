@@ -29,12 +29,9 @@ Authors
  * speechbrain-fsce developers
 """
 
-import argparse
-import json
 import logging
 import os
 import re
-import sys
 
 import numpy as np
 
@@ -43,9 +40,12 @@ from speechbrain_fsce.dataio.folders import (
     TEST_SNRS,
     VALID_SNR_RANGE,
     Utterance,
-    _normalise,
+    _check_noise_folders,
+    _protocol_options,
     is_prepared,
     output_paths,
+    protocol_parser,
+    run_preparation,
     write_protocol,
 )
 
@@ -272,18 +272,9 @@ def _scan(files, data_root, what, progress, sample_rate):
 
 
 def prepare_timit(
-    data_folder,
-    save_folder,
-    noise_folder,
-    test_noise_folder=None,
-    valid_speakers=0.1,
-    core_test_only=False,
-    seed=1234,
-    skip_prep=False,
-    valid_snr_range=VALID_SNR_RANGE,
-    test_snrs=TEST_SNRS,
-    sample_rate=16000,
-    progress=True,
+    data_folder, save_folder, noise_folder, test_noise_folder=None, valid_speakers=0.1,
+    core_test_only=False, seed=1234, skip_prep=False, valid_snr_range=VALID_SNR_RANGE,
+    test_snrs=TEST_SNRS, sample_rate=16000, progress=True,
 ):
     """Prepares TIMIT with the paper's noise protocol.
 
@@ -343,7 +334,7 @@ def prepare_timit(
 
     Example
     -------
-    >>> import soundfile as sf
+    >>> import json, soundfile as sf
     >>> tmp = getfixture("tmpdir")
     >>> rng = np.random.default_rng(0)
     >>> for split, spks in [("TRAIN", ["FAAA0", "MBBB0", "MCCC0"]), ("TEST", ["MDAB0"])]:
@@ -370,21 +361,11 @@ def prepare_timit(
         valid_option = sorted(str(s).lower() for s in valid_speakers)
     else:
         valid_option = valid_speakers
-    options = _normalise(
-        {
-            "corpus": "timit",
-            "data_folder": paths["data_root"],
-            "noise_folder": os.path.abspath(str(noise_folder)),
-            "test_noise_folder": test_noise_folder
-            and os.path.abspath(str(test_noise_folder)),
-            "valid_speakers": valid_option,
-            "core_test_only": bool(core_test_only),
-            "seed": seed,
-            "valid_snr_range": list(valid_snr_range),
-            "test_snrs": list(test_snrs),
-            "sample_rate": sample_rate,
-        }
-    )
+    protocol = dict(
+        seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate)
+    options = _protocol_options(
+        "timit", noise_folder, test_noise_folder, protocol, data_folder=paths["data_root"],
+        valid_speakers=valid_option, core_test_only=bool(core_test_only))
     if is_prepared(save_folder, options):
         logger.info("%s is already prepared with these options: skipping", save_folder)
         return paths
@@ -396,10 +377,7 @@ def prepare_timit(
     train_files = exclude_files(train_files, [f["path"] for f in test_files], "TIMIT training", "test")
     if core_test_only:
         test_files = [f for f in test_files if f["speaker"] in CORE_TEST_SPEAKERS]
-    # Check the noise before the long scan of the corpus.
-    for folder in [noise_folder] + ([test_noise_folder] if test_noise_folder else []):
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"The noise folder '{folder}' does not exist.")
+    _check_noise_folders(noise_folder, test_noise_folder)  # before the long scan of the corpus
 
     train_all = _scan(train_files, data_root, "training", progress, sample_rate)
     test = _scan(test_files, data_root, "test", progress, sample_rate)
@@ -418,24 +396,13 @@ def prepare_timit(
         len({u.speaker for u in test}),
     )
     return write_protocol(
-        save_folder,
-        data_root,
-        train,
-        valid,
-        test,
-        noise_folder,
-        test_noise_folder,
-        options=options,
-        seed=seed,
-        valid_snr_range=valid_snr_range,
-        test_snrs=test_snrs,
-        sample_rate=sample_rate,
-        progress=progress,
-    )
+        save_folder, data_root, train, valid, test, noise_folder, test_noise_folder,
+        options=options, progress=progress, **protocol)
 
 
 def main(argv=None):
-    """Command line: ``python -m speechbrain_fsce.dataio.timit --help``.
+    """Command line: ``python -m speechbrain_fsce.dataio.timit`` (also
+    ``recipes/TIMIT/timit_prepare.py``).
 
     Arguments
     ---------
@@ -451,49 +418,23 @@ def main(argv=None):
     -------
     >>> main(["--help"])  # doctest: +SKIP
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m speechbrain_fsce.dataio.timit",
-        description="Prepare TIMIT with the FSCE noise protocol.",
-    )
+    parser = protocol_parser(
+        "python -m speechbrain_fsce.dataio.timit", "Prepare TIMIT with the FSCE noise protocol.")
+    parser.add_argument("--data_folder", required=True, help="TIMIT root (TRAIN/ and TEST/)")
     parser.add_argument(
-        "--data_folder", required=True, help="TIMIT root (TRAIN/ and TEST/)"
-    )
-    parser.add_argument(
-        "--noise_folder", required=True, help="training/validation noise"
-    )
-    parser.add_argument("--save_folder", required=True)
-    parser.add_argument(
-        "--test_noise_folder", default=None, help="unseen test-only noise"
-    )
-    parser.add_argument(
-        "--valid_speakers",
-        type=float,
-        default=0.1,
-        help="share (<1) or count per dialect region (>=1)",
-    )
+        "--valid_speakers", type=float, default=0.1,
+        help="share (<1) or count per dialect region (>=1)")
     parser.add_argument("--core_test_only", action="store_true")
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--no_progress", action="store_true")
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-        )
-    valid = args.valid_speakers
-    valid = int(valid) if valid >= 1 else valid
-    out = prepare_timit(
-        args.data_folder,
-        args.save_folder,
-        args.noise_folder,
-        test_noise_folder=args.test_noise_folder,
-        valid_speakers=valid,
-        core_test_only=args.core_test_only,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return out
+
+    def prepare(args):
+        valid = args.valid_speakers
+        return prepare_timit(
+            args.data_folder, args.save_folder, args.noise_folder,
+            test_noise_folder=args.test_noise_folder,
+            valid_speakers=int(valid) if valid >= 1 else valid,
+            core_test_only=args.core_test_only, seed=args.seed, progress=not args.no_progress)
+
+    return run_preparation(parser, prepare, argv)
 
 
 if __name__ == "__main__":
