@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fsce-installed
 
-.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus demo-corpus lint clean
+.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus demo-corpus lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,10 @@ install-pypesq: | $(PY)
 	  $(PIP) install -q setuptools wheel numpy && \
 	  CFLAGS=-fcommon $(PIP) install -q --no-build-isolation pypesq==1.2.4 )
 
-test: $(STAMP)
-	$(PY) -m pytest -q --doctest-modules speechbrain_fsce tests
+# Lint (ruff check + format check) first, then every test and doctest
+# (the package, the tests and the build-time tools).
+test: lint
+	$(PY) -m pytest -q --doctest-modules speechbrain_fsce tests tools
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x --doctest-modules speechbrain_fsce tests/unittests
@@ -51,8 +53,16 @@ benchmark-corpus: $(STAMP)
 demo-corpus: $(STAMP)
 	$(PY) -m tools.corpora.demo_corpus
 
+LINTED := speechbrain_fsce tests recipes benchmarks tools conftest.py setup.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check speechbrain_fsce tests recipes benchmarks tools
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+# Applies the formatter to the whole tree (then `make lint` passes).
+format: $(STAMP)
+	$(VENV)/bin/ruff format $(LINTED)
+	$(VENV)/bin/ruff check --fix $(LINTED)
 
 clean:
 	rm -rf results build *.egg-info .pytest_cache

@@ -106,9 +106,10 @@ def main(argv=None):
         streamer = FSCEStreamer(enhancer)
         signal = torch.from_numpy(signal)
     else:
+        import tempfile
+
         from speechbrain_fsce.inference.onnx_export import export_onnx
         from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
-        import tempfile
 
         folder = tempfile.mkdtemp()
         export_onnx(enhancer, folder)
