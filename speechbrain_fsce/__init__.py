@@ -20,7 +20,33 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'speechbrain_fsce' has no attribute {name!r}")
+def lazy_exports(package, exports):
+    """A module ``__getattr__`` that imports each exported name on first use.
+
+    Arguments
+    ---------
+    package : str
+        The package's name (for the error message).
+    exports : dict
+        Exported name -> module that defines it.
+
+    Returns
+    -------
+    callable
+
+    Example
+    -------
+    >>> getattr_ = lazy_exports("pkg", {"sqrt": "math"})
+    >>> getattr_("sqrt")(4.0)
+    2.0
+    """
+
+    def __getattr__(name):
+        if name in exports:
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,7 +7,7 @@ Authors
  * speechbrain-fsce developers
 """
 
-import importlib
+from speechbrain_fsce import lazy_exports
 
 _EXPORTS = {
     "enhance_chunked": "speechbrain_fsce.inference.chunked",
@@ -21,9 +21,4 @@ _EXPORTS = {
     "OnnxStreamer": "speechbrain_fsce.inference.onnx_runtime",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'speechbrain_fsce.inference' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

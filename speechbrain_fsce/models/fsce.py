@@ -55,6 +55,19 @@ def _block_class(block):
     return BLOCKS[block]
 
 
+def _levels_state(blocks, batch_size, freqs, next_freqs):
+    """Stream states of a stack of (C)CEB / conv levels; ``next_freqs(f, kf)`` gives each level's output bins."""
+    state = []
+    for blk in blocks:
+        state.extend(blk.init_state(batch_size, freqs))
+        freqs = next_freqs(freqs, (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1])
+    return state
+
+
+def _levels_state_names(blocks):
+    return [f"{i}.{n}" for i, blk in enumerate(blocks) for n in blk.state_names()]
+
+
 class Encoder(torch.nn.Module):
     """Causal convolutional encoder: levels of pad-past -> block -> BN -> PReLU.
 
@@ -157,16 +170,11 @@ class Encoder(torch.nn.Module):
         freqs : int
             Frequency bins of the encoder's input.
         """
-        state = []
-        for blk in self.blocks:
-            state.extend(blk.init_state(batch_size, freqs))
-            kf = (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1]
-            freqs = (freqs - kf) // self.freq_stride + 1
-        return state
+        return _levels_state(self.blocks, batch_size, freqs, lambda f, kf: (f - kf) // self.freq_stride + 1)
 
     def state_names(self):
         """Names of the tensors of :meth:`init_state`."""
-        return [f"{i}.{n}" for i, blk in enumerate(self.blocks) for n in blk.state_names()]
+        return _levels_state_names(self.blocks)
 
     def forward_step(self, x, state, coms=None):
         """Encodes the next frames ``[B, C, n, F]`` of a stream (eval mode).
@@ -276,16 +284,11 @@ class Decoder(torch.nn.Module):
         freqs : int
             Frequency bins of the decoder's input (the encoder's output).
         """
-        state = []
-        for blk in self.blocks:
-            state.extend(blk.init_state(batch_size, freqs))
-            kf = (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1]
-            freqs = (freqs - 1) * self.freq_stride + kf
-        return state
+        return _levels_state(self.blocks, batch_size, freqs, lambda f, kf: (f - 1) * self.freq_stride + kf)
 
     def state_names(self):
         """Names of the tensors of :meth:`init_state`."""
-        return [f"{i}.{n}" for i, blk in enumerate(self.blocks) for n in blk.state_names()]
+        return _levels_state_names(self.blocks)
 
     def forward_step(self, x, skips, state):
         """Decodes the next frames of a stream; returns ``(output, state)``."""
