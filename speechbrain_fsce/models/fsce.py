@@ -55,6 +55,17 @@ def _block_class(block):
     return BLOCKS[block]
 
 
+def _build_levels(coder, levels, block, freq_stride, inner_channels, transposed, activation, norm):
+    """Gives an encoder/decoder its ``blocks``, ``norms`` and ``acts`` from ``(c_in, c_out, kernel)`` levels."""
+    block_cls = _block_class(block)
+    coder.blocks = torch.nn.ModuleList(
+        block_cls(cin, cout, tuple(kernel), (1, freq_stride), inner_channels, transposed=transposed)
+        for cin, cout, kernel in levels
+    )
+    coder.norms = torch.nn.ModuleList(norm(cout) for _, cout, _ in levels)
+    coder.acts = torch.nn.ModuleList(activation() for _ in levels)
+
+
 def _levels_state(blocks, batch_size, freqs, next_freqs):
     """Stream states of a stack of (C)CEB / conv levels; ``next_freqs(f, kf)`` gives each level's output bins."""
     state = []
@@ -118,19 +129,10 @@ class Encoder(torch.nn.Module):
         norm=torch.nn.BatchNorm2d,
     ):
         super().__init__()
-        block_cls = _block_class(block)
         self.freq_stride = freq_stride
         self.past_pads = [k[0] - 1 for k in kernel_sizes]
-        self.blocks = torch.nn.ModuleList()
-        self.norms = torch.nn.ModuleList()
-        self.acts = torch.nn.ModuleList()
-        for i, kernel in enumerate(kernel_sizes):
-            cin = in_channels if i == 0 else channels
-            self.blocks.append(
-                block_cls(cin, channels, tuple(kernel), (1, freq_stride), inner_channels)
-            )
-            self.norms.append(norm(channels))
-            self.acts.append(activation())
+        levels = [(in_channels if i == 0 else channels, channels, k) for i, k in enumerate(kernel_sizes)]
+        _build_levels(self, levels, block, freq_stride, inner_channels, False, activation, norm)
 
     def forward(self, x, coms=None):
         """Encodes ``x`` ``[B, C, T, F]``.
@@ -244,23 +246,12 @@ class Decoder(torch.nn.Module):
         norm=torch.nn.BatchNorm2d,
     ):
         super().__init__()
-        block_cls = _block_class(block)
         self.freq_stride = freq_stride
         mirrored = list(kernel_sizes)[::-1]
         self.chomps = [k[0] - 1 for k in mirrored]
-        self.blocks = torch.nn.ModuleList()
-        self.norms = torch.nn.ModuleList()
-        self.acts = torch.nn.ModuleList()
-        for i, kernel in enumerate(mirrored):
-            cout = out_channels if i == len(mirrored) - 1 else channels
-            self.blocks.append(
-                block_cls(
-                    2 * channels, cout, tuple(kernel), (1, freq_stride),
-                    inner_channels, transposed=True,
-                )
-            )
-            self.norms.append(norm(cout))
-            self.acts.append(activation())
+        levels = [(2 * channels, out_channels if i == len(mirrored) - 1 else channels, k)
+                  for i, k in enumerate(mirrored)]
+        _build_levels(self, levels, block, freq_stride, inner_channels, True, activation, norm)
 
     def forward(self, x, skips):
         """Decodes ``x`` ``[B, channels, T, F_enc]`` with encoder ``skips``.

@@ -179,3 +179,20 @@ def test_polyphase_transposed_conv_equals_conv_transpose(kernel, stride, time_pa
     out = transposed_conv(conv, x, (left, right))
     assert out.shape == expected.shape
     assert (out - expected).abs().max() <= 1e-5 * expected.abs().max()
+
+
+@pytest.mark.parametrize("config,fingerprint,count", [
+    ({}, "e71bdb43fd047ee8", 1388),
+    ({"causal": True, "block": "conv", "collaborate": False}, "309debf1e5414e4c", 1138),
+])
+def test_checkpoints_of_earlier_versions_keep_loading(config, fingerprint, count):
+    """Names and shapes of every saved tensor are those of the network before the
+    streaming/fidelity rework (fingerprints taken from commit 57219b6's FSCE):
+    the S-TCM padding fix, the streaming forms, the polyphase transposed convs
+    and BatchNorm folding change how it computes, not what it stores."""
+    import hashlib
+
+    state = FSCE(**config).state_dict()
+    text = ";".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(state.items()))
+    assert len(state) == count
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == fingerprint
