@@ -3,9 +3,13 @@
 A recipe's ``train.py`` keeps what is its own (data preparation and the
 training pipeline of its corpus) and calls these for the rest::
 
-    hparams, run_opts, architecture = start_experiment(argv)
-    ...prepare data, build {"train", "valid", "test"} datasets...
-    train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=sampler_of_draws)
+    def main(argv):
+        hparams, run_opts, architecture = start_experiment(argv)
+        ...prepare data, build {"train", "valid", "test"} datasets...
+        train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=sampler_of_draws)
+
+    if __name__ == "__main__":
+        run_recipe(main)
 
 The recipe hparams read here are listed in :data:`HPARAMS` (plus what
 :class:`~speechbrain_fsce.brain.FSCEBrain` reads).
@@ -15,6 +19,7 @@ Authors
 """
 
 import logging
+import os
 import shutil
 import sys
 
@@ -22,8 +27,9 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process
 
-from speechbrain_fsce.brain import FSCEBrain
-from speechbrain_fsce.dataio.audio import load_audio
+from speechbrain_fsce.brain import FSCEBrain, close_distributed
+from speechbrain_fsce.checkpoints import TrainingLockError
+from speechbrain_fsce.dataio.audio import AudioError, load_audio
 
 logger = logging.getLogger(__name__)
 
@@ -169,3 +175,36 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
         logger.info("Pretrained-model folder written to %s (from %s)",
                     exported["folder"], exported["checkpoint"])
     return brain
+
+
+def run_recipe(main, argv=None):
+    """Runs a recipe's ``main(argv)`` as its ``__main__``.
+
+    A user's data or folder problem (unreadable audio, a missing folder, a
+    training already running in the folder) ends the process with one line,
+    ``train.py: error: ...`` (``FSCE_TRACEBACK=1`` shows the traceback), and
+    the process group of a multi-process run is closed before exit.
+
+    Arguments
+    ---------
+    main : callable
+        The recipe's ``main(argv)``.
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Example
+    -------
+    >>> def main(argv):
+    ...     raise FileNotFoundError(f"no such folder: {argv[0]}")
+    >>> run_recipe(main, ["/data/VB"])
+    Traceback (most recent call last):
+    SystemExit: train.py: error: no such folder: /data/VB
+    """
+    try:
+        main(sys.argv[1:] if argv is None else argv)
+    except (AudioError, FileNotFoundError, TrainingLockError) as err:
+        if os.environ.get("FSCE_TRACEBACK"):
+            raise
+        sys.exit(f"train.py: error: {err}")
+    finally:
+        close_distributed()  # before shutdown, or Gloo may abort the process

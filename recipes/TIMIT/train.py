@@ -21,17 +21,18 @@ Authors
 import logging
 import os
 import pathlib
-import sys
 
 import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_fsce.brain import close_distributed
-from speechbrain_fsce.checkpoints import TrainingLockError
-from speechbrain_fsce.dataio.audio import AudioError
 from speechbrain_fsce.dataio import OnTheFlyMixer, load_audio, prepare_corpus
 from speechbrain_fsce.dataio.folders import output_paths
-from speechbrain_fsce.recipe import fixed_pair_pipeline, start_experiment, train_and_evaluate
+from speechbrain_fsce.recipe import (
+    fixed_pair_pipeline,
+    run_recipe,
+    start_experiment,
+    train_and_evaluate,
+)
 from speechbrain_fsce.resources import demo_corpus_folder
 
 logger = logging.getLogger(__name__)
@@ -163,12 +164,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except (AudioError, FileNotFoundError, TrainingLockError) as err:
-        if os.environ.get("FSCE_TRACEBACK"):
-            raise
-        # A user's data or folder problem: one line (FSCE_TRACEBACK=1 shows where).
-        sys.exit(f"train.py: error: {err}")
-    finally:
-        close_distributed()  # before shutdown, or Gloo may abort the process
+    run_recipe(main)  # data errors in one line; closes the process group

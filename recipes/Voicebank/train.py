@@ -17,16 +17,18 @@ Authors
  * speechbrain-fsce developers
 """
 
-import sys
-
 import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 from voicebank_prepare import prepare_voicebank
 
-from speechbrain_fsce.brain import close_distributed
 from speechbrain_fsce.dataio import load_audio
 from speechbrain_fsce.dataio.paired import PairedExcerpts
-from speechbrain_fsce.recipe import fixed_pair_pipeline, start_experiment, train_and_evaluate
+from speechbrain_fsce.recipe import (
+    fixed_pair_pipeline,
+    run_recipe,
+    start_experiment,
+    train_and_evaluate,
+)
 
 
 def dataio_prep(hparams, paths):
@@ -64,7 +66,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    finally:
-        close_distributed()  # before shutdown, or Gloo may abort the process
+    run_recipe(main)  # data errors in one line; closes the process group
