@@ -21,9 +21,9 @@ import numpy as np
 from speechbrain_fsce.fileio import atomic_path, atomic_write
 from speechbrain_fsce.metrics import summarize_by_snr
 
-REPORTED_METRICS = (
-    "pesq_nb_raw", "pesq_wb", "stoi", "sisdr", "csig", "cbak", "covl", "ssnr",
-)
+#: The reported metrics (of :data:`~speechbrain_fsce.metrics.METRIC_NAMES`),
+#: in table order, with their column titles. ``pesq_nb`` (the MOS-mapped form
+#: of ``pesq_nb_raw``) is computed but not reported.
 METRIC_TITLES = {
     "pesq_nb_raw": "PESQ-NB raw (paper)",
     "pesq_wb": "PESQ-WB",
@@ -34,6 +34,7 @@ METRIC_TITLES = {
     "covl": "COVL",
     "ssnr": "SSNR (dB)",
 }
+REPORTED_METRICS = tuple(METRIC_TITLES)
 _DB_METRICS = ("sisdr", "ssnr")  # shown with 2 decimals, the others with 3
 
 

@@ -10,6 +10,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce.brain import FSCEBrain
 from speechbrain_fsce.losses import FSCELoss
+from speechbrain_fsce.metrics import METRIC_NAMES
 from speechbrain_fsce.reporting import REPORTED_METRICS
 from tests.unittests.tiny_models import SMALL
 
@@ -67,3 +68,8 @@ def test_an_unknown_best_metric_is_an_error(tmp_path):
 @pytest.mark.parametrize("path", RECIPE_YAMLS, ids=lambda p: f"{p.parents[1].name}/{p.name}")
 def test_every_recipe_yaml_names_a_reported_metric(path):
     assert ruamel.yaml.YAML().load(path.read_text())["best_metric"] in REPORTED_METRICS
+
+
+def test_every_reported_metric_is_computed():
+    # best_metric must be a reported metric, and a reported one must be scored.
+    assert REPORTED_METRICS and set(REPORTED_METRICS) <= set(METRIC_NAMES)
