@@ -617,6 +617,14 @@ class FSCE(torch.nn.Module):
         return FSCEOutput(magnitude.unsqueeze(-1) * unit, magnitude, cplx)
 
 
+def _state_size(module):
+    """Number of state tensors of a module (cached on it: the structure is fixed)."""
+    size = module.__dict__.get("_stream_state_size")
+    if size is None:
+        size = module.__dict__["_stream_state_size"] = len(module.state_names())
+    return size
+
+
 class _StateParts:
     """Calls FSCE's modules offline (no state) or as a stream, slicing the flat state.
 
@@ -635,7 +643,7 @@ class _StateParts:
         self.offset = 0
 
     def _take(self, module):
-        n = len(module.state_names())
+        n = _state_size(module)
         part = self.state[self.offset : self.offset + n]
         self.offset += n
         return part

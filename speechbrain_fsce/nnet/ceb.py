@@ -83,10 +83,43 @@ def transposed_conv(conv, x, time_padding):
 
 
 def _expert(conv, x, time_padding):
-    """An expert (or plain) conv of a block: forward, or transposed in polyphase form."""
+    """An expert (or plain) conv of a block: forward, or transposed.
+
+    A transposed conv runs in polyphase form (:func:`transposed_conv`) on
+    many frames; a stream step (``time_padding`` ``(0, 0)``: past frames
+    included in ``x``) is a single ``conv_transpose2d`` whose time padding
+    keeps only the new frames' outputs (one operation instead of a dozen
+    for one frame). Both equal the module's own ``ConvTranspose2d``.
+    """
     if isinstance(conv, torch.nn.ConvTranspose2d):
+        if tuple(time_padding) == (0, 0):
+            if not torch.onnx.is_in_onnx_export():
+                return _transposed_step_eager(conv, x)
+            past = conv.kernel_size[0] - 1
+            return torch.nn.functional.conv_transpose2d(
+                x, conv.weight, conv.bias, conv.stride, (past, 0), conv.output_padding, conv.groups, conv.dilation
+            )
         return transposed_conv(conv, x, time_padding)
     return conv(x)
+
+
+def _transposed_step_eager(conv, x):
+    """Stream step of a transposed conv in eager torch: time taps folded into channels.
+
+    Output frame ``t`` is ``sum_s W[:, :, s] x[t - s]``: with the ``kt``
+    frames that output reads stacked as input channels (most recent last,
+    the kernel's time axis reversed to match), it is one 1-D transposed conv
+    over frequency, much faster in PyTorch than a 2-D one on a few frames.
+    """
+    kt = conv.kernel_size[0]
+    b, c, frames, f = x.shape
+    n = frames - (kt - 1)
+    windows = x.unfold(2, kt, 1)  # [B, C, n, F, kt]: window[..., j] = frame t - (kt - 1) + j
+    folded = windows.permute(0, 2, 4, 1, 3).reshape(b * n, kt * c, f)
+    # Folded channel (j, c) reads frame t - (kt - 1) + j, i.e. kernel tap kt - 1 - j.
+    weight = conv.weight.permute(2, 0, 1, 3).flip(0).reshape(kt * c, conv.out_channels, -1)
+    y = torch.nn.functional.conv_transpose1d(folded, weight, conv.bias, conv.stride[1])
+    return y.reshape(b, n, conv.out_channels, -1).transpose(1, 2)
 
 
 def pointwise(conv, x):

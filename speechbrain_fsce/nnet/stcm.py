@@ -43,16 +43,22 @@ def _dilated_step(conv, full, one_frame):
 
     For a single new frame the conv reads every ``dilation``-th frame once:
     a matrix-vector product (PyTorch's CPU convolutions, dilated ones above
-    all, are slow on such short inputs).
+    all, are slow on such short inputs). When exporting to ONNX it stays one
+    convolution node (onnxruntime runs it well).
     """
-    if one_frame:
+    if one_frame and not torch.onnx.is_in_onnx_export():
         taps = full[:, :, :: conv.dilation[0]].flatten(1)  # [B, C * kernel]
         return torch.nn.functional.linear(taps, conv.weight.flatten(1), conv.bias).unsqueeze(-1)
     return conv(full)
 
 
 def _pointwise_step(conv, x):
-    """A 1x1 ``Conv1d`` on ``[B, C, n]`` as a matrix product (faster on a few frames)."""
+    """A 1x1 ``Conv1d`` on ``[B, C, n]`` as a matrix product (faster in eager torch).
+
+    When exporting to ONNX it stays a convolution: one graph node instead of three.
+    """
+    if torch.onnx.is_in_onnx_export():
+        return conv(x)
     return torch.nn.functional.linear(x.transpose(1, 2), conv.weight[:, :, 0], conv.bias).transpose(1, 2)
 
 
