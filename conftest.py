@@ -5,9 +5,7 @@ import torch
 
 
 def pytest_addoption(parser):
-    parser.addoption(
-        "--runslow", action="store_true", default=False, help="run slow tests"
-    )
+    parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
     parser.addoption("--device", action="store", default="cpu")
 
 

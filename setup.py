@@ -24,7 +24,12 @@ setup(
     package_dir={"speechbrain_fsce.hparams": "hparams"},
     package_data={
         "speechbrain_fsce.hparams": ["*.yaml"],
-        "speechbrain_fsce.dataio": ["demo_corpus/*.md", "demo_corpus/*.tsv", "demo_corpus/*/*/*.flac", "demo_corpus/*/*/*/*.flac"],
+        "speechbrain_fsce.dataio": [
+            "demo_corpus/*.md",
+            "demo_corpus/*.tsv",
+            "demo_corpus/*/*/*.flac",
+            "demo_corpus/*/*/*/*.flac",
+        ],
     },
     python_requires=">=3.9",
     install_requires=[

@@ -46,7 +46,9 @@ def write_noisy_file(path, minutes, rate, channels, seed=0):
             t = (start + np.arange(n)) / rate
             f0 = 120 + 20 * np.sin(2 * np.pi * 0.3 * t)
             phase = 2 * np.pi * np.cumsum(f0) / rate
-            voiced = sum(np.sin(k * phase) / k for k in range(1, 15)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+            voiced = sum(np.sin(k * phase) / k for k in range(1, 15)) * (
+                0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2
+            )
             x = 0.1 * voiced + 0.03 * rng.standard_normal(n)
             f.write(np.repeat(x[:, None], channels, axis=1))
     return total
@@ -55,13 +57,21 @@ def write_noisy_file(path, minutes, rate, channels, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rate", type=int, default=16000, help="sampling rate of the generated file")
+    parser.add_argument(
+        "--rate", type=int, default=16000, help="sampling rate of the generated file"
+    )
     parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--model", default=None, help="model folder (default: published config, random weights)")
-    parser.add_argument("--causal", action="store_true", help="random causal model (streamed) instead of non-causal")
+    parser.add_argument(
+        "--model", default=None, help="model folder (default: published config, random weights)"
+    )
+    parser.add_argument(
+        "--causal", action="store_true", help="random causal model (streamed) instead of non-causal"
+    )
     parser.add_argument("--chunk-seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--limit-mb", type=float, default=2048.0, help="fail (exit 1) above this peak RSS")
+    parser.add_argument(
+        "--limit-mb", type=float, default=2048.0, help="fail (exit 1) above this peak RSS"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -87,12 +97,18 @@ def main(argv=None):
         out_frames = sf.info(dst).frames
     seconds = samples / args.rate
     plan = ChunkPlan(enhancer, args.chunk_seconds)
-    print(f"file: {args.minutes:g} min, {args.rate} Hz, {args.channels} channel(s) ({samples} samples)")
-    print(f"model: {'causal (streamed)' if causal else 'non-causal'}, "
-          f"{sum(p.numel() for p in enhancer.parameters())} parameters, {args.threads} thread(s)")
+    print(
+        f"file: {args.minutes:g} min, {args.rate} Hz, {args.channels} channel(s) ({samples} samples)"
+    )
+    print(
+        f"model: {'causal (streamed)' if causal else 'non-causal'}, "
+        f"{sum(p.numel() for p in enhancer.parameters())} parameters, {args.threads} thread(s)"
+    )
     if not causal:
-        print(f"chunks: {plan.chunk / 16000:g} s + 2 x {plan.context / 16000:g} s context, "
-              f"{plan.crossfade / 16000:g} s cross-fade")
+        print(
+            f"chunks: {plan.chunk / 16000:g} s + 2 x {plan.context / 16000:g} s context, "
+            f"{plan.crossfade / 16000:g} s cross-fade"
+        )
     print(f"output: {out_frames} samples at {info['output_rate']} Hz")
     print(f"time: {elapsed:.1f} s (real-time factor {elapsed / seconds:.3f})")
     print(f"peak RSS before enhancing: {base:.0f} MB")

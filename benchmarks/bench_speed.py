@@ -25,8 +25,14 @@ from speechbrain_fsce import FSCE, FSCEEnhancer
 CONFIGS = {
     "published (non-causal)": {},
     "published, causal": {"causal": True},
-    "demo": dict(channels=32, inner_channels=16, tcm_hidden_channels=32, num_tcm_modules=2,
-                 magnitude_output="mask", complex_output="residual"),
+    "demo": dict(
+        channels=32,
+        inner_channels=16,
+        tcm_hidden_channels=32,
+        num_tcm_modules=2,
+        magnitude_output="mask",
+        complex_output="residual",
+    ),
 }
 
 

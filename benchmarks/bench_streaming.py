@@ -72,17 +72,27 @@ def summary(name, seconds, hop_ms):
     """One Markdown row: median, p90, p99, max (ms) and share over the hop."""
     ms = sorted(t * 1000 for t in seconds)
     late = sum(t > hop_ms for t in ms) / len(ms)
-    return (f"| {name} | {statistics.median(ms):.2f} | {percentile(ms, 90):.2f} | "
-            f"{percentile(ms, 99):.2f} | {ms[-1]:.2f} | {late:.1%} |")
+    return (
+        f"| {name} | {statistics.median(ms):.2f} | {percentile(ms, 90):.2f} | "
+        f"{percentile(ms, 99):.2f} | {ms[-1]:.2f} | {late:.1%} |"
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--model", default=None, help="causal model folder (default: published width, random weights)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="causal model folder (default: published width, random weights)",
+    )
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    parser.add_argument("--threads", type=int, default=1, help="threads (1 is usually fastest per hop)")
-    parser.add_argument("--paced", action="store_true", help="one hop every 10 ms, as a live stream")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads (1 is usually fastest per hop)"
+    )
+    parser.add_argument(
+        "--paced", action="store_true", help="one hop every 10 ms, as a live stream"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -114,13 +124,16 @@ def main(argv=None):
         folder = tempfile.mkdtemp()
         export_onnx(enhancer, folder)
         streamer = OnnxStreamer(folder, threads=args.threads)
-    walls, cpus, _ = time_hops(streamer.process, signal, hop,
-                               paced_seconds=hop / rate if args.paced else None)
+    walls, cpus, _ = time_hops(
+        streamer.process, signal, hop, paced_seconds=hop / rate if args.paced else None
+    )
     params = sum(p.numel() for p in enhancer.parameters())
     hop_ms = hop / rate * 1000
-    print(f"model: causal FSCE, {params:,} parameters; backend {args.backend}, "
-          f"{args.threads} thread(s), {'paced at one hop per 10 ms' if args.paced else 'hops back to back'}; "
-          f"{len(walls)} hops timed")
+    print(
+        f"model: causal FSCE, {params:,} parameters; backend {args.backend}, "
+        f"{args.threads} thread(s), {'paced at one hop per 10 ms' if args.paced else 'hops back to back'}; "
+        f"{len(walls)} hops timed"
+    )
     print("\n| per-hop time (ms) | median | p90 | p99 | max | over the hop |")
     print("|---|---|---|---|---|---|")
     print(summary("CPU (thread)", cpus, hop_ms))

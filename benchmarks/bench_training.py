@@ -23,8 +23,14 @@ import time
 import torch
 
 CONFIGS = {
-    "demo width": dict(channels=32, inner_channels=16, tcm_hidden_channels=32, num_tcm_modules=2,
-                       magnitude_output="mask", complex_output="residual"),
+    "demo width": dict(
+        channels=32,
+        inner_channels=16,
+        tcm_hidden_channels=32,
+        num_tcm_modules=2,
+        magnitude_output="mask",
+        complex_output="residual",
+    ),
     "published width": {},
 }
 
@@ -66,9 +72,13 @@ def main(argv=None):
     from speechbrain_fsce import FSCE, FSCEEnhancer
     from speechbrain_fsce.losses import FSCELoss
 
-    print(f"threads={args.threads}, batch {args.batch} x {args.seconds:g} s, "
-          f"median of {args.steps} steps after 2 warm-up steps\n")
-    print("| configuration | parameters | s/step wall | s/step CPU | audio s per wall s | audio s per CPU s |")
+    print(
+        f"threads={args.threads}, batch {args.batch} x {args.seconds:g} s, "
+        f"median of {args.steps} steps after 2 warm-up steps\n"
+    )
+    print(
+        "| configuration | parameters | s/step wall | s/step CPU | audio s per wall s | audio s per CPU s |"
+    )
     print("|---|---|---|---|---|---|")
     for name, cfg in CONFIGS.items():
         torch.manual_seed(0)
@@ -77,7 +87,9 @@ def main(argv=None):
         walls, cpus = train_steps(enhancer, FSCELoss(), args.batch, args.seconds, args.steps)
         wall, cpu = statistics.median(walls), statistics.median(cpus)
         audio = args.batch * args.seconds
-        print(f"| {name} | {params:,} | {wall:.3f} | {cpu:.3f} | {audio / wall:.1f} | {audio / cpu:.1f} |")
+        print(
+            f"| {name} | {params:,} | {wall:.3f} | {cpu:.3f} | {audio / wall:.1f} | {audio / cpu:.1f} |"
+        )
     return 0
 
 

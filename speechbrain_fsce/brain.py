@@ -92,9 +92,19 @@ class FSCEBrain(sb.Brain):
 
     #: Every hparam this Brain reads (a consistency test keeps it exact).
     HPARAMS = (
-        "loss", "lr_annealing", "epoch_counter", "train_logger", "sample_rate",
-        "test_snrs", "enhanced_folder", "report_folder", "listening_per_snr",
-        "time_budget_minutes", "tensorboard_logger", "metric_n_jobs", "best_metric",
+        "loss",
+        "lr_annealing",
+        "epoch_counter",
+        "train_logger",
+        "sample_rate",
+        "test_snrs",
+        "enhanced_folder",
+        "report_folder",
+        "listening_per_snr",
+        "time_budget_minutes",
+        "tensorboard_logger",
+        "metric_n_jobs",
+        "best_metric",
     )
 
     def __init__(self, *args, checkpointer=None, **kwargs):
@@ -107,7 +117,8 @@ class FSCEBrain(sb.Brain):
         self.best_metric = getattr(self.hparams, "best_metric", "pesq_nb_raw")
         if self.best_metric not in REPORTED_METRICS:
             raise ValueError(
-                f"best_metric: {self.best_metric!r} is not one of {', '.join(REPORTED_METRICS)}")
+                f"best_metric: {self.best_metric!r} is not one of {', '.join(REPORTED_METRICS)}"
+            )
 
     def compute_forward(self, batch, stage):
         """Runs FSCE on the noisy batch; returns what the objectives need."""
@@ -134,7 +145,8 @@ class FSCEBrain(sb.Brain):
             for name, module in self.modules.items():
                 if any(p.requires_grad for p in module.parameters()):
                     self.modules[name] = torch.nn.parallel.DistributedDataParallel(
-                        module, find_unused_parameters=self.find_unused_parameters)
+                        module, find_unused_parameters=self.find_unused_parameters
+                    )
             return
         super()._wrap_distributed()
 
@@ -146,8 +158,7 @@ class FSCEBrain(sb.Brain):
         for name, value in terms.items():
             self.loss_terms.setdefault(name, []).append(value.item())
         if stage != sb.Stage.TRAIN:
-            enhanced = self.enhancer.front_end.synthesize(
-                output.enhanced, scale, noisy.shape[-1])
+            enhanced = self.enhancer.front_end.synthesize(output.enhanced, scale, noisy.shape[-1])
             self._score(batch, enhanced.detach(), stage)
         return loss
 
@@ -163,7 +174,10 @@ class FSCEBrain(sb.Brain):
             n = int(round(lens[i].item() * noisy.shape[-1]))
             self.snrs[utt_id] = int(batch.snr[i])
             self._save_test_outputs(
-                utt_id, self.snrs[utt_id], *(x[i, :n].cpu().numpy() for x in (noisy, enhanced, clean)))
+                utt_id,
+                self.snrs[utt_id],
+                *(x[i, :n].cpu().numpy() for x in (noisy, enhanced, clean)),
+            )
 
     @property
     def records(self):
@@ -194,7 +208,9 @@ class FSCEBrain(sb.Brain):
         sample["spectrogram"] = f"samples/{utt_id}.png"
         plot_spectrograms(
             folder / sample["spectrogram"],
-            {f"noisy ({snr} dB)": noisy, "enhanced": enhanced, "clean": clean}, sr)
+            {f"noisy ({snr} dB)": noisy, "enhanced": enhanced, "clean": clean},
+            sr,
+        )
         self.listening.append(sample)
 
     def on_fit_start(self):
@@ -244,7 +260,8 @@ class FSCEBrain(sb.Brain):
             meta = dict(stage_stats)
             meta.setdefault(self.best_metric, -1.0)
             self.checkpointer.save_and_keep_only(
-                meta=meta, max_keys=[self.best_metric], num_to_keep=1)
+                meta=meta, max_keys=[self.best_metric], num_to_keep=1
+            )
             self._check_time_budget(epoch)
         else:
             self.hparams.train_logger.log_stats(
@@ -265,7 +282,12 @@ class FSCEBrain(sb.Brain):
             logger.warning(
                 "Epoch %s: %d silent training excerpt(s) redrawn, %d replaced by the "
                 "loudest excerpt of their file, %d silent utterance(s) (of %d excerpts)",
-                epoch, stats["redrawn"], stats["loudest"], stats["silent"], stats["excerpts"])
+                epoch,
+                stats["redrawn"],
+                stats["loudest"],
+                stats["silent"],
+                stats["excerpts"],
+            )
 
     def _check_time_budget(self, epoch):
         """Stops after this epoch when the next one would overrun the budget."""
@@ -280,7 +302,10 @@ class FSCEBrain(sb.Brain):
         if stop.item():
             logger.info(
                 "Time budget of %.1f min reached after epoch %d (%.1f min): stopping.",
-                budget, epoch, elapsed / 60)
+                budget,
+                epoch,
+                elapsed / 60,
+            )
             self.hparams.epoch_counter.limit = epoch
 
     def _write_test_reports(self):

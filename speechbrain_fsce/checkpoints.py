@@ -245,7 +245,10 @@ class SafeCheckpointer(Checkpointer):
                 os.rename(folder, aside)
             logger.warning(
                 "Skipping checkpoint %s: %s (an interrupted save?); moved aside to %s; "
-                "the previous good checkpoint is used", folder, problem, aside.name,
+                "the previous good checkpoint is used",
+                folder,
+                problem,
+                aside.name,
             )
         return good
 
@@ -344,7 +347,9 @@ class TrainingLock:
                         f"lock file {self.path}): wait for it to finish or choose another "
                         "--output_folder (delete the lock file only if no training runs there)"
                     ) from None
-                logger.warning("Removing a stale training lock %s (pid %s is not running)", self.path, pid)
+                logger.warning(
+                    "Removing a stale training lock %s (pid %s is not running)", self.path, pid
+                )
                 try:
                     os.remove(self.path)
                 except FileNotFoundError:

@@ -102,8 +102,15 @@ def _seconds(minimum, strict):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")) or value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g} seconds, got {text}")
+        if (
+            value != value
+            or value in (float("inf"), float("-inf"))
+            or value < minimum
+            or (strict and value == minimum)
+        ):
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if strict else '>='} {minimum:g} seconds, got {text}"
+            )
         return value
 
     return parse
@@ -172,7 +179,9 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
                 errors.append((item, f"folder holds no audio file ({', '.join(AUDIO_EXTENSIONS)})"))
             for f in audio:
                 rel = os.path.relpath(f, item)
-                candidates.append((f, os.path.join(output_dir, os.path.dirname(rel), _output_name(f))))
+                candidates.append(
+                    (f, os.path.join(output_dir, os.path.dirname(rel), _output_name(f)))
+                )
         elif os.path.isfile(item):
             candidates.append((item, os.path.join(output_dir, _output_name(item))))
         else:
@@ -180,12 +189,19 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
     inputs_real = {os.path.realpath(f) for f, _ in candidates}
     for f, out in candidates:
         out_real = os.path.realpath(out)
-        if os.path.realpath(os.path.dirname(out)) == os.path.realpath(os.path.dirname(f)) or out_real in inputs_real:
-            errors.append((f, f"refusing to write into the input's own location ({out}); choose another -o"))
+        if (
+            os.path.realpath(os.path.dirname(out)) == os.path.realpath(os.path.dirname(f))
+            or out_real in inputs_real
+        ):
+            errors.append(
+                (f, f"refusing to write into the input's own location ({out}); choose another -o")
+            )
         elif out_real in claimed:
             errors.append((f, f"output {out} would also be written for {claimed[out_real]}"))
         elif os.path.lexists(out) and not overwrite:
-            errors.append((f, f"output {out} exists already; not replaced (pass --overwrite to replace it)"))
+            errors.append(
+                (f, f"output {out} exists already; not replaced (pass --overwrite to replace it)")
+            )
         else:
             claimed[out_real] = f
             jobs.append((f, out))
@@ -208,28 +224,64 @@ def _enhance_parser():
             "rate); files of any length are processed in constant memory."
         ),
     )
-    parser.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
-    parser.add_argument("--model", required=True, help="model folder (hyperparams.yaml + enhancer.ckpt)")
-    parser.add_argument("-o", "--output", required=True, help="output folder (never an input's own folder)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
-    parser.add_argument("--keep-rate", action="store_true", help="write at each input's rate (default: model rate)")
-    parser.add_argument("--subtype", default="FLOAT", help="output WAV subtype: FLOAT (default, no clipping), PCM_16, PCM_24")
-    parser.add_argument("--chunk-seconds", type=_seconds(0, True), default=10.0, help="chunk length for non-causal models (default 10)")
     parser.add_argument(
-        "--context-seconds", type=_seconds(0, False), default=None,
+        "inputs", nargs="+", help="audio files and/or folders (searched recursively)"
+    )
+    parser.add_argument(
+        "--model", required=True, help="model folder (hyperparams.yaml + enhancer.ckpt)"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, help="output folder (never an input's own folder)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing output files (never inputs)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)"
+    )
+    parser.add_argument(
+        "--keep-rate", action="store_true", help="write at each input's rate (default: model rate)"
+    )
+    parser.add_argument(
+        "--subtype",
+        default="FLOAT",
+        help="output WAV subtype: FLOAT (default, no clipping), PCM_16, PCM_24",
+    )
+    parser.add_argument(
+        "--chunk-seconds",
+        type=_seconds(0, True),
+        default=10.0,
+        help="chunk length for non-causal models (default 10)",
+    )
+    parser.add_argument(
+        "--context-seconds",
+        type=_seconds(0, False),
+        default=None,
         help="context on each side of a chunk (default: the receptive field, exact)",
     )
-    parser.add_argument("--crossfade-seconds", type=_seconds(0, False), default=0.25, help="cross-fade between chunks (default 0.25)")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--crossfade-seconds",
+        type=_seconds(0, False),
+        default=0.25,
+        help="cross-fade between chunks (default 0.25)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch CPU threads (default: torch's choice)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
-        "--unsafe-load", action="store_true",
+        "--unsafe-load",
+        action="store_true",
         help="load the model folder with SpeechBrain's loader, which runs code from its "
         "hyperparams.yaml and checkpoint: only for folders from a source you trust",
     )
     parser.add_argument(
-        "--backend", choices=("torch", "onnx"), default="torch",
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
         help="run the network in torch (default) or in onnxruntime (needs the onnx extra; CPU only)",
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
@@ -256,7 +308,10 @@ def _signals_as_exceptions():
 
 def _disk_full(err, path):
     """Whether a write error means the output's file system is full."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+    if isinstance(err, OSError) and err.errno in (
+        errno.ENOSPC,
+        getattr(errno, "EDQUOT", errno.ENOSPC),
+    ):
         return True
     try:
         st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
@@ -312,7 +367,10 @@ def _enhance(args, prog):
 
     _threads(args.threads)
     if args.subtype.upper() not in sf.available_subtypes("WAV"):
-        return _fail(f"--subtype {args.subtype!r} is not a WAV subtype ({', '.join(sorted(sf.available_subtypes('WAV')))})", prog)
+        return _fail(
+            f"--subtype {args.subtype!r} is not a WAV subtype ({', '.join(sorted(sf.available_subtypes('WAV')))})",
+            prog,
+        )
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         return _fail(f"-o {args.output}: exists and is not a folder", prog)
     try:
@@ -332,13 +390,18 @@ def _enhance(args, prog):
         return _fail(f"cannot load model {args.model}: {first}", prog)
     if args.backend == "onnx":
         if not str(args.device).startswith("cpu"):
-            return _fail("--backend onnx runs on the CPU; drop --device or use --backend torch", prog)
+            return _fail(
+                "--backend onnx runs on the CPU; drop --device or use --backend torch", prog
+            )
         try:
             from speechbrain_fsce.inference.onnx_export import onnx_enhancer
 
             model.mods.enhancer = onnx_enhancer(model.mods.enhancer, threads=args.threads or 1)
         except ImportError as err:
-            return _fail(f"--backend onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}", prog)
+            return _fail(
+                f"--backend onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}",
+                prog,
+            )
 
     notes = []
     jobs, errors = plan_outputs(args.inputs, args.output, overwrite=args.overwrite, notes=notes)
@@ -351,10 +414,14 @@ def _enhance(args, prog):
             for src, dst in bar:
                 try:
                     model.enhance_long_file(
-                        src, dst,
-                        chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds,
-                        crossfade_seconds=args.crossfade_seconds, keep_rate=args.keep_rate,
-                        subtype=args.subtype.upper(), progress=not args.no_progress,
+                        src,
+                        dst,
+                        chunk_seconds=args.chunk_seconds,
+                        context_seconds=args.context_seconds,
+                        crossfade_seconds=args.crossfade_seconds,
+                        keep_rate=args.keep_rate,
+                        subtype=args.subtype.upper(),
+                        progress=not args.no_progress,
                         overwrite=args.overwrite,
                     )
                     written += 1
@@ -363,8 +430,11 @@ def _enhance(args, prog):
                         traceback.print_exc()
                     if _disk_full(err, dst):
                         bar.close()
-                        print(f"{prog}: error: no space left on device while writing {dst} "
-                              f"(partial output removed; {written} file(s) written)", file=sys.stderr)
+                        print(
+                            f"{prog}: error: no space left on device while writing {dst} "
+                            f"(partial output removed; {written} file(s) written)",
+                            file=sys.stderr,
+                        )
                         return EXIT_SOME_FAILED
                     # AudioError (a ValueError) already names the file; others do not.
                     reason = getattr(err, "reason", None) or str(err)
@@ -374,8 +444,11 @@ def _enhance(args, prog):
         if args.debug:
             traceback.print_exc()
         signum = getattr(err, "signum", signal.SIGINT)
-        print(f"{prog}: interrupted by {signal.Signals(signum).name}: {written} file(s) written, "
-              "the file being written was removed", file=sys.stderr)
+        print(
+            f"{prog}: interrupted by {signal.Signals(signum).name}: {written} file(s) written, "
+            "the file being written was removed",
+            file=sys.stderr,
+        )
         return 128 + int(signum)
     bar.close()
 
@@ -417,20 +490,36 @@ def export_main(argv=None):
     src.add_argument("--save_folder", help="training run's checkpoint folder (CKPT+* sub-folders)")
     src.add_argument("--ckpt", help="a single enhancer.ckpt / model.ckpt file instead")
     src.add_argument("--model", help="an existing model folder (with --onnx: export it to ONNX)")
-    parser.add_argument("--output", help="model folder to write (an earlier export there is replaced)")
     parser.add_argument(
-        "--onnx", default=None,
+        "--output", help="model folder to write (an earlier export there is replaced)"
+    )
+    parser.add_argument(
+        "--onnx",
+        default=None,
         help="also write ONNX graphs + fsce_onnx.json to this folder (needs the onnx extra)",
     )
     arch = parser.add_mutually_exclusive_group()
-    arch.add_argument("--overrides", default=None, help='architecture values as JSON, e.g. \'{"causal": true}\'')
-    arch.add_argument("--hparams", default=None, help="training run's hyperparams.yaml to read the architecture from")
-    parser.add_argument("--max_key", default="pesq_nb_raw", help="checkpoint meta key to maximise (default pesq_nb_raw)")
+    arch.add_argument(
+        "--overrides", default=None, help="architecture values as JSON, e.g. '{\"causal\": true}'"
+    )
+    arch.add_argument(
+        "--hparams",
+        default=None,
+        help="training run's hyperparams.yaml to read the architecture from",
+    )
+    parser.add_argument(
+        "--max_key",
+        default="pesq_nb_raw",
+        help="checkpoint meta key to maximise (default pesq_nb_raw)",
+    )
     parser.add_argument("--min_key", default=None, help="checkpoint meta key to minimise instead")
     args = parser.parse_args(argv)
     if args.model is not None:
         if args.onnx is None or args.output is not None:
-            return _fail("--model exports an existing model folder to ONNX: give --onnx DIR (and no --output)", "fsce-export")
+            return _fail(
+                "--model exports an existing model folder to ONNX: give --onnx DIR (and no --output)",
+                "fsce-export",
+            )
         return _export_onnx(args.model, args.onnx)
     if args.output is None:
         return _fail("--output is required with --save_folder or --ckpt", "fsce-export")
@@ -453,7 +542,9 @@ def export_main(argv=None):
             folder = export_model(args.output, args.ckpt, overrides)
             chosen = f"{args.ckpt}"
         else:
-            result = export_best(args.save_folder, args.output, overrides, max_key=args.max_key, min_key=args.min_key)
+            result = export_best(
+                args.save_folder, args.output, overrides, max_key=args.max_key, min_key=args.min_key
+            )
             folder = result["folder"]
             chosen = f"{result['checkpoint']} {result['meta']}"
     except (ValueError, OSError) as err:
@@ -475,13 +566,18 @@ def _export_onnx(model_folder, onnx_folder):
         model = FSCEEnhancement.from_hparams(source=model_folder)
         config = export_onnx(model.mods.enhancer, onnx_folder)
     except ImportError as err:
-        return _fail(f"--onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}", "fsce-export")
+        return _fail(
+            f"--onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}",
+            "fsce-export",
+        )
     except (ValueError, OSError, RuntimeError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         return _fail(f"cannot export {model_folder} to ONNX: {first}", "fsce-export")
     graphs = [g for g in (config["offline_graph"], config["stream_graph"]) if g]
-    print(f"fsce-export: wrote {', '.join(graphs)} and fsce_onnx.json to {onnx_folder}"
-          + ("" if config["stream_graph"] else " (not causal: no streaming graph)"))
+    print(
+        f"fsce-export: wrote {', '.join(graphs)} and fsce_onnx.json to {onnx_folder}"
+        + ("" if config["stream_graph"] else " (not causal: no streaming graph)")
+    )
     return EXIT_OK
 
 
@@ -511,4 +607,3 @@ def prepare_main(argv=None):
     except (FileNotFoundError, ValueError) as err:
         return _fail(str(err), "fsce-prepare")
     return EXIT_OK
-

@@ -84,12 +84,16 @@ def _place(tmp, path, overwrite):
         os.link(tmp, path)  # fails atomically if path exists
     except FileExistsError:
         raise FileExistsError(
-            errno.EEXIST, "exists already; not replaced (allow overwriting to replace it)", str(path)
+            errno.EEXIST,
+            "exists already; not replaced (allow overwriting to replace it)",
+            str(path),
         ) from None
     except OSError:  # no hard links on this file system
         if os.path.lexists(path):
             raise FileExistsError(
-                errno.EEXIST, "exists already; not replaced (allow overwriting to replace it)", str(path)
+                errno.EEXIST,
+                "exists already; not replaced (allow overwriting to replace it)",
+                str(path),
             ) from None
         os.replace(tmp, path)
         return

@@ -131,7 +131,9 @@ class FSCELoss(torch.nn.Module):
     6.0
     """
 
-    def __init__(self, mag_weight=1.0, ri_weight=1.0, fused_weight=0.0, error="mse", domain="compressed"):
+    def __init__(
+        self, mag_weight=1.0, ri_weight=1.0, fused_weight=0.0, error="mse", domain="compressed"
+    ):
         super().__init__()
         if domain not in ("compressed", "linear"):
             raise ValueError(f"domain must be 'compressed' or 'linear', got {domain!r}")
@@ -183,5 +185,6 @@ class FSCELoss(torch.nn.Module):
         if front_end is None:
             raise ValueError(
                 "FSCELoss(domain='linear') needs the front end that compressed the "
-                "spectra: loss(output, target, lengths, front_end=enhancer.front_end)")
+                "spectra: loss(output, target, lengths, front_end=enhancer.front_end)"
+            )
         return front_end.decompress

@@ -43,7 +43,15 @@ from pystoi import stoi as _pystoi
 from speechbrain.utils.metric_stats import MetricStats
 
 METRIC_NAMES = (
-    "pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr", "csig", "cbak", "covl", "ssnr",
+    "pesq_nb_raw",
+    "pesq_nb",
+    "pesq_wb",
+    "stoi",
+    "sisdr",
+    "csig",
+    "cbak",
+    "covl",
+    "ssnr",
 )
 MIN_SECONDS = 0.25  # shorter references give no usable PESQ/STOI
 SILENCE_PEAK = 1e-6  # well below one 16-bit LSB (3e-5)
@@ -101,9 +109,7 @@ def _pesq_mos(reference, estimate, sample_rate, mode):
         return float("nan")
     reference, estimate = signals
     if np.max(np.abs(estimate)) < SILENCE_PEAK:
-        warnings.warn(
-            "metric set to nan: silent estimate (PESQ undefined)", stacklevel=3
-        )
+        warnings.warn("metric set to nan: silent estimate (PESQ undefined)", stacklevel=3)
         return float("nan")
     try:
         return float(_pesq.pesq(sample_rate, reference, estimate, mode))
@@ -442,14 +448,64 @@ SSNR_RANGE = (-10.0, 35.0)
 #: WSS weighting constants suggested by Klatt (1982).
 WSS_KMAX, WSS_KLOCMAX = 20.0, 1.0
 # Klatt's 25 critical bands (Hz): centres and bandwidths.
-_WSS_CENTRES = np.array([
-    50.0, 120.0, 190.0, 260.0, 330.0, 400.0, 470.0, 540.0, 617.372, 703.378,
-    798.717, 904.128, 1020.38, 1148.30, 1288.72, 1442.54, 1610.70, 1794.16,
-    1993.93, 2211.08, 2446.71, 2701.97, 2978.04, 3276.17, 3597.63])
-_WSS_BANDWIDTHS = np.array([
-    70.0, 70.0, 70.0, 70.0, 70.0, 70.0, 70.0, 77.3724, 86.0056, 95.3398,
-    105.411, 116.256, 127.914, 140.423, 153.823, 168.154, 183.457, 199.776,
-    217.153, 235.631, 255.255, 276.072, 298.126, 321.465, 346.136])
+_WSS_CENTRES = np.array(
+    [
+        50.0,
+        120.0,
+        190.0,
+        260.0,
+        330.0,
+        400.0,
+        470.0,
+        540.0,
+        617.372,
+        703.378,
+        798.717,
+        904.128,
+        1020.38,
+        1148.30,
+        1288.72,
+        1442.54,
+        1610.70,
+        1794.16,
+        1993.93,
+        2211.08,
+        2446.71,
+        2701.97,
+        2978.04,
+        3276.17,
+        3597.63,
+    ]
+)
+_WSS_BANDWIDTHS = np.array(
+    [
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        70.0,
+        77.3724,
+        86.0056,
+        95.3398,
+        105.411,
+        116.256,
+        127.914,
+        140.423,
+        153.823,
+        168.154,
+        183.457,
+        199.776,
+        217.153,
+        235.631,
+        255.255,
+        276.072,
+        298.126,
+        321.465,
+        346.136,
+    ]
+)
 _EPS = np.finfo(np.float64).eps
 
 
@@ -584,8 +640,8 @@ def log_likelihood_ratio(reference, estimate, sample_rate=16000):
 
     def autocorrelation(frames):
         return np.stack(
-            [np.sum(frames[:, : win - k] * frames[:, k:], axis=1) for k in range(order + 1)],
-            axis=1)
+            [np.sum(frames[:, : win - k] * frames[:, k:], axis=1) for k in range(order + 1)], axis=1
+        )
 
     r_ref = autocorrelation(ref)
     toeplitz = r_ref[:, np.abs(np.arange(order + 1)[:, None] - np.arange(order + 1))]
@@ -628,8 +684,12 @@ def _band_levels_and_weights(frames, filters):
         prev = np.where(slope[:, i] > 0, i, prev)
         peak[:, i] = np.where(slope[:, i] > 0, peak[:, i], level[np.arange(len(slope)), prev + 1])
     below = level[:, :bands]
-    weight = (WSS_KMAX / (WSS_KMAX + level.max(axis=1, keepdims=True) - below)
-              * WSS_KLOCMAX / (WSS_KLOCMAX + peak - below))
+    weight = (
+        WSS_KMAX
+        / (WSS_KMAX + level.max(axis=1, keepdims=True) - below)
+        * WSS_KLOCMAX
+        / (WSS_KLOCMAX + peak - below)
+    )
     return slope, weight
 
 
@@ -816,8 +876,9 @@ class EnhancementStats(MetricStats):
             lengths = torch.ones(predict.shape[0])
         samples = (lengths.cpu() * predict.shape[1]).round().int().tolist()
         for utt_id, est, ref, n in zip(ids, predict, target, samples):
-            self._queue.append((utt_id, ref[:n].detach().cpu().numpy(),
-                                est[:n].detach().cpu().numpy()))
+            self._queue.append(
+                (utt_id, ref[:n].detach().cpu().numpy(), est[:n].detach().cpu().numpy())
+            )
         if len(self._queue) >= 4 * max(1, self.n_jobs):
             self.flush()
 
@@ -830,7 +891,8 @@ class EnhancementStats(MetricStats):
             scores = [compute_all(ref, est, self.sample_rate) for _, ref, est in queue]
         else:
             scores = Parallel(n_jobs=self.n_jobs)(
-                delayed(compute_all)(ref, est, self.sample_rate) for _, ref, est in queue)
+                delayed(compute_all)(ref, est, self.sample_rate) for _, ref, est in queue
+            )
         self.ids.extend(utt_id for utt_id, _, _ in queue)
         self.scores.extend(scores)
 

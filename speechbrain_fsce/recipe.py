@@ -35,10 +35,23 @@ logger = logging.getLogger(__name__)
 
 #: Every recipe hparam these steps read.
 HPARAMS = (
-    "fsce", "output_folder", "seed", "epoch_size", "use_tensorboard", "tensorboard_logs",
-    "modules", "opt_class", "checkpointer", "train_dataloader_opts", "valid_dataloader_opts",
-    "test_dataloader_opts", "export_model", "save_folder", "model_folder",
+    "fsce",
+    "output_folder",
+    "seed",
+    "epoch_size",
+    "use_tensorboard",
+    "tensorboard_logs",
+    "modules",
+    "opt_class",
+    "checkpointer",
+    "train_dataloader_opts",
+    "valid_dataloader_opts",
+    "test_dataloader_opts",
+    "export_model",
+    "save_folder",
+    "model_folder",
 )
+
 
 def start_experiment(argv):
     """Parses the command line, loads the yaml, joins DDP, makes the folder.
@@ -68,7 +81,9 @@ def start_experiment(argv):
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file, overrides=overrides)
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
     # SpeechBrain copies the calling file (this one); keep the recipe's too.
     script = getattr(sys.modules["__main__"], "__file__", None)
     if script and if_main_process():
@@ -143,8 +158,11 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
     if hparams["epoch_size"]:
         # Fixed-size epochs drawn with replacement: comparable epochs on any corpus.
         sampler = sb.dataio.sampler.ReproducibleRandomSampler(
-            datasets["train"], seed=hparams["seed"], replacement=True,
-            num_samples=hparams["epoch_size"])
+            datasets["train"],
+            seed=hparams["seed"],
+            replacement=True,
+            num_samples=hparams["epoch_size"],
+        )
         train_loader_kwargs["sampler"] = sampler
         train_loader_kwargs.pop("shuffle", None)
 
@@ -153,27 +171,39 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
 
         hparams["tensorboard_logger"] = TensorboardLogger(save_dir=hparams["tensorboard_logs"])
     brain = FSCEBrain(
-        modules=hparams["modules"], opt_class=hparams["opt_class"],
-        hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"])
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
     brain.train_mixer = reseeded  # reseeded per epoch and process by the Brain
     if sampler is not None and not brain.distributed_launch:
         brain.train_sampler = sampler  # so that Brain calls set_epoch: new draws each epoch
     brain.fit(
-        brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
         train_loader_kwargs=train_loader_kwargs,
-        valid_loader_kwargs=hparams["valid_dataloader_opts"])
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
     brain.evaluate(
-        datasets["test"], max_key=brain.best_metric,
-        test_loader_kwargs=hparams["test_dataloader_opts"])
+        datasets["test"],
+        max_key=brain.best_metric,
+        test_loader_kwargs=hparams["test_dataloader_opts"],
+    )
 
     if if_main_process() and hparams["export_model"]:
         from speechbrain_fsce.inference.export import export_best
 
         exported = export_best(
-            hparams["save_folder"], hparams["model_folder"], architecture,
-            max_key=brain.best_metric)
-        logger.info("Pretrained-model folder written to %s (from %s)",
-                    exported["folder"], exported["checkpoint"])
+            hparams["save_folder"], hparams["model_folder"], architecture, max_key=brain.best_metric
+        )
+        logger.info(
+            "Pretrained-model folder written to %s (from %s)",
+            exported["folder"],
+            exported["checkpoint"],
+        )
     return brain
 
 

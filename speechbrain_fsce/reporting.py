@@ -70,8 +70,10 @@ def results_table(records, snrs=(-5, 0, 5, 10)):
     table = {}
     for condition in ("noisy", "enhanced"):
         summary = summarize_by_snr(
-            [(r["snr"], {k: r[condition].get(k, float("nan")) for k in REPORTED_METRICS})
-             for r in records],
+            [
+                (r["snr"], {k: r[condition].get(k, float("nan")) for k in REPORTED_METRICS})
+                for r in records
+            ],
             snrs=list(snrs),
         )
         table[condition] = {
@@ -97,8 +99,11 @@ def markdown_table(table):
     >>> print(markdown_table(t).splitlines()[2])
     | avg | 2 | n/a → n/a | n/a → n/a | 0.500 → 0.700 | n/a → n/a | n/a → n/a | n/a → n/a | n/a → n/a | n/a → n/a |
     """
-    header = "| SNR (dB) | n | " + " | ".join(
-        f"{METRIC_TITLES[m]} noisy → enh." for m in REPORTED_METRICS) + " |"
+    header = (
+        "| SNR (dB) | n | "
+        + " | ".join(f"{METRIC_TITLES[m]} noisy → enh." for m in REPORTED_METRICS)
+        + " |"
+    )
     lines = [header, "|" + "---|" * (len(REPORTED_METRICS) + 2)]
     for key in table["noisy"]:
         noisy, enh = table["noisy"][key], table["enhanced"][key]
@@ -133,9 +138,15 @@ def plot_spectrograms(path, signals, sample_rate=16000, n_fft=512, hop=128):
         frames = np.lib.stride_tricks.sliding_window_view(sig, n_fft)[::hop] * window
         power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
         db = 10 * np.log10(power.T + 1e-10)
-        ax.imshow(db, origin="lower", aspect="auto", cmap="magma",
-                  vmin=db.max() - 80, vmax=db.max(),
-                  extent=[0, len(sig) / sample_rate, 0, sample_rate / 2000])
+        ax.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=db.max() - 80,
+            vmax=db.max(),
+            extent=[0, len(sig) / sample_rate, 0, sample_rate / 2000],
+        )
         ax.set_ylabel("kHz")
         ax.set_title(name, fontsize=9)
     axes[-1].set_xlabel("time (s)")
@@ -170,18 +181,28 @@ def write_listening_page(output_folder, samples, table, title="FSCE listening sa
     for s in sorted(samples, key=lambda s: (s["snr"], s["id"])):
         players = "".join(
             f'<td><audio controls preload="none" src="{esc(s[k])}"></audio></td>'
-            for k in ("noisy", "enhanced", "clean"))
+            for k in ("noisy", "enhanced", "clean")
+        )
         rows.append(
-            f'<tr><td>{esc(str(s["snr"]))} dB</td><td>{esc(s["id"])}</td>{players}</tr>'
+            f"<tr><td>{esc(str(s['snr']))} dB</td><td>{esc(s['id'])}</td>{players}</tr>"
             f'<tr><td colspan="5"><img src="{esc(s["spectrogram"])}" '
-            f'alt="spectrograms of {esc(s["id"])}" width="640"></td></tr>')
-    table_html = "<table><tr><th>SNR</th><th>n</th>" + "".join(
-        f"<th>{esc(METRIC_TITLES[m])}<br>noisy → enhanced</th>" for m in REPORTED_METRICS) + "</tr>"
+            f'alt="spectrograms of {esc(s["id"])}" width="640"></td></tr>'
+        )
+    table_html = (
+        "<table><tr><th>SNR</th><th>n</th>"
+        + "".join(f"<th>{esc(METRIC_TITLES[m])}<br>noisy → enhanced</th>" for m in REPORTED_METRICS)
+        + "</tr>"
+    )
     for key in table["noisy"]:
         noisy, enh = table["noisy"][key], table["enhanced"][key]
-        table_html += f"<tr><td>{esc(key)}</td><td>{noisy.get('n', '')}</td>" + "".join(
-            f"<td>{_fmt(noisy.get(m), m)} → {_fmt(enh.get(m), m)}</td>"
-            for m in REPORTED_METRICS) + "</tr>"
+        table_html += (
+            f"<tr><td>{esc(key)}</td><td>{noisy.get('n', '')}</td>"
+            + "".join(
+                f"<td>{_fmt(noisy.get(m), m)} → {_fmt(enh.get(m), m)}</td>"
+                for m in REPORTED_METRICS
+            )
+            + "</tr>"
+        )
     table_html += "</table>"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
@@ -192,7 +213,7 @@ img{{max-width:100%;height:auto}}audio{{width:220px}}</style></head>
 <h2>Objective scores per SNR</h2>{table_html}
 <h2>Listen</h2>
 <table><tr><th>SNR</th><th>utterance</th><th>noisy</th><th>enhanced</th><th>clean</th></tr>
-{''.join(rows)}</table>
+{"".join(rows)}</table>
 <p>Spectrograms: noisy / enhanced / clean, log magnitude.</p>
 </body></html>
 """

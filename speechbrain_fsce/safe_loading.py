@@ -134,7 +134,7 @@ def _tag_problem(node):
             return f"'{tag} {node.value}' (no dunder attributes in references)"
         return None
     for kind in ("!new:", "!name:"):
-        if tag.startswith(kind) and is_allowed_class(tag[len(kind):]):
+        if tag.startswith(kind) and is_allowed_class(tag[len(kind) :]):
             return None
     return f"'{tag}'"
 
@@ -167,7 +167,9 @@ def check_hparams_text(text, source="hyperparams.yaml"):
     try:
         nodes = list(ruamel.yaml.YAML(typ="rt").compose_all(text))
     except ruamel.yaml.YAMLError as err:
-        raise UnsafeModelError(f"{source}: not readable YAML ({str(err).splitlines()[0]})") from None
+        raise UnsafeModelError(
+            f"{source}: not readable YAML ({str(err).splitlines()[0]})"
+        ) from None
     if len(nodes) > 1:
         raise UnsafeModelError(f"{source}: holds {len(nodes)} YAML documents, expected one")
     stack, seen = list(nodes), set()
@@ -218,7 +220,9 @@ def check_overrides(overrides, source="overrides"):
         return value is None or isinstance(value, (str, int, float, bool))
 
     if not plain(overrides):
-        raise UnsafeModelError(f"{source}: only plain values (numbers, strings, lists, mappings) are allowed")
+        raise UnsafeModelError(
+            f"{source}: only plain values (numbers, strings, lists, mappings) are allowed"
+        )
 
 
 def _first_line(err):
@@ -280,11 +284,15 @@ def read_checkpoint(path):
                 f"{path}: holds pickled Python objects besides tensors, refused "
                 f"(never unpickled): {UNSAFE_HINT}"
             ) from None
-        raise UnsafeModelError(f"{path}: not a readable torch checkpoint ({_first_line(err)})") from None
+        raise UnsafeModelError(
+            f"{path}: not a readable torch checkpoint ({_first_line(err)})"
+        ) from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
-        raise UnsafeModelError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
+        raise UnsafeModelError(
+            f"{path}: holds a {type(state).__name__}, not a state dict of tensors"
+        )
     return state
 
 
@@ -354,12 +362,17 @@ def check_device(device):
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:0)") from None
+        raise ValueError(
+            f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:0)"
+        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r}: no CUDA GPU is available here; use cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) here")
-    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(
+                f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) here"
+            )
+    elif dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ValueError(f"device {device!r}: MPS is not available here; use cpu")
-

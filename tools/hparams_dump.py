@@ -106,7 +106,8 @@ def describe(obj, path, seen, out, depth=0):
         params = sum(p.numel() for p in obj.parameters())
         out.append(
             f"{pad}{path}: {type(obj).__module__}.{type(obj).__qualname__} "
-            f"params={params} weights={_hash(obj.state_dict().items())} training={obj.training}")
+            f"params={params} weights={_hash(obj.state_dict().items())} training={obj.training}"
+        )
         out.extend(f"{pad}  | {line}" for line in repr(obj).splitlines())
         for key, value in sorted(vars(obj).items()):
             if not key.startswith("_") and key != "training":

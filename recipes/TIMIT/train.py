@@ -61,7 +61,8 @@ def resolve_corpus(hparams, hparams_file):
         raise ValueError(
             f"corpus: {corpus} does not use {', '.join(ignored)}; unset "
             f"{'it' if len(ignored) == 1 else 'them'} or choose the corpus that does "
-            f"(--corpus=timit or --corpus=folders with a --data_folder)")
+            f"(--corpus=timit or --corpus=folders with a --data_folder)"
+        )
     if corpus == "demo":
         demo = demo_corpus_folder()
         logger.info(
@@ -69,9 +70,12 @@ def resolve_corpus(hparams, hparams_file):
             "For TIMIT run: python train.py %s --corpus=timit --data_folder=/path/to/TIMIT "
             "--noise_folder=/path/to/noise/train --test_noise_folder=/path/to/noise/test "
             "(or --corpus=folders for any folder of clean speech).",
-            demo, hparams_file)
+            demo,
+            hparams_file,
+        )
         return dict(
-            corpus="folders", data_folder=str(demo / "clean" / "train"),
+            corpus="folders",
+            data_folder=str(demo / "clean" / "train"),
             noise_folder=str(demo / "noise" / "train"),
             test_noise_folder=str(demo / "noise" / "test"),
             clean_test_folder=str(demo / "clean" / "test"),
@@ -80,7 +84,8 @@ def resolve_corpus(hparams, hparams_file):
     if missing:
         raise ValueError(f"corpus: {corpus} needs --{' and --'.join(missing)}")
     args = dict(
-        corpus=corpus, data_folder=hparams["data_folder"],
+        corpus=corpus,
+        data_folder=hparams["data_folder"],
         noise_folder=hparams["noise_folder"],
         test_noise_folder=hparams["test_noise_folder"],
     )
@@ -97,8 +102,12 @@ def dataio_prep(hparams, paths):
     sr = hparams["sample_rate"]
     chunk = int(hparams["train_chunk_seconds"] * sr) if hparams["train_chunk_seconds"] else None
     mixer = OnTheFlyMixer(
-        paths["noise_train"], snr_low=hparams["train_snr_low"],
-        snr_high=hparams["train_snr_high"], seed=hparams["seed"], sample_rate=sr)
+        paths["noise_train"],
+        snr_low=hparams["train_snr_low"],
+        snr_high=hparams["train_snr_high"],
+        seed=hparams["seed"],
+        sample_rate=sr,
+    )
 
     @sb.utils.data_pipeline.takes("clean_wav")
     @sb.utils.data_pipeline.provides("clean_sig", "noisy_sig")
@@ -118,7 +127,8 @@ def dataio_prep(hparams, paths):
         ("test", fixed_pipeline, ["id", "noisy_sig", "clean_sig", "snr"]),
     ):
         data = sb.dataio.dataset.DynamicItemDataset.from_json(
-            paths[split], replacements=replacements)
+            paths[split], replacements=replacements
+        )
         data.add_dynamic_item(pipeline)
         data.set_output_keys(keys)
         if split == "test" and hparams.get("test_max_utterances"):
@@ -151,13 +161,21 @@ def main(argv):
     hparams, run_opts, architecture = start_experiment(argv)
     corpus = resolve_corpus(hparams, argv[0])
     if not hparams["skip_prep"]:
-        run_on_main(prepare_corpus, kwargs=dict(
-            save_folder=hparams["prepared_folder"], seed=hparams["seed"],
-            test_snrs=tuple(hparams["test_snrs"]), valid_ratio=hparams["valid_ratio"],
-            # The paper draws validation SNRs like the training ones.
-            valid_snr_range=(hparams["train_snr_low"], hparams["train_snr_high"]), **corpus))
-    paths = dict(output_paths(hparams["prepared_folder"]),
-                 data_root=os.path.abspath(corpus["data_folder"]))
+        run_on_main(
+            prepare_corpus,
+            kwargs=dict(
+                save_folder=hparams["prepared_folder"],
+                seed=hparams["seed"],
+                test_snrs=tuple(hparams["test_snrs"]),
+                valid_ratio=hparams["valid_ratio"],
+                # The paper draws validation SNRs like the training ones.
+                valid_snr_range=(hparams["train_snr_low"], hparams["train_snr_high"]),
+                **corpus,
+            ),
+        )
+    paths = dict(
+        output_paths(hparams["prepared_folder"]), data_root=os.path.abspath(corpus["data_folder"])
+    )
     datasets, train_mixer = dataio_prep(hparams, paths)
 
     train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=train_mixer)

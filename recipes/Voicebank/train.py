@@ -56,9 +56,12 @@ def dataio_prep(hparams, paths):
 
 def main(argv):
     hparams, run_opts, architecture = start_experiment(argv)
-    prep = dict(data_folder=hparams["data_folder"], save_folder=hparams["prepared_folder"],
-                resampled_folder=hparams["resampled_folder"],
-                valid_speakers=hparams["valid_speakers"])
+    prep = dict(
+        data_folder=hparams["data_folder"],
+        save_folder=hparams["prepared_folder"],
+        resampled_folder=hparams["resampled_folder"],
+        valid_speakers=hparams["valid_speakers"],
+    )
     run_on_main(prepare_voicebank, kwargs=dict(prep, skip_prep=hparams["skip_prep"]))
     paths = prepare_voicebank(**prep, skip_prep=True)
     datasets, excerpts = dataio_prep(hparams, paths)

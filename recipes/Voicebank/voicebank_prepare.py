@@ -53,11 +53,17 @@ def find_folder(data_folder, name):
             return path
     raise FileNotFoundError(
         f"VoiceBank-DEMAND folder {name} (or {name}_16k) not found in {data_folder}; "
-        f"--data_folder must hold {', '.join(TRAIN_FOLDERS + TEST_FOLDERS)}")
+        f"--data_folder must hold {', '.join(TRAIN_FOLDERS + TEST_FOLDERS)}"
+    )
 
 
-def prepare_voicebank(data_folder, save_folder, resampled_folder=None,
-                      valid_speakers=VOICEBANK_VALID_SPEAKERS, skip_prep=False):
+def prepare_voicebank(
+    data_folder,
+    save_folder,
+    resampled_folder=None,
+    valid_speakers=VOICEBANK_VALID_SPEAKERS,
+    skip_prep=False,
+):
     """Writes ``train.json``, ``valid.json`` and ``test.json`` in ``save_folder``.
 
     Arguments
@@ -85,6 +91,10 @@ def prepare_voicebank(data_folder, save_folder, resampled_folder=None,
         save_json_train=os.path.join(save_folder, "train.json"),
         save_json_valid=os.path.join(save_folder, "valid.json"),
         save_json_test=os.path.join(save_folder, "test.json"),
-        test_noisy_folder=folders[2], test_clean_folder=folders[3],
-        data_root=data_folder, resampled_root=resampled_folder or data_folder,
-        valid_speakers=list(valid_speakers), skip_prep=skip_prep)
+        test_noisy_folder=folders[2],
+        test_clean_folder=folders[3],
+        data_root=data_folder,
+        resampled_root=resampled_folder or data_folder,
+        valid_speakers=list(valid_speakers),
+        skip_prep=skip_prep,
+    )

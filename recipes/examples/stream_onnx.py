@@ -35,9 +35,16 @@ from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="noisy WAV at the model's sample rate")
-    parser.add_argument("--onnx", required=True, help="folder written by fsce-export --onnx (causal model)")
+    parser.add_argument(
+        "--onnx", required=True, help="folder written by fsce-export --onnx (causal model)"
+    )
     parser.add_argument("-o", "--output", required=True, help="enhanced WAV")
-    parser.add_argument("--scale", type=float, default=None, help="fixed input level (default: RMS of the first second)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="fixed input level (default: RMS of the first second)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     try:
@@ -45,11 +52,17 @@ def main(argv=None):
         noisy = noisy.mean(axis=1)
         streamer = OnnxStreamer(args.onnx, scale=1.0, threads=args.threads)
         if rate != streamer.sample_rate:
-            raise ValueError(f"{args.input} is at {rate} Hz; the model needs {streamer.sample_rate} Hz")
+            raise ValueError(
+                f"{args.input} is at {rate} Hz; the model needs {streamer.sample_rate} Hz"
+            )
         scale = args.scale
         if scale is None:
             head = noisy[:rate].astype(np.float64)
-            scale = float(np.sqrt(np.mean(head**2))) + 1e-8 if streamer.config["normalize_level"] else 1.0
+            scale = (
+                float(np.sqrt(np.mean(head**2))) + 1e-8
+                if streamer.config["normalize_level"]
+                else 1.0
+            )
         streamer = OnnxStreamer(args.onnx, scale=scale, threads=args.threads)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -66,9 +79,13 @@ def main(argv=None):
     sf.write(args.output, enhanced, rate, subtype="FLOAT")
     ms = sorted(t * 1000 for t in times)
     p99 = ms[min(len(ms) - 1, int(np.ceil(0.99 * len(ms))) - 1)]
-    print(f"streamed {noisy.shape[0] / rate:.2f} s in {len(ms)} hops of {hop / rate * 1000:g} ms (level {scale:.4g})")
+    print(
+        f"streamed {noisy.shape[0] / rate:.2f} s in {len(ms)} hops of {hop / rate * 1000:g} ms (level {scale:.4g})"
+    )
     print(f"per-hop CPU time: median {statistics.median(ms):.2f} ms, p99 {p99:.2f} ms")
-    print(f"algorithmic latency {streamer.config['algorithmic_latency_ms']:g} ms; wrote {args.output}")
+    print(
+        f"algorithmic latency {streamer.config['algorithmic_latency_ms']:g} ms; wrote {args.output}"
+    )
     return 0
 
 

@@ -34,7 +34,12 @@ def main(argv=None):
     parser.add_argument("input", help="noisy audio file (any rate and channel count)")
     parser.add_argument("--model", required=True, help="causal FSCE model folder")
     parser.add_argument("-o", "--output", required=True, help="enhanced WAV (model rate, mono)")
-    parser.add_argument("--scale", type=float, default=None, help="fixed input level (default: RMS of the first second)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="fixed input level (default: RMS of the first second)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
@@ -49,7 +54,11 @@ def main(argv=None):
         enhancer = model.mods.enhancer
         scale = args.scale
         if scale is None:
-            scale = float(enhancer.front_end.level(noisy[: model.sample_rate].unsqueeze(0))) if enhancer.front_end.normalize_level else 1.0
+            scale = (
+                float(enhancer.front_end.level(noisy[: model.sample_rate].unsqueeze(0)))
+                if enhancer.front_end.normalize_level
+                else 1.0
+            )
         streamer = FSCEStreamer(enhancer, scale=scale)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -68,10 +77,14 @@ def main(argv=None):
 
     ms = sorted(t * 1000 for t in times)
     p99 = ms[min(len(ms) - 1, int(np.ceil(0.99 * len(ms))) - 1)]
-    print(f"streamed {noisy.shape[0] / model.sample_rate:.2f} s in {len(ms)} hops of {hop / model.sample_rate * 1000:g} ms "
-          f"(level {scale:.4g})")
+    print(
+        f"streamed {noisy.shape[0] / model.sample_rate:.2f} s in {len(ms)} hops of {hop / model.sample_rate * 1000:g} ms "
+        f"(level {scale:.4g})"
+    )
     print(f"per-hop compute: median {statistics.median(ms):.2f} ms, p99 {p99:.2f} ms")
-    print(f"algorithmic latency {(hop + streamer.latency_samples) / model.sample_rate * 1000:g} ms; wrote {args.output}")
+    print(
+        f"algorithmic latency {(hop + streamer.latency_samples) / model.sample_rate * 1000:g} ms; wrote {args.output}"
+    )
     return 0
 
 

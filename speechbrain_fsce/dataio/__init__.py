@@ -135,5 +135,6 @@ def prepare_corpus(
         return prepare_timit(data_folder, save_folder, noise_folder, **kwargs)
     if name in ("folders", "folder"):
         return prepare_folders(
-            data_folder, save_folder, noise_folder, valid_ratio=valid_ratio, **kwargs)
+            data_folder, save_folder, noise_folder, valid_ratio=valid_ratio, **kwargs
+        )
     raise ValueError(f"Unknown corpus {corpus!r}: use 'timit' or 'folders'")

@@ -57,8 +57,22 @@ logger = logging.getLogger(__name__)
 #: ``.opus`` is Ogg Opus (a file libsndfile cannot read is reported, never
 #: silently skipped).
 AUDIO_EXTENSIONS = (
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".sph", ".nist",
-    ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".sph",
+    ".nist",
+    ".aiff",
+    ".aif",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".caf",
+    ".w64",
+    ".rf64",
 )
 
 #: Plausible sampling rates (Hz): a header outside is taken as corrupt (a
@@ -208,14 +222,18 @@ def open_audio(path):
     if not low <= f.samplerate <= high:
         f.close()
         raise AudioError(
-            path, f"implausible sampling rate {f.samplerate} Hz in its header (expected {low}..{high}): corrupt file?"
+            path,
+            f"implausible sampling rate {f.samplerate} Hz in its header (expected {low}..{high}): corrupt file?",
         )
     cut = _truncation(f)
     if cut is not None:
         logger.warning(
             "%s: truncated file: its header declares %d data bytes but only %d "
             "are there; reading the %d samples present",
-            path, cut[0], cut[1], f.frames,
+            path,
+            cut[0],
+            cut[1],
+            f.frames,
         )
     return f
 
@@ -723,7 +741,9 @@ def walk_files(folder, extensions=None, exclude=(), on_error=None):
                 if d.startswith("."):
                     continue
                 path = os.path.join(root, d)
-                (linked if os.path.islink(path) else keep).append(path if os.path.islink(path) else d)
+                (linked if os.path.islink(path) else keep).append(
+                    path if os.path.islink(path) else d
+                )
             dirs[:] = keep
             for name in sorted(files):
                 if name.startswith(".") or name.endswith(PARTIAL_SUFFIX):
@@ -783,7 +803,10 @@ def exclude_files(items, others, what="training", other_what="test"):
         dropped = next(path_of(i) for i in items if os.path.realpath(str(path_of(i))) in banned)
         logger.warning(
             "left out %d %s file(s) that are also %s files (through links; e.g. %s)",
-            len(items) - len(kept), what, other_what, dropped,
+            len(items) - len(kept),
+            what,
+            other_what,
+            dropped,
         )
     return kept
 
@@ -1017,9 +1040,7 @@ def scan_audio(
     if isinstance(files, (str, os.PathLike)):
         files = find_audio_files(files, what=what)
     kept, skipped = [], {}
-    bar = tqdm(
-        files, desc=f"Scanning {what}", disable=not progress or None, leave=False
-    )
+    bar = tqdm(files, desc=f"Scanning {what}", disable=not progress or None, leave=False)
     for path in bar:
         try:
             kept.append(probe_audio(path, sample_rate, min_samples, min_rms))

@@ -154,12 +154,15 @@ def _protocol_options(corpus, noise_folder, test_noise_folder, protocol, **own):
     """The record a preparation is skipped by (``prepare_options.json``):
     the corpus's own options, the noise folders and the ``protocol``
     (seed, SNRs, sample rate), JSON-normalised."""
-    return _normalise({
-        "corpus": corpus, **own,
-        "noise_folder": os.path.abspath(str(noise_folder)),
-        "test_noise_folder": test_noise_folder and os.path.abspath(str(test_noise_folder)),
-        **protocol,
-    })
+    return _normalise(
+        {
+            "corpus": corpus,
+            **own,
+            "noise_folder": os.path.abspath(str(noise_folder)),
+            "test_noise_folder": test_noise_folder and os.path.abspath(str(test_noise_folder)),
+            **protocol,
+        }
+    )
 
 
 def _check_noise_folders(noise_folder, test_noise_folder):
@@ -192,9 +195,7 @@ def is_prepared(save_folder, options):
     files = [paths[k] for k in ("train", "valid", "test", "noise_train", "noise_test")]
     if not all(os.path.isfile(p) for p in files):
         return False
-    return _read_json(os.path.join(paths["mix_root"], _OPTIONS_FILE)) == _normalise(
-        options
-    )
+    return _read_json(os.path.join(paths["mix_root"], _OPTIONS_FILE)) == _normalise(options)
 
 
 def _invalidate(save_folder):
@@ -226,9 +227,7 @@ def _clean_references(utterances, data_root, save_folder, sample_rate, progress)
         dest = os.path.join(save_folder, utt.copy_rel)
         # An existing copy (atomic writes: never partial) is reused when its
         # length still matches the source.
-        if os.path.isfile(dest) and sf.info(dest).frames == utt.info.frames_at(
-            sample_rate
-        ):
+        if os.path.isfile(dest) and sf.info(dest).frames == utt.info.frames_at(sample_rate):
             frames = sf.info(dest).frames
         else:
             signal = load_audio(utt.info.path, sample_rate)
@@ -345,14 +344,23 @@ def write_protocol(
     build_noise_wav(test_noise, paths["noise_test"], sample_rate, progress)
 
     # Validation: seen noise, one random SNR each; test: every SNR of test_snrs.
-    for index, (split, utts, noise, snrs) in enumerate((
-        ("valid", valid, "noise_train", dict(snrs=None, snr_range=valid_snr_range)),
-        ("test", test, "noise_test", dict(snrs=list(test_snrs))),
-    )):
+    for index, (split, utts, noise, snrs) in enumerate(
+        (
+            ("valid", valid, "noise_train", dict(snrs=None, snr_range=valid_snr_range)),
+            ("test", test, "noise_test", dict(snrs=list(test_snrs))),
+        )
+    ):
         write_fixed_mixtures(
-            {u.utt_id: refs[u.utt_id][0] for u in utts}, paths[noise],
-            os.path.join(save_folder, "mixtures", split), paths[split], replacements,
-            seed=[int(seed), index], sample_rate=sample_rate, progress=progress, **snrs)
+            {u.utt_id: refs[u.utt_id][0] for u in utts},
+            paths[noise],
+            os.path.join(save_folder, "mixtures", split),
+            paths[split],
+            replacements,
+            seed=[int(seed), index],
+            sample_rate=sample_rate,
+            progress=progress,
+            **snrs,
+        )
     train_manifest = {
         u.utt_id: {
             "clean_wav": refs[u.utt_id][0],
@@ -414,9 +422,20 @@ def _count(ratio, total):
 
 
 def prepare_folders(
-    clean_folder, save_folder, noise_folder, test_noise_folder=None, clean_test_folder=None,
-    valid_ratio=0.1, test_ratio=0.1, split_by="auto", speaker_fn=None, seed=1234,
-    skip_prep=False, valid_snr_range=VALID_SNR_RANGE, test_snrs=TEST_SNRS, sample_rate=16000,
+    clean_folder,
+    save_folder,
+    noise_folder,
+    test_noise_folder=None,
+    clean_test_folder=None,
+    valid_ratio=0.1,
+    test_ratio=0.1,
+    split_by="auto",
+    speaker_fn=None,
+    seed=1234,
+    skip_prep=False,
+    valid_snr_range=VALID_SNR_RANGE,
+    test_snrs=TEST_SNRS,
+    sample_rate=16000,
     progress=True,
 ):
     """Prepares the FSCE protocol from folders of clean speech and noise.
@@ -512,12 +531,18 @@ def prepare_folders(
     if split_by not in ("auto", "speaker", "file"):
         raise ValueError(f"split_by must be auto, speaker or file, not {split_by!r}")
     protocol = dict(
-        seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate)
+        seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate
+    )
     options = _protocol_options(
-        "folders", noise_folder, test_noise_folder, protocol,
+        "folders",
+        noise_folder,
+        test_noise_folder,
+        protocol,
         clean_folder=os.path.abspath(str(clean_folder)),
         clean_test_folder=clean_test_folder and os.path.abspath(str(clean_test_folder)),
-        valid_ratio=valid_ratio, test_ratio=test_ratio, split_by=split_by,
+        valid_ratio=valid_ratio,
+        test_ratio=test_ratio,
+        split_by=split_by,
         speaker_fn=speaker_fn and getattr(speaker_fn, "__qualname__", repr(speaker_fn)),
     )
     if is_prepared(save_folder, options):
@@ -585,8 +610,17 @@ def prepare_folders(
         logger.warning("valid_ratio=%s: the validation set is empty", valid_ratio)
 
     return write_protocol(
-        save_folder, root, train, valid, test, noise_folder, test_noise_folder,
-        options=options, progress=progress, **protocol)
+        save_folder,
+        root,
+        train,
+        valid,
+        test,
+        noise_folder,
+        test_noise_folder,
+        options=options,
+        progress=progress,
+        **protocol,
+    )
 
 
 def protocol_parser(prog, description):
@@ -688,17 +722,28 @@ def main(argv=None):
         "exact SNRs) from any folders of clean speech and noise.",
     )
     parser.add_argument(
-        "--clean_folder", required=True, help="clean speech (speaker sub-folders optional)")
+        "--clean_folder", required=True, help="clean speech (speaker sub-folders optional)"
+    )
     parser.add_argument("--clean_test_folder", default=None, help="separate clean test speech")
     parser.add_argument("--valid_ratio", type=float, default=0.1)
     parser.add_argument("--test_ratio", type=float, default=0.1)
     parser.add_argument("--split_by", choices=["auto", "speaker", "file"], default="auto")
-    return run_preparation(parser, lambda args: prepare_folders(
-        args.clean_folder, args.save_folder, args.noise_folder,
-        test_noise_folder=args.test_noise_folder, clean_test_folder=args.clean_test_folder,
-        valid_ratio=args.valid_ratio, test_ratio=args.test_ratio, split_by=args.split_by,
-        seed=args.seed, progress=not args.no_progress,
-    ), argv)
+    return run_preparation(
+        parser,
+        lambda args: prepare_folders(
+            args.clean_folder,
+            args.save_folder,
+            args.noise_folder,
+            test_noise_folder=args.test_noise_folder,
+            clean_test_folder=args.clean_test_folder,
+            valid_ratio=args.valid_ratio,
+            test_ratio=args.test_ratio,
+            split_by=args.split_by,
+            seed=args.seed,
+            progress=not args.no_progress,
+        ),
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -129,14 +129,10 @@ def mix_at_snr(clean, noise_segment, snr_db):
         c = np.asarray(clean, dtype=np.float64)
         n = np.asarray(noise_segment, dtype=np.float64)
     if c.shape != n.shape or c.ndim != 1:
-        raise ValueError(
-            f"clean {c.shape} and noise {n.shape} must be 1-D of equal length"
-        )
+        raise ValueError(f"clean {c.shape} and noise {n.shape} must be 1-D of equal length")
     e_clean, e_noise = _energy(c), _energy(n)
     if e_clean <= 0.0 or e_noise <= 0.0:
-        raise ValueError(
-            f"cannot mix at an SNR: energy clean={e_clean:g}, noise={e_noise:g}"
-        )
+        raise ValueError(f"cannot mix at an SNR: energy clean={e_clean:g}, noise={e_noise:g}")
     scale = np.sqrt(e_clean / (e_noise * 10.0 ** (float(snr_db) / 10.0)))
     scaled = n * scale
     noisy = c + scaled
@@ -236,9 +232,7 @@ def random_segment(noise, length, generator, max_tries=20):
         if _energy(segment) >= min_energy:
             return segment, offset
     # Mostly silent noise: energy of every candidate segment at once.
-    x = np.asarray(
-        noise.cpu() if isinstance(noise, torch.Tensor) else noise, dtype=np.float64
-    )
+    x = np.asarray(noise.cpu() if isinstance(noise, torch.Tensor) else noise, dtype=np.float64)
     reps = -(-(high - 1 + length) // n)  # ceil: enough copies for wrapping
     cs = np.concatenate([[0.0], np.cumsum(np.tile(x**2, reps))])
     energies = cs[length : length + high] - cs[:high]
@@ -366,9 +360,7 @@ class OnTheFlyMixer:
     True
     """
 
-    def __init__(
-        self, noise_wav, snr_low=-5, snr_high=15, seed=None, sample_rate=16000
-    ):
+    def __init__(self, noise_wav, snr_low=-5, snr_high=15, seed=None, sample_rate=16000):
         if int(snr_low) > int(snr_high):
             raise ValueError(f"snr_low {snr_low} > snr_high {snr_high}")
         self.noise = NoiseSource(noise_wav, sample_rate)
@@ -429,7 +421,9 @@ class OnTheFlyMixer:
                 return piece
         self.stats["redrawn"] += EXCERPT_TRIES - 1
         self.stats["loudest"] += 1
-        x = np.asarray(clean.detach().cpu() if isinstance(clean, torch.Tensor) else clean, dtype=np.float64)
+        x = np.asarray(
+            clean.detach().cpu() if isinstance(clean, torch.Tensor) else clean, dtype=np.float64
+        )
         cs = np.concatenate([[0.0], np.cumsum(x**2)])
         start = int(np.argmax(cs[length:] - cs[:high]))
         return clean[start : start + length]
@@ -581,9 +575,7 @@ def build_noise_wav(folders, out_wav, sample_rate=16000, progress=True):
 
     kept, _ = scan_audio(files, sample_rate, what="noise", progress=progress)
     pieces, record, start = [], [], 0
-    for info in tqdm(
-        kept, desc="Concatenating noise", disable=not progress or None, leave=False
-    ):
+    for info in tqdm(kept, desc="Concatenating noise", disable=not progress or None, leave=False):
         x = load_audio(info.path, sample_rate).numpy()
         pieces.append(x)
         record.append({"path": info.path, "start": start, "length": len(x)})
@@ -598,9 +590,7 @@ def build_noise_wav(folders, out_wav, sample_rate=16000, progress=True):
         "inputs": inputs,
     }
     write_json_atomic(sources_path, sources)
-    logger.info(
-        "Wrote %s: %d noise files, %.1f s", out_wav, len(kept), len(noise) / sample_rate
-    )
+    logger.info("Wrote %s: %d noise files, %.1f s", out_wav, len(kept), len(noise) / sample_rate)
     return sources
 
 
@@ -734,9 +724,7 @@ def write_fixed_mixtures(
                 f"clean reference {clean_path} must be mono at {sample_rate} Hz "
                 f"(is {info.channels} ch, {info.samplerate} Hz)"
             )
-        utt_snrs = (
-            list(snrs) if snrs is not None else [int(rng.integers(low, high + 1))]
-        )
+        utt_snrs = list(snrs) if snrs is not None else [int(rng.integers(low, high + 1))]
         for snr in utt_snrs:
             _, offset = source.random_segment(info.frames, rng)
             mix_id = f"{utt_id}_snr{int(snr)}"

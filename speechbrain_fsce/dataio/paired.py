@@ -89,8 +89,7 @@ def _by_key(folder, what):
     for path in files:
         key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
         if key in out:
-            raise ValueError(f"{what} folder {folder}: two files for {key!r} "
-                             f"({out[key]}, {path})")
+            raise ValueError(f"{what} folder {folder}: two files for {key!r} ({out[key]}, {path})")
         out[key] = path
     return out
 
@@ -129,14 +128,17 @@ def match_pairs(noisy_folder, clean_folder):
     noisy = _by_key(noisy_folder, "noisy")
     clean = _by_key(clean_folder, "clean")
     problems = []
-    for what, mine, other, folder in (("noisy", noisy, clean, clean_folder),
-                                      ("clean", clean, noisy, noisy_folder)):
+    for what, mine, other, folder in (
+        ("noisy", noisy, clean, clean_folder),
+        ("clean", clean, noisy, noisy_folder),
+    ):
         alone = sorted(set(mine) - set(other))
         if alone:
             shown = ", ".join(os.path.basename(mine[k]) for k in alone[:10])
             more = f" (and {len(alone) - 10} more)" if len(alone) > 10 else ""
-            problems.append(f"{len(alone)} {what} file(s) without a partner in "
-                            f"{folder}: {shown}{more}")
+            problems.append(
+                f"{len(alone)} {what} file(s) without a partner in {folder}: {shown}{more}"
+            )
     if problems:
         raise ValueError("Unmatched files: " + "; ".join(problems))
     return [(key, noisy[key], clean[key]) for key in sorted(noisy)]
@@ -147,12 +149,17 @@ def _read_pair(noisy_path, clean_path, length_tolerance):
     noisy, noisy_rate = read_audio_native(noisy_path)
     clean, clean_rate = read_audio_native(clean_path)
     if noisy_rate != clean_rate:
-        raise AudioError(noisy_path, f"sampled at {noisy_rate} Hz but its clean "
-                         f"reference {clean_path} at {clean_rate} Hz")
+        raise AudioError(
+            noisy_path,
+            f"sampled at {noisy_rate} Hz but its clean reference {clean_path} at {clean_rate} Hz",
+        )
     if abs(len(noisy) - len(clean)) > length_tolerance * noisy_rate:
-        raise AudioError(noisy_path, f"{len(noisy) / noisy_rate:.3f} s long but its "
-                         f"clean reference {clean_path} {len(clean) / clean_rate:.3f} s "
-                         f"(more than {length_tolerance} s apart)")
+        raise AudioError(
+            noisy_path,
+            f"{len(noisy) / noisy_rate:.3f} s long but its "
+            f"clean reference {clean_path} {len(clean) / clean_rate:.3f} s "
+            f"(more than {length_tolerance} s apart)",
+        )
     n = min(len(noisy), len(clean))
     return noisy[:n], clean[:n], noisy_rate
 
@@ -170,9 +177,12 @@ def _location(path, signal, native_rate, sample_rate, data_root, resampled_root)
     if _in_place(path, native_rate, sample_rate):
         return "{data_root}/" + os.path.relpath(path, data_root).replace(os.sep, "/")
     folder = os.path.dirname(path)
-    rel = os.path.join(os.path.basename(folder) + "_16k" if sample_rate == 16000
-                       else f"{os.path.basename(folder)}_{sample_rate}",
-                       os.path.splitext(os.path.basename(path))[0] + ".wav")
+    rel = os.path.join(
+        os.path.basename(folder) + "_16k"
+        if sample_rate == 16000
+        else f"{os.path.basename(folder)}_{sample_rate}",
+        os.path.splitext(os.path.basename(path))[0] + ".wav",
+    )
     copy = os.path.join(resampled_root, rel)
     if not os.path.isfile(copy):  # written atomically: a present copy is whole
         save_wav(copy, resample(signal, native_rate, sample_rate), sample_rate)
@@ -182,17 +192,16 @@ def _location(path, signal, native_rate, sample_rate, data_root, resampled_root)
 def _manifest(pairs, sample_rate, data_root, resampled_root, length_tolerance, what):
     """Checks, measures and (if needed) resamples pairs; returns a manifest."""
     manifest = {}
-    for key, noisy_path, clean_path in tqdm(pairs, desc=f"Preparing {what} pairs",
-                                            leave=False, disable=None):
+    for key, noisy_path, clean_path in tqdm(
+        pairs, desc=f"Preparing {what} pairs", leave=False, disable=None
+    ):
         noisy, clean, rate = _read_pair(noisy_path, clean_path, length_tolerance)
         utt_id = key.replace("/", "_")
         noise = noisy - clean
         snr = compute_snr(clean, noise) if np.any(noise) and np.any(clean) else 0.0
         manifest[utt_id] = {
-            "noisy_wav": _location(noisy_path, noisy, rate, sample_rate, data_root,
-                                   resampled_root),
-            "clean_wav": _location(clean_path, clean, rate, sample_rate, data_root,
-                                   resampled_root),
+            "noisy_wav": _location(noisy_path, noisy, rate, sample_rate, data_root, resampled_root),
+            "clean_wav": _location(clean_path, clean, rate, sample_rate, data_root, resampled_root),
             "length": len(clean) / rate,
             "snr": int(round(snr)),
             "speaker": speaker_of(key),
@@ -208,13 +217,17 @@ def _split_speakers(pairs, valid_speakers, pattern):
     valid_speakers = set(valid_speakers)
     missing = sorted(valid_speakers - set(speakers))
     if missing:
-        raise ValueError(f"Validation speaker(s) {missing} have no file; speakers "
-                         f"found: {speakers[:20]}{' ...' if len(speakers) > 20 else ''}")
+        raise ValueError(
+            f"Validation speaker(s) {missing} have no file; speakers "
+            f"found: {speakers[:20]}{' ...' if len(speakers) > 20 else ''}"
+        )
     valid = [p for p in pairs if speaker_of(p[0], pattern) in valid_speakers]
     train = [p for p in pairs if speaker_of(p[0], pattern) not in valid_speakers]
     if not valid or not train:
-        raise ValueError(f"Holding out {sorted(valid_speakers)} leaves "
-                         f"{len(train)} training and {len(valid)} validation pairs")
+        raise ValueError(
+            f"Holding out {sorted(valid_speakers)} leaves "
+            f"{len(train)} training and {len(valid)} validation pairs"
+        )
     return train, valid
 
 
@@ -313,20 +326,27 @@ def prepare_paired(
     if data_root is None:
         data_root = os.path.commonpath(folders)
     if resampled_root is None:
-        resampled_root = os.path.join(os.path.dirname(os.path.abspath(save_json_train)),
-                                      "resampled")
-    out = {"train": save_json_train, "valid": save_json_valid, "test": save_json_test,
-           "data_root": os.path.abspath(data_root),
-           "resampled_root": os.path.abspath(resampled_root)}
+        resampled_root = os.path.join(
+            os.path.dirname(os.path.abspath(save_json_train)), "resampled"
+        )
+    out = {
+        "train": save_json_train,
+        "valid": save_json_valid,
+        "test": save_json_test,
+        "data_root": os.path.abspath(data_root),
+        "resampled_root": os.path.abspath(resampled_root),
+    }
     outputs = [p for p in (save_json_train, save_json_valid, save_json_test) if p]
     if skip_prep or all(os.path.isfile(p) for p in outputs):
         if not skip_prep:
-            logger.info("Paired manifests already written (%s): skipping preparation.",
-                        ", ".join(outputs))
+            logger.info(
+                "Paired manifests already written (%s): skipping preparation.", ", ".join(outputs)
+            )
         return out
     args = (sample_rate, out["data_root"], out["resampled_root"], length_tolerance)
-    train, valid = _split_speakers(match_pairs(folders[0], folders[1]), valid_speakers,
-                                   speaker_pattern)
+    train, valid = _split_speakers(
+        match_pairs(folders[0], folders[1]), valid_speakers, speaker_pattern
+    )
     jobs = [(save_json_valid, valid, "validation"), (save_json_train, train, "training")]
     if save_json_test is not None:
         jobs.append((save_json_test, match_pairs(folders[2], folders[3]), "test"))

@@ -82,9 +82,7 @@ def _split_dirs(folder):
         return None
     found = {}
     for name in os.listdir(folder):
-        if name.lower() in ("train", "test") and os.path.isdir(
-            os.path.join(folder, name)
-        ):
+        if name.lower() in ("train", "test") and os.path.isdir(os.path.join(folder, name)):
             found[name.lower()] = os.path.join(folder, name)
     if "train" in found and "test" in found:
         return found["train"], found["test"]
@@ -219,12 +217,8 @@ def select_valid_speakers(speakers_by_dialect, valid_speakers=0.1, seed=1234):
             raise ValueError(f"validation speakers not in the training set: {unknown}")
         return chosen
     if isinstance(valid_speakers, bool) or not isinstance(valid_speakers, (int, float)):
-        raise TypeError(
-            f"valid_speakers must be a list, int or float, not {valid_speakers!r}"
-        )
-    if valid_speakers < 0 or (
-        isinstance(valid_speakers, float) and valid_speakers >= 1
-    ):
+        raise TypeError(f"valid_speakers must be a list, int or float, not {valid_speakers!r}")
+    if valid_speakers < 0 or (isinstance(valid_speakers, float) and valid_speakers >= 1):
         raise ValueError(f"valid_speakers {valid_speakers} out of range")
     rng = np.random.default_rng(seed)
     chosen = set()
@@ -256,25 +250,31 @@ def _scan(files, data_root, what, progress, sample_rate):
         )
     except FileNotFoundError as err:
         raise FileNotFoundError(
-            f"{err} Shorten-compressed NIST files must be decompressed first "
-            "(e.g. with sph2pipe)."
+            f"{err} Shorten-compressed NIST files must be decompressed first (e.g. with sph2pipe)."
         ) from err
     utts = []
     for info in infos:
         f = by_path[info.path]
         rel = os.path.relpath(info.path, data_root)
         utts.append(
-            Utterance(
-                f["utt_id"], f["speaker"], info, os.path.join("clean16k", rel + ".wav")
-            )
+            Utterance(f["utt_id"], f["speaker"], info, os.path.join("clean16k", rel + ".wav"))
         )
     return utts
 
 
 def prepare_timit(
-    data_folder, save_folder, noise_folder, test_noise_folder=None, valid_speakers=0.1,
-    core_test_only=False, seed=1234, skip_prep=False, valid_snr_range=VALID_SNR_RANGE,
-    test_snrs=TEST_SNRS, sample_rate=16000, progress=True,
+    data_folder,
+    save_folder,
+    noise_folder,
+    test_noise_folder=None,
+    valid_speakers=0.1,
+    core_test_only=False,
+    seed=1234,
+    skip_prep=False,
+    valid_snr_range=VALID_SNR_RANGE,
+    test_snrs=TEST_SNRS,
+    sample_rate=16000,
+    progress=True,
 ):
     """Prepares TIMIT with the paper's noise protocol.
 
@@ -362,10 +362,17 @@ def prepare_timit(
     else:
         valid_option = valid_speakers
     protocol = dict(
-        seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate)
+        seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate
+    )
     options = _protocol_options(
-        "timit", noise_folder, test_noise_folder, protocol, data_folder=paths["data_root"],
-        valid_speakers=valid_option, core_test_only=bool(core_test_only))
+        "timit",
+        noise_folder,
+        test_noise_folder,
+        protocol,
+        data_folder=paths["data_root"],
+        valid_speakers=valid_option,
+        core_test_only=bool(core_test_only),
+    )
     if is_prepared(save_folder, options):
         logger.info("%s is already prepared with these options: skipping", save_folder)
         return paths
@@ -374,7 +381,9 @@ def prepare_timit(
     train_dir, test_dir = find_timit_splits(data_root)
     train_files = list_timit_files(train_dir)
     test_files = list_timit_files(test_dir)
-    train_files = exclude_files(train_files, [f["path"] for f in test_files], "TIMIT training", "test")
+    train_files = exclude_files(
+        train_files, [f["path"] for f in test_files], "TIMIT training", "test"
+    )
     if core_test_only:
         test_files = [f for f in test_files if f["speaker"] in CORE_TEST_SPEAKERS]
     _check_noise_folders(noise_folder, test_noise_folder)  # before the long scan of the corpus
@@ -396,8 +405,17 @@ def prepare_timit(
         len({u.speaker for u in test}),
     )
     return write_protocol(
-        save_folder, data_root, train, valid, test, noise_folder, test_noise_folder,
-        options=options, progress=progress, **protocol)
+        save_folder,
+        data_root,
+        train,
+        valid,
+        test,
+        noise_folder,
+        test_noise_folder,
+        options=options,
+        progress=progress,
+        **protocol,
+    )
 
 
 def main(argv=None):
@@ -419,20 +437,29 @@ def main(argv=None):
     >>> main(["--help"])  # doctest: +SKIP
     """
     parser = protocol_parser(
-        "python -m speechbrain_fsce.dataio.timit", "Prepare TIMIT with the FSCE noise protocol.")
+        "python -m speechbrain_fsce.dataio.timit", "Prepare TIMIT with the FSCE noise protocol."
+    )
     parser.add_argument("--data_folder", required=True, help="TIMIT root (TRAIN/ and TEST/)")
     parser.add_argument(
-        "--valid_speakers", type=float, default=0.1,
-        help="share (<1) or count per dialect region (>=1)")
+        "--valid_speakers",
+        type=float,
+        default=0.1,
+        help="share (<1) or count per dialect region (>=1)",
+    )
     parser.add_argument("--core_test_only", action="store_true")
 
     def prepare(args):
         valid = args.valid_speakers
         return prepare_timit(
-            args.data_folder, args.save_folder, args.noise_folder,
+            args.data_folder,
+            args.save_folder,
+            args.noise_folder,
             test_noise_folder=args.test_noise_folder,
             valid_speakers=int(valid) if valid >= 1 else valid,
-            core_test_only=args.core_test_only, seed=args.seed, progress=not args.no_progress)
+            core_test_only=args.core_test_only,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
 
     return run_preparation(parser, prepare, argv)
 

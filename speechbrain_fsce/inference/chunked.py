@@ -209,7 +209,9 @@ def _enhance_blocks_causal(enhancer, blocks, scale):
     yield out[skip:]
 
 
-def enhance_blocks(enhancer, blocks, scale, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25):
+def enhance_blocks(
+    enhancer, blocks, scale, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25
+):
     """Enhances a signal given as a stream of blocks; yields enhanced blocks.
 
     The output blocks, concatenated, have the input's length. Memory stays
@@ -251,13 +253,17 @@ def enhance_blocks(enhancer, blocks, scale, chunk_seconds=10.0, context_seconds=
     else:
         plan = ChunkPlan(enhancer, chunk_seconds, context_seconds, crossfade_seconds)
         scale_t = torch.tensor([[float(scale)]])
-        device = next(enhancer.parameters(), torch.empty(0)).device  # cpu for a parameter-less (ONNX) network
+        device = next(
+            enhancer.parameters(), torch.empty(0)
+        ).device  # cpu for a parameter-less (ONNX) network
         gen = _enhance_blocks_noncausal(enhancer, blocks, scale_t.to(device), plan)
     with torch.no_grad():
         yield from gen
 
 
-def enhance_chunked(enhancer, noisy, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25, scale=None):
+def enhance_chunked(
+    enhancer, noisy, chunk_seconds=10.0, context_seconds=None, crossfade_seconds=0.25, scale=None
+):
     """Enhances a 1-D signal chunk by chunk (bounded activation memory).
 
     Arguments
@@ -299,7 +305,11 @@ def enhance_chunked(enhancer, noisy, chunk_seconds=10.0, context_seconds=None, c
     if scale is None:
         scale = float(enhancer.front_end.level(noisy.unsqueeze(0)))
     block = enhancer.front_end.sample_rate * 10
-    parts = list(enhance_blocks(enhancer, noisy.split(block), scale, chunk_seconds, context_seconds, crossfade_seconds))
+    parts = list(
+        enhance_blocks(
+            enhancer, noisy.split(block), scale, chunk_seconds, context_seconds, crossfade_seconds
+        )
+    )
     return torch.cat(parts)
 
 
@@ -384,7 +394,9 @@ def enhance_file_chunked(
     if os.path.exists(output_filename) and os.path.samefile(output_filename, path):
         raise AudioError(path, "refusing to overwrite the input file")
     if device is None:
-        device = next(enhancer.parameters(), torch.empty(0)).device  # cpu for a parameter-less (ONNX) network
+        device = next(
+            enhancer.parameters(), torch.empty(0)
+        ).device  # cpu for a parameter-less (ONNX) network
 
     if enhancer.front_end.normalize_level:
         scale, _ = level_of_blocks(read_blocks(path, rate, block_seconds), enhancer.front_end.eps)
@@ -395,11 +407,20 @@ def enhance_file_chunked(
     back = StreamingResampler(rate, in_rate) if keep_rate else None
 
     written = 0
-    bar = tqdm(total=round(in_frames / in_rate, 1), unit="s", leave=False, disable=not progress or in_frames < 60 * in_rate, desc=os.path.basename(path))
+    bar = tqdm(
+        total=round(in_frames / in_rate, 1),
+        unit="s",
+        leave=False,
+        disable=not progress or in_frames < 60 * in_rate,
+        desc=os.path.basename(path),
+    )
     try:
-        with atomic_path(output_filename, overwrite=overwrite) as tmp, sf.SoundFile(
-            tmp, "w", samplerate=out_rate, channels=1, subtype=subtype, format="WAV"
-        ) as out:
+        with (
+            atomic_path(output_filename, overwrite=overwrite) as tmp,
+            sf.SoundFile(
+                tmp, "w", samplerate=out_rate, channels=1, subtype=subtype, format="WAV"
+            ) as out,
+        ):
 
             def write(piece):
                 nonlocal written
@@ -410,7 +431,9 @@ def enhance_file_chunked(
                     written += piece.shape[0]
 
             blocks = (b.to(device) for b in read_blocks(path, rate, block_seconds))
-            for piece in enhance_blocks(enhancer, blocks, scale, chunk_seconds, context_seconds, crossfade_seconds):
+            for piece in enhance_blocks(
+                enhancer, blocks, scale, chunk_seconds, context_seconds, crossfade_seconds
+            ):
                 bar.update(round(piece.shape[0] / rate, 1))
                 write(back.push(piece.cpu()) if back is not None else piece)
             if back is not None:

@@ -77,7 +77,7 @@ def _tag(node):
 
 def _named(tag, where):
     """The object a ``!name:module.attr`` tag points to."""
-    module, _, attr = tag[len("!name:"):].rpartition(".")
+    module, _, attr = tag[len("!name:") :].rpartition(".")
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as err:
@@ -257,7 +257,9 @@ def render_hparams(model_overrides=None):
         lines.pop(0)
     body = [line for line in lines if not line.lstrip().startswith("#")]
     if any("!include" in line for line in body):
-        raise ValueError(f"{MODEL_YAML} includes other files; an exported model must be self-contained")
+        raise ValueError(
+            f"{MODEL_YAML} includes other files; an exported model must be self-contained"
+        )
     return "\n".join(lines).rstrip("\n") + "\n" + INTERFACE_YAML
 
 
@@ -515,7 +517,9 @@ def find_best_checkpoint(save_folder, max_key="pesq_nb_raw", min_key=None):
     )
 
 
-def export_best(save_folder, output_folder, model_overrides=None, max_key="pesq_nb_raw", min_key=None):
+def export_best(
+    save_folder, output_folder, model_overrides=None, max_key="pesq_nb_raw", min_key=None
+):
     """Exports the best checkpoint of a training run as a model folder.
 
     Arguments
@@ -606,5 +610,7 @@ def overrides_from_hparams(path, section=RECIPE_SECTION):
         )
     found = architecture_from(mapping, what=what)
     if not found:
-        raise ValueError(f"{what}: none of the architecture keys ({', '.join(architecture_keys())}) was found")
+        raise ValueError(
+            f"{what}: none of the architecture keys ({', '.join(architecture_keys())}) was found"
+        )
     return found

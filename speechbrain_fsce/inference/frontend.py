@@ -64,7 +64,9 @@ class EnhancementFrontEnd(torch.nn.Module):
     def __init__(self, source=None, enhancer=None, freeze=True, run_opts=None):
         super().__init__()
         if (source is None) == (enhancer is None):
-            raise ValueError("EnhancementFrontEnd needs exactly one of `source` (a model folder) or `enhancer`")
+            raise ValueError(
+                "EnhancementFrontEnd needs exactly one of `source` (a model folder) or `enhancer`"
+            )
         if source is not None:
             from speechbrain_fsce.inference.pretrained import FSCEEnhancement
 

@@ -84,8 +84,14 @@ def _export(module, args, input_names, output_names, dynamic_axes):
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, args, buf, input_names=input_names, output_names=output_names,
-            dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False,
+            module,
+            args,
+            buf,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
             do_constant_folding=True,
         )
     return buf.getvalue()
@@ -150,7 +156,10 @@ def export_onnx(enhancer, folder, fold=True):
     os.makedirs(folder, exist_ok=True)
     outputs = _offline_outputs(model)
     offline = _export(
-        _Offline(model), (torch.randn(1, 8, freqs, 2),), ["noisy_spectrum"], outputs,
+        _Offline(model),
+        (torch.randn(1, 8, freqs, 2),),
+        ["noisy_spectrum"],
+        outputs,
         {name: {0: "batch", 1: "frames"} for name in ["noisy_spectrum"] + outputs},
     )
     analysis, synthesis = _padded_windows(fe)
@@ -179,15 +188,21 @@ def export_onnx(enhancer, folder, fold=True):
         state = model.init_state(1)
         names = model.state_names()
         step = _export(
-            _Step(model), (torch.randn(1, 1, freqs, 2), *state),
-            ["noisy_frame"] + names, ["enhanced_frame"] + ["next." + n for n in names],
-            {name: {0: "batch"} for name in ["noisy_frame", "enhanced_frame"] + names
-             + ["next." + n for n in names]},
+            _Step(model),
+            (torch.randn(1, 1, freqs, 2), *state),
+            ["noisy_frame"] + names,
+            ["enhanced_frame"] + ["next." + n for n in names],
+            {
+                name: {0: "batch"}
+                for name in ["noisy_frame", "enhanced_frame"] + names + ["next." + n for n in names]
+            },
         )
         _write(os.path.join(folder, STREAM_GRAPH), step)
         config["stream_graph"] = STREAM_GRAPH
-        config["state"] = [{"name": n, "shape": list(s.shape), "initial": _initial(s)}
-                           for n, s in zip(names, state)]
+        config["state"] = [
+            {"name": n, "shape": list(s.shape), "initial": _initial(s)}
+            for n, s in zip(names, state)
+        ]
     _write(os.path.join(folder, CONFIG_NAME), json.dumps(config, indent=1).encode("utf-8"))
     return config
 
@@ -248,7 +263,9 @@ class OnnxModel(torch.nn.Module):
         names = [o.name for o in self.session.get_outputs()]
         results = self.session.run(names, {"noisy_spectrum": x.detach().cpu().float().numpy()})
         found = {n: torch.from_numpy(r).to(x.device) for n, r in zip(names, results)}
-        return FSCEOutput(found["enhanced_spectrum"], found.get("magnitude"), found.get("complex_spectrum"))
+        return FSCEOutput(
+            found["enhanced_spectrum"], found.get("magnitude"), found.get("complex_spectrum")
+        )
 
 
 def onnx_enhancer(enhancer, threads=1, folder=None):

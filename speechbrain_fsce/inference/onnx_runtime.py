@@ -166,12 +166,16 @@ class OnnxStreamer:
         self._pending = np.zeros((batch, 0), np.float32)
         self._previous = np.zeros((batch, h), np.float32)
         self._ola = np.zeros((batch, h), np.float32)
-        initial = [np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
-                   for s in self.config["state"]]
+        initial = [
+            np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
+            for s in self.config["state"]
+        ]
         sets = [[ort.OrtValue.ortvalue_from_numpy(x.copy()) for x in initial] for _ in range(2)]
         freqs = self.config["num_freqs"]
         self._frame = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, freqs, 2), np.float32))
-        self._enhanced = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, freqs, 2), np.float32))
+        self._enhanced = ort.OrtValue.ortvalue_from_numpy(
+            np.zeros((batch, 1, freqs, 2), np.float32)
+        )
         self._bindings = []
         for source, target in ((sets[0], sets[1]), (sets[1], sets[0])):
             binding = self.session.io_binding()
@@ -266,8 +270,12 @@ def enhance_offline(folder, signal, threads=1):
     length, h = x.shape[0], config["hop_samples"]
     scale = 1.0
     if config["normalize_level"]:
-        scale = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) if length else 0.0) + config["eps"]
-    padded = np.concatenate([np.zeros(h, np.float32), x / scale, np.zeros((-length) % h + h, np.float32)])
+        scale = (
+            float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) if length else 0.0) + config["eps"]
+        )
+    padded = np.concatenate(
+        [np.zeros(h, np.float32), x / scale, np.zeros((-length) % h + h, np.float32)]
+    )
     spec = stft_frames(padded[None], config)
     enhanced = session.run(["enhanced_spectrum"], {"noisy_spectrum": spec})[0]
     frames = frames_to_samples(enhanced, config)[0]
@@ -276,5 +284,5 @@ def enhance_offline(folder, signal, threads=1):
     env = np.zeros(padded.shape[0], np.float64)
     for t in range(frames.shape[0]):
         out[t * h : t * h + n_fft] += frames[t]
-        env[t * h : t * h + n_fft] += w ** 2
+        env[t * h : t * h + n_fft] += w**2
     return (out[h : h + length] / env[h : h + length] * scale).astype(np.float32)

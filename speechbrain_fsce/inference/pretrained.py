@@ -239,7 +239,11 @@ class FSCEEnhancement(Pretrained):
             an unusable ``device``.
         """
         run_opts = kwargs.get("run_opts") or {}
-        device = run_opts.get("device") if isinstance(run_opts, dict) else getattr(run_opts, "device", None)
+        device = (
+            run_opts.get("device")
+            if isinstance(run_opts, dict)
+            else getattr(run_opts, "device", None)
+        )
         if device is not None:
             check_device(device)
         if not isinstance(source, str) or not source.startswith(("http:", "https:")):
@@ -262,8 +266,16 @@ class FSCEEnhancement(Pretrained):
         return cls._from_hparams_safe(source, hparams_file, savedir, **kwargs)
 
     @classmethod
-    def _from_hparams_safe(cls, source, hparams_file, savedir, fetch_config, overrides=None,
-                           overrides_must_match=True, **ctor_kwargs):
+    def _from_hparams_safe(
+        cls,
+        source,
+        hparams_file,
+        savedir,
+        fetch_config,
+        overrides=None,
+        overrides_must_match=True,
+        **ctor_kwargs,
+    ):
         """Safe path of :meth:`from_hparams`: weights first, then a checked YAML."""
         from hyperpyyaml import load_hyperpyyaml
 
@@ -284,9 +296,13 @@ class FSCEEnhancement(Pretrained):
         hparams = load_hyperpyyaml(text, overrides, overrides_must_match)
         modules = hparams.get("modules") or {}
         if "enhancer" not in modules:
-            raise ValueError(f"{hparams_path}: no 'modules: enhancer:' entry; not an FSCE model folder")
+            raise ValueError(
+                f"{hparams_path}: no 'modules: enhancer:' entry; not an FSCE model folder"
+            )
         load_weights(
-            modules["enhancer"], state, what=f"{ckpt_path}",
+            modules["enhancer"],
+            state,
+            what=f"{ckpt_path}",
             hint=f"; does {hparams_file} describe the architecture it was trained with?",
         )
         hparams["savedir"] = savedir
@@ -301,7 +317,9 @@ class FSCEEnhancement(Pretrained):
         level = transfer_logger.level
         transfer_logger.setLevel(logging.ERROR)
         try:
-            obj = super().from_hparams(source=source, hparams_file=hparams_file, savedir=savedir, **kwargs)
+            obj = super().from_hparams(
+                source=source, hparams_file=hparams_file, savedir=savedir, **kwargs
+            )
         except RuntimeError as err:  # load_state_dict: a tensor of the wrong size
             raise ValueError(
                 f"{source}: {CKPT_NAME} does not fit {hparams_file}: {str(err).splitlines()[0]}"
@@ -315,7 +333,9 @@ class FSCEEnhancement(Pretrained):
         """Raises if the checkpoint had missing or unexpected keys."""
         pretrainer = getattr(self.hparams, "pretrainer", None)
         if pretrainer is None or "enhancer" not in pretrainer.paths:
-            raise ValueError(f"{source}: the pretrainer of the model folder has no 'enhancer' loadable")
+            raise ValueError(
+                f"{source}: the pretrainer of the model folder has no 'enhancer' loadable"
+            )
         path = pretrainer.paths["enhancer"]
         missing, unexpected = key_mismatch(
             self.mods.enhancer.state_dict().keys(), load_state_dict(path)
@@ -417,7 +437,9 @@ class FSCEEnhancement(Pretrained):
         """
         from speechbrain_fsce.inference.chunked import enhance_file_chunked
 
-        return enhance_file_chunked(self.mods.enhancer, path, output_filename, device=self.device, **kwargs)
+        return enhance_file_chunked(
+            self.mods.enhancer, path, output_filename, device=self.device, **kwargs
+        )
 
     def forward(self, noisy, lengths=None):
         """Same as :meth:`enhance_batch`."""

@@ -110,7 +110,9 @@ class FSCEStreamer:
         if squeeze:
             x = x.unsqueeze(0)
         if x.dim() != 2:
-            raise ValueError(f"expected a hop [samples] or [batch, samples], got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected a hop [samples] or [batch, samples], got shape {tuple(x.shape)}"
+            )
         if not torch.isfinite(x).all():
             raise ValueError("input contains NaN or Inf samples")
         device = next(self.model.parameters()).device
@@ -130,7 +132,9 @@ class FSCEStreamer:
         """Enhanced output (delayed by one hop) for whole hops of input ``[B, n * hop]``."""
         spec, self._fe_state = self.front_end.analyze_step(samples, self._fe_state, self.scale)
         output, self._net_state = self.model.forward_step(spec, self._net_state)
-        out, self._fe_state = self.front_end.synthesize_step(output.enhanced, self._fe_state, self.scale)
+        out, self._fe_state = self.front_end.synthesize_step(
+            output.enhanced, self._fe_state, self.scale
+        )
         if self.samples_out == 0:
             out[:, : self.hop_samples] = 0.0  # the hop before the signal starts
         self.samples_out += out.shape[1]
@@ -184,7 +188,9 @@ class FSCEStreamer:
             h = self.hop_samples
             rest = self._pending.shape[1]
             batch = self._pending.shape[0]
-            tail = torch.cat([self._pending, self._pending.new_zeros(batch, (h - rest) % h + h)], dim=1)
+            tail = torch.cat(
+                [self._pending, self._pending.new_zeros(batch, (h - rest) % h + h)], dim=1
+            )
             out = self._hops(tail)
             out = out[:, : out.shape[1] - (h - rest) % h]
             result = self._finish(out)

@@ -31,7 +31,9 @@ from speechbrain_fsce.nnet.stcm import STCM
 def _affine(bn):
     """Eval-mode BatchNorm as ``x * scale + shift`` per channel."""
     if not isinstance(bn, _BatchNorm) or bn.running_var is None:
-        raise ValueError(f"can only fold BatchNorm layers with running statistics, found {type(bn).__name__}")
+        raise ValueError(
+            f"can only fold BatchNorm layers with running statistics, found {type(bn).__name__}"
+        )
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
         scale = scale * bn.weight
@@ -104,7 +106,9 @@ def fold_batchnorm(model):
                 for block in module.blocks:
                     scale, shift = _affine(block.out_norm)
                     conv = block.conv_out
-                    conv.bias.data = conv.bias.data + (conv.weight.data[:, :, 0] * shift[None, :]).sum(1)
+                    conv.bias.data = conv.bias.data + (
+                        conv.weight.data[:, :, 0] * shift[None, :]
+                    ).sum(1)
                     conv.weight.data = conv.weight.data * scale[None, :, None]
                     block.out_norm = torch.nn.Identity()
                     pads = []

@@ -71,7 +71,9 @@ def _levels_state(blocks, batch_size, freqs, next_freqs):
     state = []
     for blk in blocks:
         state.extend(blk.init_state(batch_size, freqs))
-        freqs = next_freqs(freqs, (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1])
+        freqs = next_freqs(
+            freqs, (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1]
+        )
     return state
 
 
@@ -131,7 +133,9 @@ class Encoder(torch.nn.Module):
         super().__init__()
         self.freq_stride = freq_stride
         self.past_pads = [k[0] - 1 for k in kernel_sizes]
-        levels = [(in_channels if i == 0 else channels, channels, k) for i, k in enumerate(kernel_sizes)]
+        levels = [
+            (in_channels if i == 0 else channels, channels, k) for i, k in enumerate(kernel_sizes)
+        ]
         _build_levels(self, levels, block, freq_stride, inner_channels, False, activation, norm)
 
     def forward(self, x, coms=None):
@@ -172,7 +176,9 @@ class Encoder(torch.nn.Module):
         freqs : int
             Frequency bins of the encoder's input.
         """
-        return _levels_state(self.blocks, batch_size, freqs, lambda f, kf: (f - kf) // self.freq_stride + 1)
+        return _levels_state(
+            self.blocks, batch_size, freqs, lambda f, kf: (f - kf) // self.freq_stride + 1
+        )
 
     def state_names(self):
         """Names of the tensors of :meth:`init_state`."""
@@ -249,8 +255,10 @@ class Decoder(torch.nn.Module):
         self.freq_stride = freq_stride
         mirrored = list(kernel_sizes)[::-1]
         self.chomps = [k[0] - 1 for k in mirrored]
-        levels = [(2 * channels, out_channels if i == len(mirrored) - 1 else channels, k)
-                  for i, k in enumerate(mirrored)]
+        levels = [
+            (2 * channels, out_channels if i == len(mirrored) - 1 else channels, k)
+            for i, k in enumerate(mirrored)
+        ]
         _build_levels(self, levels, block, freq_stride, inner_channels, True, activation, norm)
 
     def forward(self, x, skips):
@@ -275,7 +283,9 @@ class Decoder(torch.nn.Module):
         freqs : int
             Frequency bins of the decoder's input (the encoder's output).
         """
-        return _levels_state(self.blocks, batch_size, freqs, lambda f, kf: (f - 1) * self.freq_stride + kf)
+        return _levels_state(
+            self.blocks, batch_size, freqs, lambda f, kf: (f - 1) * self.freq_stride + kf
+        )
 
     def state_names(self):
         """Names of the tensors of :meth:`init_state`."""
@@ -381,13 +391,15 @@ class FSCE(torch.nn.Module):
     ):
         super().__init__()
         if branches not in ("both", "magnitude", "complex"):
-            raise ValueError(
-                f"branches must be 'both', 'magnitude' or 'complex', got {branches!r}"
-            )
+            raise ValueError(f"branches must be 'both', 'magnitude' or 'complex', got {branches!r}")
         if magnitude_output not in ("mapping", "mask"):
-            raise ValueError(f"magnitude_output must be 'mapping' or 'mask', got {magnitude_output!r}")
+            raise ValueError(
+                f"magnitude_output must be 'mapping' or 'mask', got {magnitude_output!r}"
+            )
         if complex_output not in ("mapping", "residual"):
-            raise ValueError(f"complex_output must be 'mapping' or 'residual', got {complex_output!r}")
+            raise ValueError(
+                f"complex_output must be 'mapping' or 'residual', got {complex_output!r}"
+            )
         _block_class(block)
         self.branches = branches
         if collaborate is None:
@@ -421,14 +433,21 @@ class FSCE(torch.nn.Module):
         self.encoded_freqs = enc_freqs
 
         coder = dict(
-            channels=channels, inner_channels=inner_channels,
-            kernel_sizes=kernel_sizes, freq_stride=freq_stride, block=block,
+            channels=channels,
+            inner_channels=inner_channels,
+            kernel_sizes=kernel_sizes,
+            freq_stride=freq_stride,
+            block=block,
             activation=activation,
         )
         tcm = dict(
-            channels=channels * enc_freqs, hidden_channels=tcm_hidden_channels,
-            kernel_size=tcm_kernel_size, dilations=tuple(dilations),
-            num_modules=num_tcm_modules, causal=causal, activation=activation,
+            channels=channels * enc_freqs,
+            hidden_channels=tcm_hidden_channels,
+            kernel_size=tcm_kernel_size,
+            dilations=tuple(dilations),
+            num_modules=num_tcm_modules,
+            causal=causal,
+            activation=activation,
         )
         if branches in ("both", "magnitude"):
             self.mag_encoder = Encoder(in_channels=2, **coder)
@@ -503,8 +522,15 @@ class FSCE(torch.nn.Module):
     def _state_parts(self):
         """``(name, module, input freqs)`` of every module with a stream state, in order."""
         parts = []
-        for name in ("mag_encoder", "mag_tcm", "mag_decoder", "cplx_encoder",
-                     "cplx_tcm", "real_decoder", "imag_decoder"):
+        for name in (
+            "mag_encoder",
+            "mag_tcm",
+            "mag_decoder",
+            "cplx_encoder",
+            "cplx_tcm",
+            "real_decoder",
+            "imag_decoder",
+        ):
             if hasattr(self, name):
                 freqs = self.num_freqs if name.endswith("encoder") else self.encoded_freqs
                 parts.append((name, getattr(self, name), freqs))
@@ -531,7 +557,9 @@ class FSCE(torch.nn.Module):
 
     def state_names(self):
         """Names of the tensors of :meth:`init_state`, e.g. ``"mag_tcm.3.path_a"``."""
-        return [f"{name}.{n}" for name, module, _ in self._state_parts() for n in module.state_names()]
+        return [
+            f"{name}.{n}" for name, module, _ in self._state_parts() for n in module.state_names()
+        ]
 
     def forward_step(self, x, state):
         """Runs the next frames of a stream through the network (eval mode).
@@ -589,7 +617,8 @@ class FSCE(torch.nn.Module):
             h, skips = parts.encode("cplx_encoder", inp, coms if self.collaborate else None)[:2]
             h = parts.bottleneck("cplx_tcm", h)
             cplx = self.complex_estimate(
-                x, parts.decode("real_decoder", h, skips), parts.decode("imag_decoder", h, skips))
+                x, parts.decode("real_decoder", h, skips), parts.decode("imag_decoder", h, skips)
+            )
         return self.fuse(x, magnitude, cplx), parts.new_state
 
     def magnitude_estimate(self, x, decoded):
@@ -658,7 +687,9 @@ class _StateParts:
 
     def bottleneck(self, name, x):
         module = getattr(self.model, name)
-        y, state = self.model._bottleneck(module, x, None if self.state is None else self._take(module))
+        y, state = self.model._bottleneck(
+            module, x, None if self.state is None else self._take(module)
+        )
         if state is not None:
             self.new_state.extend(state)
         return y

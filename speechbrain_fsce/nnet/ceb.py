@@ -61,8 +61,14 @@ def transposed_conv(conv, x, time_padding):
     """
     kt, kf = conv.kernel_size
     stride = conv.stride[1]
-    if (conv.stride[0] != 1 or conv.padding != (0, 0) or conv.output_padding != (0, 0)
-            or conv.dilation != (1, 1) or conv.groups != 1 or kf < stride):
+    if (
+        conv.stride[0] != 1
+        or conv.padding != (0, 0)
+        or conv.output_padding != (0, 0)
+        or conv.dilation != (1, 1)
+        or conv.groups != 1
+        or kf < stride
+    ):
         raise ValueError("transposed_conv needs time stride 1 and no padding, dilation or groups")
     phases = []
     for r in range(stride):
@@ -76,7 +82,10 @@ def transposed_conv(conv, x, time_padding):
     # Phase r has (q_0 - q_r) bins fewer than phase 0; interleave, then drop
     # the bins past the output (all sizes from the kernel: no shape arithmetic).
     q0 = len(range(0, kf, stride))
-    phases = [torch.nn.functional.pad(p, (0, q0 - len(range(r, kf, stride)))) for r, p in enumerate(phases)]
+    phases = [
+        torch.nn.functional.pad(p, (0, q0 - len(range(r, kf, stride))))
+        for r, p in enumerate(phases)
+    ]
     out = torch.stack(phases, dim=-1).flatten(-2)
     extra = q0 * stride - kf
     return out[..., :-extra] if extra else out
@@ -97,7 +106,14 @@ def _expert(conv, x, time_padding):
                 return _transposed_step_eager(conv, x)
             past = conv.kernel_size[0] - 1
             return torch.nn.functional.conv_transpose2d(
-                x, conv.weight, conv.bias, conv.stride, (past, 0), conv.output_padding, conv.groups, conv.dilation
+                x,
+                conv.weight,
+                conv.bias,
+                conv.stride,
+                (past, 0),
+                conv.output_padding,
+                conv.groups,
+                conv.dilation,
             )
         return transposed_conv(conv, x, time_padding)
     return conv(x)
@@ -145,7 +161,9 @@ def pointwise(conv, x):
 
 def _check_streamable(conv):
     if conv.stride[0] != 1 or conv.padding[0] != 0 or conv.dilation[0] != 1:
-        raise ValueError("streaming needs block convs with time stride 1, no time padding or dilation")
+        raise ValueError(
+            "streaming needs block convs with time stride 1, no time padding or dilation"
+        )
 
 
 class CEB(torch.nn.Module):

@@ -59,7 +59,9 @@ def _pointwise_step(conv, x):
     """
     if torch.onnx.is_in_onnx_export():
         return conv(x)
-    return torch.nn.functional.linear(x.transpose(1, 2), conv.weight[:, :, 0], conv.bias).transpose(1, 2)
+    return torch.nn.functional.linear(x.transpose(1, 2), conv.weight[:, :, 0], conv.bias).transpose(
+        1, 2
+    )
 
 
 class GatedDilatedBlock(torch.nn.Module):
@@ -154,7 +156,9 @@ class GatedDilatedBlock(torch.nn.Module):
             return torch.nn.functional.pad(h, self.padding)
         left, right = self.padding
         value = self.path_pad_values[path].reshape(1, -1, 1)
-        return torch.cat([value.expand(h.shape[0], -1, left), h, value.expand(h.shape[0], -1, right)], dim=2)
+        return torch.cat(
+            [value.expand(h.shape[0], -1, left), h, value.expand(h.shape[0], -1, right)], dim=2
+        )
 
     def _gated(self, x, a, b, conv_out=None):
         """The residual output from the two paths' outputs."""
@@ -273,9 +277,7 @@ class STCM(torch.nn.Module):
     ):
         super().__init__()
         self.blocks = torch.nn.ModuleList(
-            GatedDilatedBlock(
-                channels, hidden_channels, kernel_size, d, causal, activation, norm
-            )
+            GatedDilatedBlock(channels, hidden_channels, kernel_size, d, causal, activation, norm)
             for _ in range(num_modules)
             for d in dilations
         )

@@ -87,12 +87,18 @@ class SpectralFrontEnd(torch.nn.Module):
         self.normalize_level = normalize_level
         self.eps = eps
         self.stft_fn = STFT(
-            sample_rate=sample_rate, win_length=win_length,
-            hop_length=hop_length, n_fft=n_fft, window_fn=WINDOWS[window],
+            sample_rate=sample_rate,
+            win_length=win_length,
+            hop_length=hop_length,
+            n_fft=n_fft,
+            window_fn=WINDOWS[window],
         )
         self.istft_fn = ISTFT(
-            sample_rate=sample_rate, win_length=win_length,
-            hop_length=hop_length, n_fft=n_fft, window_fn=WINDOWS[window],
+            sample_rate=sample_rate,
+            win_length=win_length,
+            hop_length=hop_length,
+            n_fft=n_fft,
+            window_fn=WINDOWS[window],
         )
         self.hop_samples = self.stft_fn.hop_length
         self.win_samples = self.stft_fn.win_length
@@ -269,8 +275,15 @@ class SpectralFrontEnd(torch.nn.Module):
         window = self._frame_windows()[0].to(samples.device)
         buf = torch.cat([state[0], samples / scale], dim=1)
         spec = torch.stft(
-            buf, self.n_fft, self.hop_samples, self.n_fft, window, center=False,
-            normalized=self.stft_fn.normalized_stft, onesided=True, return_complex=True,
+            buf,
+            self.n_fft,
+            self.hop_samples,
+            self.n_fft,
+            window,
+            center=False,
+            normalized=self.stft_fn.normalized_stft,
+            onesided=True,
+            return_complex=True,
         )
         spec = self.compress(torch.view_as_real(spec).transpose(1, 2))
         return spec, [buf[:, buf.shape[1] - self.hop_samples :], state[1]]

@@ -35,8 +35,12 @@ def test_public_api_documented(module_name):
     for name, obj in _public_members(module):
         if not inspect.getdoc(obj):
             missing.append(name)
-        if inspect.isclass(obj) and not issubclass(obj, BaseException) \
-                and "Example" not in (obj.__doc__ or "") and not _is_plain_record(obj):
+        if (
+            inspect.isclass(obj)
+            and not issubclass(obj, BaseException)
+            and "Example" not in (obj.__doc__ or "")
+            and not _is_plain_record(obj)
+        ):
             no_example.append(name)
     assert not missing, f"{module_name}: undocumented {missing}"
     assert not no_example, f"{module_name}: classes without an Example: {no_example}"

@@ -35,7 +35,7 @@ def _load(resolve):
 def _value(node):
     tag = getattr(getattr(node, "tag", None), "value", None) or ""
     if tag.startswith("!name:"):
-        module, _, attr = tag[len("!name:"):].rpartition(".")
+        module, _, attr = tag[len("!name:") :].rpartition(".")
         return getattr(importlib.import_module(module), attr)
     assert not tag, f"unexpected tag {tag}"
     if isinstance(node, (list, tuple)):

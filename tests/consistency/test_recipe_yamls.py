@@ -87,11 +87,13 @@ def test_training_objects_come_from_the_shared_yaml(path):
     passed = recipe["training"]
     for key in placeholders:  # the recipe's own value, overridable from the command line
         assert key in recipe and str(getattr(passed.get(key), "value", None)) == f"<{key}>", (
-            f"{path.name}: training[{key}] must be `!ref <{key}>`")
+            f"{path.name}: training[{key}] must be `!ref <{key}>`"
+        )
     for key in set(shared) - placeholders:  # one definition: the recipe points at it
         value = recipe.get(key)
         assert _tag(value) == "!ref" and value.value == f"<training[{key}]>", (
-            f"{path.name}: {key} must be `!ref <training[{key}]>`, not its own definition")
+            f"{path.name}: {key} must be `!ref <training[{key}]>`, not its own definition"
+        )
     unknown = set(passed) - set(shared)
     assert not unknown, f"{path.name}: training overrides keys it does not have: {sorted(unknown)}"
 
@@ -104,4 +106,6 @@ def test_shared_training_yaml_loads_only_with_its_inputs():
     assert hp["epoch_counter"].limit == 3 and hp["opt_class"].keywords["lr"] == 0.01
     for missing in inputs:  # each input has no default here: the recipe's value is the one
         with pytest.raises(ValueError, match=f"'{missing}' is a !PLACEHOLDER"):
-            load_hyperpyyaml(TRAINING.read_text(), {k: v for k, v in inputs.items() if k != missing})
+            load_hyperpyyaml(
+                TRAINING.read_text(), {k: v for k, v in inputs.items() if k != missing}
+            )

@@ -42,9 +42,11 @@ def test_recipe_yaml_keys_are_used(path):
     text = path.read_text()
     code = _recipe_code(path)
     unused = [
-        key for key in _top_level_keys(path)
+        key
+        for key in _top_level_keys(path)
         if not key.startswith("__")
-        and f"<{key}>" not in text and f"<{key}[" not in text
+        and f"<{key}>" not in text
+        and f"<{key}[" not in text
         and not _used_in_code(key, code)
     ]
     assert not unused, f"{path.name}: keys used nowhere: {unused}"
@@ -56,7 +58,9 @@ def test_brain_reads_only_its_declared_hparams():
     read |= set(re.findall(r"""(?:getattr|hasattr)\(self\.hparams,\s*["'](\w+)["']""", source))
     read |= set(re.findall(r"""["'](\w+_logger)["']""", source))  # getattr(self.hparams, name)
     assert read <= set(FSCEBrain.HPARAMS), f"undeclared: {sorted(read - set(FSCEBrain.HPARAMS))}"
-    assert set(FSCEBrain.HPARAMS) <= read, f"declared, never read: {sorted(set(FSCEBrain.HPARAMS) - read)}"
+    assert set(FSCEBrain.HPARAMS) <= read, (
+        f"declared, never read: {sorted(set(FSCEBrain.HPARAMS) - read)}"
+    )
 
 
 @pytest.mark.parametrize("path", MODEL_YAMLS, ids=lambda p: p.name)
@@ -68,7 +72,8 @@ def test_model_yaml_keys_are_referenced(path):
     recipes = "\n".join(t for t in (p.read_text() for p in RECIPE_YAMLS) if include in t)
     objects = {"front_end", "model", "enhancer", "modules", "pretrainer"}
     unused = [
-        k for k in _top_level_keys(path)
+        k
+        for k in _top_level_keys(path)
         if k not in objects and f"<{k}>" not in text and not re.search(rf"<\w+\[{k}\]>", recipes)
     ]
     assert not unused, f"{path.name}: keys used nowhere: {unused}"

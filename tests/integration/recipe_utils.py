@@ -64,19 +64,27 @@ def make_voicebank_corpus(root, rate=48000, seconds=1.2, snr=5.0):
     p226, p287 (validation), p227, p228 (training), p232, p257 (test)."""
     root = pathlib.Path(root)
     rng = np.random.default_rng(1)
-    for split, speakers in (("trainset_28spk", ("p226", "p227", "p228", "p287")),
-                            ("testset", ("p232", "p257"))):
+    for split, speakers in (
+        ("trainset_28spk", ("p226", "p227", "p228", "p287")),
+        ("testset", ("p232", "p257")),
+    ):
         for s, spk in enumerate(speakers):
             for u in (1, 2):
                 clean = speech_like(seconds, 16000, seed=100 * s + u, f0=100 + 20 * s)
-                clean = scipy.signal.resample_poly(clean, rate, 16000)  # fast: synthesised at 16 kHz
+                clean = scipy.signal.resample_poly(
+                    clean, rate, 16000
+                )  # fast: synthesised at 16 kHz
                 noise = rng.standard_normal(len(clean))
                 noise *= np.sqrt(np.sum(clean**2.0) / np.sum(noise**2) / 10 ** (snr / 10))
                 for kind, sig in (("clean", clean), ("noisy", clean + noise)):
                     folder = root / f"{kind}_{split}_wav"
                     folder.mkdir(parents=True, exist_ok=True)
-                    sf.write(folder / f"{spk}_{u:03d}.wav", sig.astype(np.float32), rate,
-                             subtype="PCM_16")
+                    sf.write(
+                        folder / f"{spk}_{u:03d}.wav",
+                        sig.astype(np.float32),
+                        rate,
+                        subtype="PCM_16",
+                    )
     return root
 
 

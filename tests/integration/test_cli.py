@@ -53,7 +53,12 @@ def make_inputs(root):
     corrupt.write_bytes(bytes(raw))
     (root / "text.wav").write_text("not audio at all\n")
     (root / "readme.txt").write_text("ignored: not an audio name\n")
-    return {"empty.wav": "empty file", "nan.wav": "NaN or Inf", "corrupt.wav": "unreadable", "text.wav": "unreadable"}
+    return {
+        "empty.wav": "empty file",
+        "nan.wav": "NaN or Inf",
+        "corrupt.wav": "unreadable",
+        "text.wav": "unreadable",
+    }
 
 
 def out_name(name):
@@ -64,8 +69,17 @@ def out_name(name):
 def test_enhance_folder_with_good_and_bad_files(model_folder, tmp_path, capsys):
     bad = make_inputs(tmp_path / "in")
     out = tmp_path / "out"
-    rc = enhance_main(["--model", model_folder, str(tmp_path / "in"), str(tmp_path / "missing.wav"),
-                       "-o", str(out), "--no-progress"])
+    rc = enhance_main(
+        [
+            "--model",
+            model_folder,
+            str(tmp_path / "in"),
+            str(tmp_path / "missing.wav"),
+            "-o",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 1  # some inputs failed, the others are written
     err = capsys.readouterr().err
     assert f"{len(GOOD)} file(s) written" in err
@@ -95,26 +109,57 @@ def test_enhance_folder_with_good_and_bad_files(model_folder, tmp_path, capsys):
 def test_keep_rate_and_subtype(model_folder, tmp_path):
     make_inputs(tmp_path / "in")
     out = tmp_path / "out"
-    inputs = [str(tmp_path / "in" / n) for n in ("sub/deeper/c44k_stereo_24.wav", "e48k_float.wav", "sub/b8k_u8.wav")]
-    rc = enhance_main(["--model", model_folder, *inputs, "-o", str(out), "--keep-rate",
-                       "--subtype", "PCM_16", "--no-progress"])
+    inputs = [
+        str(tmp_path / "in" / n)
+        for n in ("sub/deeper/c44k_stereo_24.wav", "e48k_float.wav", "sub/b8k_u8.wav")
+    ]
+    rc = enhance_main(
+        [
+            "--model",
+            model_folder,
+            *inputs,
+            "-o",
+            str(out),
+            "--keep-rate",
+            "--subtype",
+            "PCM_16",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
-    for name, rate, frames in (("c44k_stereo_24.wav", 44100, 22050), ("e48k_float.wav", 48000, 24000), ("b8k_u8.wav", 8000, 4000)):
+    for name, rate, frames in (
+        ("c44k_stereo_24.wav", 44100, 22050),
+        ("e48k_float.wav", 48000, 24000),
+        ("b8k_u8.wav", 8000, 4000),
+    ):
         info = sf.info(str(out / name))
-        assert (info.samplerate, info.frames, info.channels, info.subtype) == (rate, frames, 1, "PCM_16")
+        assert (info.samplerate, info.frames, info.channels, info.subtype) == (
+            rate,
+            frames,
+            1,
+            "PCM_16",
+        )
 
 
 def test_never_overwrites_inputs(model_folder, tmp_path, capsys):
     make_inputs(tmp_path / "in")
     src = tmp_path / "in" / "a16k.wav"
     before = src.read_bytes()
-    rc = enhance_main(["--model", model_folder, str(src), "-o", str(tmp_path / "in"), "--no-progress"])
+    rc = enhance_main(
+        ["--model", model_folder, str(src), "-o", str(tmp_path / "in"), "--no-progress"]
+    )
     assert rc == 1 and "refusing to write into the input's own location" in capsys.readouterr().err
     assert src.read_bytes() == before
     # An output folder inside the input folder is not read back as input;
     # a second run replaces its own earlier outputs only with --overwrite.
-    run = ["--model", model_folder, str(tmp_path / "in" / "sub"), "-o",
-           str(tmp_path / "in" / "sub" / "enhanced"), "--no-progress"]
+    run = [
+        "--model",
+        model_folder,
+        str(tmp_path / "in" / "sub"),
+        "-o",
+        str(tmp_path / "in" / "sub" / "enhanced"),
+        "--no-progress",
+    ]
     assert enhance_main(run) == 0
     assert enhance_main(run) == 1 and "exists already; not replaced" in capsys.readouterr().err
     assert enhance_main(run + ["--overwrite"]) == 0
@@ -124,12 +169,32 @@ def test_never_overwrites_inputs(model_folder, tmp_path, capsys):
 
 def test_usage_errors(model_folder, tmp_path, capsys):
     make_inputs(tmp_path / "in")
-    assert enhance_main(["--model", str(tmp_path / "nomodel"), str(tmp_path / "in"), "-o", str(tmp_path / "o")]) == 2
+    assert (
+        enhance_main(
+            ["--model", str(tmp_path / "nomodel"), str(tmp_path / "in"), "-o", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "cannot load model" in capsys.readouterr().err
-    assert enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(tmp_path / "o"),
-                         "--subtype", "MP3ISH"]) == 2
+    assert (
+        enhance_main(
+            [
+                "--model",
+                model_folder,
+                str(tmp_path / "in"),
+                "-o",
+                str(tmp_path / "o"),
+                "--subtype",
+                "MP3ISH",
+            ]
+        )
+        == 2
+    )
     (tmp_path / "afile").write_text("x")
-    assert enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(tmp_path / "afile")]) == 2
+    assert (
+        enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(tmp_path / "afile")])
+        == 2
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -141,8 +206,21 @@ def test_console_scripts(model_folder, tmp_path):
     sf.write(str(tmp_path / "x.wav"), RNG.standard_normal(8000) * 0.1, 16000)
     (tmp_path / "bad.wav").write_text("nope")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    res = subprocess.run([enhance, "--model", model_folder, str(tmp_path / "x.wav"), str(tmp_path / "bad.wav"),
-                          "-o", str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [
+            enhance,
+            "--model",
+            model_folder,
+            str(tmp_path / "x.wav"),
+            str(tmp_path / "bad.wav"),
+            "-o",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode == 1, res.stderr
     assert "bad.wav: unreadable or not audio" in res.stderr and "Traceback" not in res.stderr
     assert sf.info(str(tmp_path / "out" / "x.wav")).frames == 8000
@@ -152,16 +230,37 @@ def test_export_then_enhance(tmp_path):
     torch.manual_seed(1)
     enhancer = FSCEEnhancer(calibrated(FSCE(causal=True, **SMALL)))
     torch.save(enhancer.state_dict(), tmp_path / "enhancer.ckpt")
-    rc = export_main(["--ckpt", str(tmp_path / "enhancer.ckpt"), "--output", str(tmp_path / "model"),
-                      "--overrides", '{"causal": true, "channels": 8, "inner_channels": 4, '
-                      '"tcm_hidden_channels": 8, "num_tcm_modules": 1, "dilations": [1, 2]}'])
+    rc = export_main(
+        [
+            "--ckpt",
+            str(tmp_path / "enhancer.ckpt"),
+            "--output",
+            str(tmp_path / "model"),
+            "--overrides",
+            '{"causal": true, "channels": 8, "inner_channels": 4, '
+            '"tcm_hidden_channels": 8, "num_tcm_modules": 1, "dilations": [1, 2]}',
+        ]
+    )
     assert rc == 0
     sf.write(str(tmp_path / "x.wav"), RNG.standard_normal(8000) * 0.1, 16000)
-    assert enhance_main(["--model", str(tmp_path / "model"), str(tmp_path / "x.wav"), "-o",
-                         str(tmp_path / "out"), "--no-progress"]) == 0
+    assert (
+        enhance_main(
+            [
+                "--model",
+                str(tmp_path / "model"),
+                str(tmp_path / "x.wav"),
+                "-o",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     y, _ = sf.read(str(tmp_path / "out" / "x.wav"), dtype="float32")
     with torch.no_grad():
-        ref = enhancer.eval()(torch.from_numpy(sf.read(str(tmp_path / "x.wav"), dtype="float32")[0]))
+        ref = enhancer.eval()(
+            torch.from_numpy(sf.read(str(tmp_path / "x.wav"), dtype="float32")[0])
+        )
     assert np.abs(y - ref.numpy()).max() < 1e-4  # the causal model is streamed exactly
 
 
@@ -171,7 +270,9 @@ def test_export_then_enhance(tmp_path):
 
 
 def _tree_bytes(root):
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_output_inside_input_never_replaces_a_recording(model_folder, tmp_path, capsys):
@@ -181,7 +282,9 @@ def test_output_inside_input_never_replaces_a_recording(model_folder, tmp_path, 
     sf.write(str(root / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
     sf.write(str(root / "sub" / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)  # a recording
     before = _tree_bytes(root)
-    rc = enhance_main(["--model", model_folder, str(root), "-o", str(root / "sub"), "--no-progress"])
+    rc = enhance_main(
+        ["--model", model_folder, str(root), "-o", str(root / "sub"), "--no-progress"]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert "exists already; not replaced (pass --overwrite" in err and "Traceback" not in err
@@ -213,7 +316,9 @@ def test_compressed_files_in_folder_are_processed_or_reported(model_folder, tmp_
     (root / "song.mp3").write_bytes(b"ID3" + bytes(200))  # not decodable
     (root / "voice.opus").write_bytes(b"OggS" + bytes(200))
     (root / "notes.txt").write_text("x")
-    rc = enhance_main(["--model", model_folder, str(root), "-o", str(tmp_path / "out"), "--no-progress"])
+    rc = enhance_main(
+        ["--model", model_folder, str(root), "-o", str(tmp_path / "out"), "--no-progress"]
+    )
     err = capsys.readouterr().err
     for name in ("song.mp3", "voice.opus"):
         assert name in err or (tmp_path / "out" / (name.split(".")[0] + ".wav")).exists()
@@ -226,21 +331,29 @@ def test_truncated_wav_warns(model_folder, tmp_path, capsys):
     path = tmp_path / "cut.wav"
     sf.write(str(path), RNG.standard_normal(16000) * 0.1, 16000, subtype="PCM_16")
     path.write_bytes(path.read_bytes()[:20000])
-    rc = enhance_main(["--model", model_folder, str(path), "-o", str(tmp_path / "out"), "--no-progress"])
+    rc = enhance_main(
+        ["--model", model_folder, str(path), "-o", str(tmp_path / "out"), "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert rc == 0 and "cut.wav: truncated file" in err
 
 
 @pytest.mark.parametrize(
     "extra, option",
-    [(["--threads", "-1"], "--threads"), (["--threads", "x"], "--threads"),
-     (["--chunk-seconds", "0"], "--chunk-seconds"), (["--crossfade-seconds", "nan"], "--crossfade-seconds"),
-     (["--device", "nonsense"], "--device")],
+    [
+        (["--threads", "-1"], "--threads"),
+        (["--threads", "x"], "--threads"),
+        (["--chunk-seconds", "0"], "--chunk-seconds"),
+        (["--crossfade-seconds", "nan"], "--crossfade-seconds"),
+        (["--device", "nonsense"], "--device"),
+    ],
 )
 def test_bad_options_are_one_line_usage_errors(model_folder, tmp_path, capsys, extra, option):
     sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
     try:
-        rc = enhance_main(["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), *extra])
+        rc = enhance_main(
+            ["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), *extra]
+        )
     except SystemExit as exit_:
         rc = exit_.code
     err = capsys.readouterr().err
@@ -251,15 +364,30 @@ def test_bad_options_are_one_line_usage_errors(model_folder, tmp_path, capsys, e
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_gpu(model_folder, tmp_path, capsys):
     sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
-    rc = enhance_main(["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--device", "cuda"])
+    rc = enhance_main(
+        [
+            "--model",
+            model_folder,
+            str(tmp_path / "a.wav"),
+            "-o",
+            str(tmp_path / "o"),
+            "--device",
+            "cuda",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--device" in err and "no CUDA GPU" in err and "does not fit" not in err
 
 
 @pytest.mark.parametrize(
     "damage, reason",
-    [(lambda p: p.write_bytes(b""), "empty file"),
-     (lambda p: p.write_bytes(bytes(RNG.integers(0, 256, 3000, dtype=np.uint8))), "not a torch checkpoint")],
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (
+            lambda p: p.write_bytes(bytes(RNG.integers(0, 256, 3000, dtype=np.uint8))),
+            "not a torch checkpoint",
+        ),
+    ],
 )
 def test_damaged_model_folder_one_line(model_folder, tmp_path, capsys, damage, reason):
     bad = tmp_path / "model"
@@ -288,8 +416,17 @@ def test_hostile_model_folder_runs_nothing_unless_unsafe(model_folder, tmp_path,
     assert rc == 2 and "refusing tag '!apply:os.system'" in err and "--unsafe-load" in err
     assert not marker.exists()
     # The documented opt-in runs it (a folder the user trusts).
-    rc = enhance_main(["--model", str(bad), str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"),
-                       "--unsafe-load", "--no-progress"])
+    rc = enhance_main(
+        [
+            "--model",
+            str(bad),
+            str(tmp_path / "a.wav"),
+            "-o",
+            str(tmp_path / "o"),
+            "--unsafe-load",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and marker.exists()
 
 
@@ -304,7 +441,9 @@ def test_disk_full_is_a_clear_message(model_folder, tmp_path, capsys, monkeypatc
         sf.write(str(tmp_path / "in" / name), RNG.standard_normal(4000) * 0.1, 16000)
     monkeypatch.setattr(sf.SoundFile, "write", full)
     out = tmp_path / "out"
-    rc = enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(out), "--no-progress"])
+    rc = enhance_main(
+        ["--model", model_folder, str(tmp_path / "in"), "-o", str(out), "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "no space left on device while writing" in err and "Traceback" not in err
     assert not [p for p in out.rglob("*") if p.is_file()]
@@ -315,8 +454,19 @@ def test_outputs_respect_umask(model_folder, tmp_path):
     sf.write(str(tmp_path / "a.wav"), RNG.standard_normal(4000) * 0.1, 16000)
     old = os.umask(0o022)
     try:
-        assert enhance_main(["--model", model_folder, str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"),
-                             "--no-progress"]) == 0
+        assert (
+            enhance_main(
+                [
+                    "--model",
+                    model_folder,
+                    str(tmp_path / "a.wav"),
+                    "-o",
+                    str(tmp_path / "o"),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     finally:
         os.umask(old)
     assert (tmp_path / "o" / "a.wav").stat().st_mode & 0o777 == 0o644
@@ -332,12 +482,29 @@ def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, s
     sf.write(str(long_input), RNG.standard_normal(16000 * 240).astype(np.float32) * 0.1, 16000)
     out = tmp_path / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    code = ("import sys; from speechbrain_fsce.cli import enhance_main; "
-            "sys.exit(enhance_main(sys.argv[1:]))")
+    code = (
+        "import sys; from speechbrain_fsce.cli import enhance_main; "
+        "sys.exit(enhance_main(sys.argv[1:]))"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--model", model_folder, str(long_input), "-o", str(out),
-         "--no-progress", "--threads", "1"],
-        stderr=subprocess.PIPE, text=True, env=env, cwd=str(pathlib.Path(__file__).parents[2]))
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--model",
+            model_folder,
+            str(long_input),
+            "-o",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(pathlib.Path(__file__).parents[2]),
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not (out.exists() and any(out.iterdir())):
         time.sleep(0.05)
@@ -360,11 +527,26 @@ def test_onnx_backend_and_export(tmp_path, causal):
     expected = {"fsce_offline.onnx", "fsce_onnx.json"} | ({"fsce_stream.onnx"} if causal else set())
     assert set(os.listdir(tmp_path / "onnx")) == expected
     (tmp_path / "in").mkdir()
-    sf.write(str(tmp_path / "in" / "x.wav"), RNG.standard_normal(16000 * 2 + 37) * 0.1, 16000, subtype="FLOAT")
+    sf.write(
+        str(tmp_path / "in" / "x.wav"),
+        RNG.standard_normal(16000 * 2 + 37) * 0.1,
+        16000,
+        subtype="FLOAT",
+    )
     outs = {}
     for backend in ("torch", "onnx"):
-        args = ["--model", folder, str(tmp_path / "in"), "-o", str(tmp_path / backend), "--backend", backend,
-                "--no-progress", "--chunk-seconds", "0.5"]
+        args = [
+            "--model",
+            folder,
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / backend),
+            "--backend",
+            backend,
+            "--no-progress",
+            "--chunk-seconds",
+            "0.5",
+        ]
         assert enhance_main(args) == 0
         outs[backend], _ = sf.read(str(tmp_path / backend / "x.wav"), dtype="float32")
     assert np.abs(outs["torch"]).max() > 0.01
@@ -374,5 +556,19 @@ def test_onnx_backend_and_export(tmp_path, causal):
 def test_export_onnx_usage_errors(tmp_path, model_folder):
     assert export_main(["--model", model_folder]) == 2  # nothing to do without --onnx
     assert export_main(["--save_folder", str(tmp_path)]) == 2  # --output missing
-    assert enhance_main(["--model", model_folder, str(tmp_path), "-o", str(tmp_path / "o"),
-                         "--backend", "onnx", "--device", "cuda:0"]) == 2
+    assert (
+        enhance_main(
+            [
+                "--model",
+                model_folder,
+                str(tmp_path),
+                "-o",
+                str(tmp_path / "o"),
+                "--backend",
+                "onnx",
+                "--device",
+                "cuda:0",
+            ]
+        )
+        == 2
+    )

@@ -56,7 +56,9 @@ class ToneBrain(sb.Brain):
         return torch.log_softmax(self.modules.classifier(pooled / 10), dim=-1)
 
     def compute_objectives(self, predictions, batch, stage):
-        return torch.nn.functional.nll_loss(predictions, torch.as_tensor(batch.label).to(predictions.device))
+        return torch.nn.functional.nll_loss(
+            predictions, torch.as_tensor(batch.label).to(predictions.device)
+        )
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         if stage == sb.Stage.TRAIN:
@@ -83,10 +85,12 @@ def snapshot(module):
 def test_frozen_front_end_from_model_folder(tmp_path):
     folder = export_model(tmp_path / "model", small_enhancer(), SMALL)
     # As a recipe would declare it.
-    hp = load_hyperpyyaml(io.StringIO(
-        f"frontend: !new:speechbrain_fsce.inference.frontend.EnhancementFrontEnd\n"
-        f"    source: {folder}\n    freeze: True\n"
-    ))
+    hp = load_hyperpyyaml(
+        io.StringIO(
+            f"frontend: !new:speechbrain_fsce.inference.frontend.EnhancementFrontEnd\n"
+            f"    source: {folder}\n    freeze: True\n"
+        )
+    )
     frontend = hp["frontend"]
     before = snapshot(frontend.enhancer)
     losses = train(frontend, lr=0.05)

@@ -21,7 +21,9 @@ def _check_run(proc):
 
 
 def _epochs(output):
-    return [(int(e), float(v)) for e, v in EPOCH_LINE.findall((output / "train_log.txt").read_text())]
+    return [
+        (int(e), float(v)) for e, v in EPOCH_LINE.findall((output / "train_log.txt").read_text())
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,9 @@ def test_model_folder_exported(main_run):
 
 def test_causal_recipe(corpus, tmp_path):
     output = tmp_path / "causal"
-    proc = run_recipe(recipe_args(corpus, output, "hparams/fsce_causal.yaml",
-                                  extra=["--export_model=False"]))
+    proc = run_recipe(
+        recipe_args(corpus, output, "hparams/fsce_causal.yaml", extra=["--export_model=False"])
+    )
     _check_run(proc)
     assert [e for e, _ in _epochs(output)] == [1, 2]
     assert (output / "results.json").is_file()
@@ -82,10 +85,14 @@ def test_causal_recipe(corpus, tmp_path):
 
 def test_resume_continues_at_next_epoch(corpus, tmp_path):
     output = tmp_path / "resume"
-    first = run_recipe(recipe_args(corpus, output, extra=["--number_of_epochs=1", "--export_model=False"]))
+    first = run_recipe(
+        recipe_args(corpus, output, extra=["--number_of_epochs=1", "--export_model=False"])
+    )
     _check_run(first)
     assert [e for e, _ in _epochs(output)] == [1]
-    second = run_recipe(recipe_args(corpus, output, extra=["--number_of_epochs=2", "--export_model=False"]))
+    second = run_recipe(
+        recipe_args(corpus, output, extra=["--number_of_epochs=2", "--export_model=False"])
+    )
     _check_run(second)
     log = second.stdout + second.stderr
     assert "Going into epoch 2" in log and "Going into epoch 1" not in log
@@ -106,7 +113,8 @@ def test_torchrun_two_processes(corpus, tmp_path):
     output = tmp_path / "ddp"
     proc = run_recipe(
         recipe_args(corpus, output, extra=["--distributed_backend=gloo"]),
-        launcher=[str(torchrun), "--standalone", "--nproc_per_node=2"])
+        launcher=[str(torchrun), "--standalone", "--nproc_per_node=2"],
+    )
     _check_run(proc)
     assert (output / "model" / "enhancer.ckpt").is_file()
     # Every epoch logged once (main process only), every report written.

@@ -17,9 +17,17 @@ COMPOSITES = ("csig", "cbak", "covl", "ssnr")
 def test_voicebank_recipe_trains_and_scores(tmp_path):
     corpus = make_voicebank_corpus(tmp_path / "VoiceBank-DEMAND")
     output = tmp_path / "run"
-    args = ["hparams/fsce.yaml", f"--data_folder={corpus}", f"--output_folder={output}",
-            f"--fsce={TINY_MODEL}", "--number_of_epochs=1", "--batch_size=2",
-            "--train_chunk_seconds=0.5", "--metric_n_jobs=2", "--export_model=False"]
+    args = [
+        "hparams/fsce.yaml",
+        f"--data_folder={corpus}",
+        f"--output_folder={output}",
+        f"--fsce={TINY_MODEL}",
+        "--number_of_epochs=1",
+        "--batch_size=2",
+        "--train_chunk_seconds=0.5",
+        "--metric_n_jobs=2",
+        "--export_model=False",
+    ]
     proc = run_recipe(args, recipe=REPO / "recipes" / "Voicebank")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (output / "train.py").is_file()  # the recipe's script is kept with the run
@@ -46,4 +54,8 @@ def test_voicebank_recipe_trains_and_scores(tmp_path):
     for title in ("CSIG", "CBAK", "COVL", "SSNR (dB)"):
         assert title in table
     assert sorted(p.stem for p in (output / "enhanced").glob("*.wav")) == [
-        "p232_001", "p232_002", "p257_001", "p257_002"]
+        "p232_001",
+        "p232_002",
+        "p257_001",
+        "p257_002",
+    ]

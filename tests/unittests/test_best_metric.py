@@ -14,7 +14,9 @@ from speechbrain_fsce.metrics import METRIC_NAMES
 from speechbrain_fsce.reporting import REPORTED_METRICS
 from tests.unittests.tiny_models import SMALL
 
-RECIPE_YAMLS = sorted((pathlib.Path(__file__).resolve().parents[2] / "recipes").glob("*/hparams/*.yaml"))
+RECIPE_YAMLS = sorted(
+    (pathlib.Path(__file__).resolve().parents[2] / "recipes").glob("*/hparams/*.yaml")
+)
 
 
 class _Stats:
@@ -33,8 +35,12 @@ class _Logger:
 def _brain(tmp_path, **hparams):
     enhancer = FSCEEnhancer(FSCE(**SMALL))
     checkpointer = Checkpointer(tmp_path / "save", recoverables={"enhancer": enhancer})
-    hparams = dict(loss=FSCELoss(), lr_annealing=lambda opts, epoch, loss: (1e-3, 1e-3),
-                   train_logger=_Logger(), **hparams)
+    hparams = dict(
+        loss=FSCELoss(),
+        lr_annealing=lambda opts, epoch, loss: (1e-3, 1e-3),
+        train_logger=_Logger(),
+        **hparams,
+    )
     brain = FSCEBrain(modules={"enhancer": enhancer}, hparams=hparams, checkpointer=checkpointer)
     brain.optimizer = None  # the stub schedule never touches it
     return brain
@@ -50,8 +56,11 @@ def _validate(brain, epoch, means):
 @pytest.mark.parametrize("best, best_epoch", [("pesq_wb", 2), ("pesq_nb_raw", 1), (None, 1)])
 def test_the_kept_checkpoint_is_the_best_by_best_metric(tmp_path, best, best_epoch):
     brain = _brain(tmp_path, sample_rate=16000, **({"best_metric": best} if best else {}))
-    scores = {1: {"pesq_nb_raw": 3.0, "pesq_wb": 2.0}, 2: {"pesq_nb_raw": 1.0, "pesq_wb": 2.5},
-              3: {"pesq_nb_raw": 2.0, "pesq_wb": 1.0}}
+    scores = {
+        1: {"pesq_nb_raw": 3.0, "pesq_wb": 2.0},
+        2: {"pesq_nb_raw": 1.0, "pesq_wb": 2.5},
+        3: {"pesq_nb_raw": 2.0, "pesq_wb": 1.0},
+    }
     for epoch, means in scores.items():
         _validate(brain, epoch, means)
     kept = {c.meta["pesq_wb"] for c in brain.checkpointer.list_checkpoints()}

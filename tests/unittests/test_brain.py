@@ -24,26 +24,47 @@ class _Logger:
 def _test_stage(tmp_path, main_process, monkeypatch):
     monkeypatch.setattr(brain_module, "if_main_process", lambda: main_process)
     hparams = dict(
-        loss=FSCELoss(), sample_rate=16000, test_snrs=[0], listening_per_snr=1,
-        enhanced_folder=str(tmp_path / "enhanced"), report_folder=str(tmp_path),
-        epoch_counter=_Counter(), train_logger=_Logger(),
+        loss=FSCELoss(),
+        sample_rate=16000,
+        test_snrs=[0],
+        listening_per_snr=1,
+        enhanced_folder=str(tmp_path / "enhanced"),
+        report_folder=str(tmp_path),
+        epoch_counter=_Counter(),
+        train_logger=_Logger(),
     )
     brain = FSCEBrain(modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))}, hparams=hparams)
     clean = torch.from_numpy(speech_like(1.0, seed=3))
-    batch = PaddedBatch([{"id": "u1", "noisy_sig": clean + 0.05 * torch.randn_like(clean),
-                          "clean_sig": clean, "snr": 0}])
+    batch = PaddedBatch(
+        [
+            {
+                "id": "u1",
+                "noisy_sig": clean + 0.05 * torch.randn_like(clean),
+                "clean_sig": clean,
+                "snr": 0,
+            }
+        ]
+    )
     brain.modules.eval()
     brain.on_stage_start(sb.Stage.TEST)
     with torch.no_grad():
-        loss = brain.compute_objectives(brain.compute_forward(batch, sb.Stage.TEST), batch, sb.Stage.TEST)
+        loss = brain.compute_objectives(
+            brain.compute_forward(batch, sb.Stage.TEST), batch, sb.Stage.TEST
+        )
     brain.on_stage_end(sb.Stage.TEST, loss.item())
     return brain
 
 
 def test_main_process_writes_every_test_output(tmp_path, monkeypatch):
     _test_stage(tmp_path, True, monkeypatch)
-    for name in ("results.json", "results.md", "index.html", "enhanced/u1.wav",
-                 "samples/u1_noisy.wav", "samples/u1.png"):
+    for name in (
+        "results.json",
+        "results.md",
+        "index.html",
+        "enhanced/u1.wav",
+        "samples/u1_noisy.wav",
+        "samples/u1.png",
+    ):
         assert (tmp_path / name).is_file(), name
 
 

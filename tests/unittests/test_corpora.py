@@ -149,9 +149,7 @@ def test_sources_cover_every_file(sources):
             )
             assert row, voice
             assert int(row.group(1)) == count, voice
-    rows = dict(
-        re.findall(r"^\| `(noise/[^`]+)` \|.*\| ([^|]+) \|$", sources, re.MULTILINE)
-    )
+    rows = dict(re.findall(r"^\| `(noise/[^`]+)` \|.*\| ([^|]+) \|$", sources, re.MULTILINE))
     on_disk = {os.path.relpath(p, CORPUS).replace(os.sep, "/") for p in _files("noise")}
     assert set(rows) == on_disk
     # Licence-clean: only CC0 recordings and generated signals.
@@ -229,9 +227,7 @@ def test_fit_length_loops_and_cuts():
     looped = common.fit_length(x, 4500)
     assert len(looped) == 4500
     assert np.abs(np.diff(looped)).max() < 0.5  # cross-faded seams, no click
-    assert np.allclose(
-        common.fit_length(np.arange(100.0), 10, start=95), np.arange(90, 100)
-    )
+    assert np.allclose(common.fit_length(np.arange(100.0), 10, start=95), np.arange(90, 100))
 
 
 def test_mix_babble_uses_distinct_talkers():
@@ -264,9 +260,7 @@ def test_parse_opensfx_container():
         ),
     ]
     entries = [
-        _cat_entry(
-            desc, _wav_bytes(np.full(441, amp), 44100), f"src/wav/osfx_{i:02d}.wav"
-        )
+        _cat_entry(desc, _wav_bytes(np.full(441, amp), 44100), f"src/wav/osfx_{i:02d}.wav")
         for i, (desc, amp) in enumerate(clips)
     ]
     header_len = 8 * len(entries)
@@ -394,9 +388,7 @@ def test_corpus_summary(tmp_path):
             common.write_flac(
                 str(tmp_path / "clean" / split / spk / f"{k}.flac"), 0.1 * np.ones(SR)
             )
-    common.write_flac(
-        str(tmp_path / "noise" / "test" / "animal_x.flac"), 0.1 * np.ones(SR)
-    )
+    common.write_flac(str(tmp_path / "noise" / "test" / "animal_x.flac"), 0.1 * np.ones(SR))
     s = bench.corpus_summary(str(tmp_path))
     assert s["train"]["speakers"] == ["a", "b"] and s["train"]["files"] == 3
     assert abs(s["train"]["minutes"] - 3 / 60) < 1e-9

@@ -100,9 +100,7 @@ def test_on_the_fly_mixer_snr_and_determinism(noise_wav):
     for _ in range(200):
         noisy, snr = mixer(clean)
         assert isinstance(snr, int) and -5 <= snr <= 15
-        measured = compute_snr(
-            clean.numpy(), noisy.numpy().astype(np.float64) - clean.numpy()
-        )
+        measured = compute_snr(clean.numpy(), noisy.numpy().astype(np.float64) - clean.numpy())
         assert abs(measured - snr) < 0.05
         snrs.append(snr)
         outs.append(noisy)
@@ -279,19 +277,15 @@ def test_fixed_mixtures_exact_snr_and_offsets(tmp_path):
 
 def test_fixed_mixtures_random_snrs_are_seeded(tmp_path):
     utts, noise, out, manifest_path, roots = _fixed_setup(tmp_path, n=12)
-    m1 = write_fixed_mixtures(
-        utts, noise, out, manifest_path, roots, seed=3, progress=False
-    )
+    m1 = write_fixed_mixtures(utts, noise, out, manifest_path, roots, seed=3, progress=False)
     assert len(m1) == 12
     snrs = [e["snr"] for e in m1.values()]
     assert all(isinstance(s, int) and -5 <= s <= 15 for s in snrs)
     assert len(set(snrs)) > 3
-    m2 = write_fixed_mixtures(
-        utts, noise, out, manifest_path, roots, seed=4, progress=False
-    )
-    assert [e["snr"] for e in m2.values()] != snrs or [
-        e["noise_offset"] for e in m2.values()
-    ] != [e["noise_offset"] for e in m1.values()]
+    m2 = write_fixed_mixtures(utts, noise, out, manifest_path, roots, seed=4, progress=False)
+    assert [e["snr"] for e in m2.values()] != snrs or [e["noise_offset"] for e in m2.values()] != [
+        e["noise_offset"] for e in m1.values()
+    ]
     # The re-plan replaced the files: none from the seed-3 plan is left over.
     assert sorted(os.listdir(out)) == sorted([".plan.json"] + [k + ".wav" for k in m2])
 
@@ -307,22 +301,16 @@ def _snapshot(folder):
 
 def test_fixed_mixtures_rerun_is_noop_and_bytes_reproducible(tmp_path):
     utts, noise, out, manifest_path, roots = _fixed_setup(tmp_path)
-    write_fixed_mixtures(
-        utts, noise, out, manifest_path, roots, snrs=[0, 5], progress=False
-    )
+    write_fixed_mixtures(utts, noise, out, manifest_path, roots, snrs=[0, 5], progress=False)
     before = _snapshot(roots["mix_root"])
-    write_fixed_mixtures(
-        utts, noise, out, manifest_path, roots, snrs=[0, 5], progress=False
-    )
+    write_fixed_mixtures(utts, noise, out, manifest_path, roots, snrs=[0, 5], progress=False)
     assert _snapshot(roots["mix_root"]) == before
     # Same seed elsewhere: byte-identical wavs and manifest.
     out2, manifest2 = (
         str(tmp_path / "save" / "again"),
         str(tmp_path / "save" / "again.json"),
     )
-    write_fixed_mixtures(
-        utts, noise, out2, manifest2, roots, snrs=[0, 5], progress=False
-    )
+    write_fixed_mixtures(utts, noise, out2, manifest2, roots, snrs=[0, 5], progress=False)
     for name in os.listdir(out):
         if name.endswith(".wav"):
             with (
@@ -391,17 +379,13 @@ def test_fixed_mixtures_replan_killed_leaves_no_stale_manifest(tmp_path, monkeyp
 
     monkeypatch.setattr(mixing, "save_wav", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        write_fixed_mixtures(
-            utts, noise, out, manifest_path, roots, seed=2, progress=False
-        )
+        write_fixed_mixtures(utts, noise, out, manifest_path, roots, seed=2, progress=False)
     # The old manifest would now point at deleted files: it must be gone.
     assert not os.path.exists(manifest_path)
 
 
 def test_fixed_mixtures_reject_non_16k_reference(tmp_path):
     utts, noise, out, manifest_path, roots = _fixed_setup(tmp_path, n=1)
-    sf.write(
-        os.path.join(roots["data_root"], "spk0", "u0.wav"), speech_like(0.3, 8000), 8000
-    )
+    sf.write(os.path.join(roots["data_root"], "spk0", "u0.wav"), speech_like(0.3, 8000), 8000)
     with pytest.raises(ValueError, match="16000 Hz"):
         write_fixed_mixtures(utts, noise, out, manifest_path, roots, progress=False)

@@ -84,34 +84,43 @@ def test_unmatched_files_are_listed(tmp_path):
     noisy, clean = _pairs(tmp_path, ["a_1.wav", "a_2.wav", "b_1.wav"])
     os.remove(os.path.join(clean, "a_2.wav"))
     sf.write(os.path.join(clean, "c_9.wav"), np.ones(800) * 0.1, 16000)
-    with pytest.raises(ValueError, match=r"1 noisy file\(s\) without a partner.*a_2\.wav"
-                                         r".*1 clean file\(s\) without a partner.*c_9\.wav"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 noisy file\(s\) without a partner.*a_2\.wav"
+        r".*1 clean file\(s\) without a partner.*c_9\.wav",
+    ):
         match_pairs(noisy, clean)
 
 
 def test_length_and_rate_checks(tmp_path):
     noisy, clean = _pairs(tmp_path / "len", ["a_1.wav", "b_1.wav"], lengths={"a_1.wav": 4000})
     with pytest.raises(ValueError, match="a_1.wav: 0.500 s long but its clean reference"):
-        prepare_paired(noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"),
-                       valid_speakers=["b"])
+        prepare_paired(
+            noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"), valid_speakers=["b"]
+        )
     noisy, clean = _pairs(tmp_path / "rate", ["a_1.wav", "b_1.wav"])
     sf.write(os.path.join(clean, "a_1.wav"), np.ones(4000) * 0.1, 8000)
     with pytest.raises(ValueError, match="sampled at 16000 Hz but its clean reference"):
-        prepare_paired(noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"),
-                       valid_speakers=["b"])
+        prepare_paired(
+            noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"), valid_speakers=["b"]
+        )
     # Within the tolerance: both cut to the shorter.
     noisy, clean = _pairs(tmp_path / "ok", ["a_1.wav", "b_1.wav"], lengths={"a_1.wav": 7990})
-    out = prepare_paired(noisy, clean, str(tmp_path / "ok.json"), str(tmp_path / "okv.json"),
-                         valid_speakers=["b"])
+    out = prepare_paired(
+        noisy, clean, str(tmp_path / "ok.json"), str(tmp_path / "okv.json"), valid_speakers=["b"]
+    )
     assert _load(out["train"])["a_1"]["length"] == pytest.approx(7990 / 16000)
 
 
 def test_validation_speakers_must_exist(tmp_path):
     noisy, clean = _pairs(tmp_path, ["a_1.wav", "b_1.wav"])
-    with pytest.raises(ValueError, match=r"Validation speaker\(s\) \['p226', 'p287'\] have no file"):
+    with pytest.raises(
+        ValueError, match=r"Validation speaker\(s\) \['p226', 'p287'\] have no file"
+    ):
         prepare_paired(noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"))
-    out = prepare_paired(noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"),
-                         valid_speakers=1)
+    out = prepare_paired(
+        noisy, clean, str(tmp_path / "t.json"), str(tmp_path / "v.json"), valid_speakers=1
+    )
     assert list(_load(out["valid"])) == ["a_1"] and list(_load(out["train"])) == ["b_1"]
 
 

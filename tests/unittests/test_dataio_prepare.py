@@ -49,9 +49,7 @@ def make_fake_timit(root, upper=True, riff_copies=False):
                     if riff_copies:
                         sf.write(path + ".wav", x, 16000, subtype="PCM_16")
                     # TIMIT's transcription files sit beside the audio.
-                    with open(
-                        os.path.splitext(path)[0] + (".PHN" if upper else ".phn"), "w"
-                    ) as f:
+                    with open(os.path.splitext(path)[0] + (".PHN" if upper else ".phn"), "w") as f:
                         f.write("0 100 h#\n")
                     seed += 1
     return root
@@ -125,9 +123,7 @@ def test_timit_manifests(timit_prepared):
         timit_prepared["data"],
         timit_prepared["save"],
     )
-    assert out["data_root"] == os.path.abspath(data) and out[
-        "mix_root"
-    ] == os.path.abspath(save)
+    assert out["data_root"] == os.path.abspath(data) and out["mix_root"] == os.path.abspath(save)
     roots = {"data_root": out["data_root"], "mix_root": out["mix_root"]}
     train, valid, test = load(out["train"]), load(out["valid"]), load(out["test"])
 
@@ -198,9 +194,7 @@ def check_every_mixture(manifest_path, roots, noise_folder):
         added = noisy - clean
         assert abs(compute_snr(clean, added) - e["snr"]) < 0.05
         if e["noise_source"] not in noises:
-            noises[e["noise_source"]] = sf.read(
-                os.path.join(noise_folder, e["noise_source"])
-            )[0]
+            noises[e["noise_source"]] = sf.read(os.path.join(noise_folder, e["noise_source"]))[0]
         seg = noise_segment(noises[e["noise_source"]], e["noise_offset"], len(clean))
         assert np.corrcoef(added, seg)[0, 1] > 0.99999
     return len(manifest)
@@ -224,9 +218,7 @@ def test_manifests_load_in_speechbrain(timit_prepared):
     noisy = sb.dataio.dataio.read_audio(item["noisy_wav"])
     clean = sb.dataio.dataio.read_audio(item["clean_wav"])
     assert abs(compute_snr(clean.numpy(), (noisy - clean).numpy()) - item["snr"]) < 0.05
-    train = sb.dataio.dataset.DynamicItemDataset.from_json(
-        out["train"], replacements=roots
-    )
+    train = sb.dataio.dataset.DynamicItemDataset.from_json(out["train"], replacements=roots)
     assert len(train) == 15
 
 
@@ -311,9 +303,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
                     if n == "prepare_options.json":
                         continue
                     with open(os.path.join(dirpath, n), "rb") as f:
-                        found[os.path.relpath(os.path.join(dirpath, n), root)] = (
-                            f.read()
-                        )
+                        found[os.path.relpath(os.path.join(dirpath, n), root)] = f.read()
         return found
 
     a, b, c = files(outs[0]), files(outs[1]), files(outs[2])
@@ -368,9 +358,7 @@ def test_changed_options_reprepare(tmp_path):
     check_every_mixture(out2["test"], roots, save)
 
 
-def write_folder_corpus(
-    root, speakers=("ann", "bob", "cid", "dan", "eve"), per_speaker=3
-):
+def write_folder_corpus(root, speakers=("ann", "bob", "cid", "dan", "eve"), per_speaker=3):
     seed = 100
     for spk in speakers:
         for k in range(per_speaker):
@@ -389,12 +377,8 @@ def test_folders_split_by_speaker_with_bad_inputs(tmp_path, caplog):
     sf.write(os.path.join(clean, "bob", "silent.wav"), np.zeros(8000), 16000)
     sf.write(os.path.join(clean, "cid", "short.wav"), speech_like(0.4)[:100], 16000)
     x44 = speech_like(0.5, 44100, seed=9)
-    sf.write(
-        os.path.join(clean, "dan", "stereo44k.wav"), np.stack([x44, x44], 1), 44100
-    )
-    sf.write(
-        os.path.join(clean, "eve", "e.ogg"), speech_like(0.5, 16000, seed=8), 16000
-    )
+    sf.write(os.path.join(clean, "dan", "stereo44k.wav"), np.stack([x44, x44], 1), 44100)
+    sf.write(os.path.join(clean, "eve", "e.ogg"), speech_like(0.5, 16000, seed=8), 16000)
     noise_train, noise_test = make_noise(str(tmp_path))
     with caplog.at_level(logging.WARNING):
         out = prepare_folders(
@@ -406,9 +390,7 @@ def test_folders_split_by_speaker_with_bad_inputs(tmp_path, caplog):
             test_ratio=0.2,
             progress=False,
         )
-    summary = [
-        r.getMessage() for r in caplog.records if "clean speech files" in r.getMessage()
-    ]
+    summary = [r.getMessage() for r in caplog.records if "clean speech files" in r.getMessage()]
     assert len(summary) == 1
     assert "skipped 3 of 20" in summary[0] and "1 silent" in summary[0]
     assert "1 too short" in summary[0] and "1 unreadable" in summary[0]
@@ -437,9 +419,7 @@ def test_folders_split_by_speaker_with_bad_inputs(tmp_path, caplog):
 
     # The 44.1 kHz stereo file and the OGG one are referenced through 16 kHz copies.
     refs = {k: e["clean_wav"] for k, e in train.items()}
-    refs.update(
-        {e["clean_id"]: e["clean_wav"] for m in (valid, test) for e in m.values()}
-    )
+    refs.update({e["clean_id"]: e["clean_wav"] for m in (valid, test) for e in m.values()})
     assert refs["dan_stereo44k"] == "{mix_root}/clean16k/dan/stereo44k.wav.wav"
     assert refs["eve_e"] == "{mix_root}/clean16k/eve/e.ogg.wav"
     assert refs["ann_ann_0"] == "{data_root}/ann/ann_0.wav"
@@ -454,9 +434,7 @@ def test_folders_split_by_file_and_separate_test_folder(tmp_path):
     os.makedirs(clean)
     for k in range(10):  # no speaker sub-folders
         sf.write(os.path.join(clean, f"f{k}.wav"), speech_like(0.3, seed=k), 16000)
-    test_clean = write_folder_corpus(
-        str(tmp_path / "test_clean"), speakers=("zed",), per_speaker=2
-    )
+    test_clean = write_folder_corpus(str(tmp_path / "test_clean"), speakers=("zed",), per_speaker=2)
     noise_train, noise_test = make_noise(str(tmp_path))
     out = prepare_folders(
         clean,
@@ -469,10 +447,7 @@ def test_folders_split_by_file_and_separate_test_folder(tmp_path):
     train, valid, test = load(out["train"]), load(out["valid"]), load(out["test"])
     assert len(train) == 9 and len(valid) == 1 and len(test) == 2 * 4
     assert all(e["speaker"] == k for k, e in train.items())  # own id without a speaker
-    assert all(
-        e["clean_wav"].startswith("{mix_root}/clean16k_test/zed/")
-        for e in test.values()
-    )
+    assert all(e["clean_wav"].startswith("{mix_root}/clean16k_test/zed/") for e in test.values())
     roots = {"data_root": out["data_root"], "mix_root": out["mix_root"]}
     check_every_mixture(out["test"], roots, out["mix_root"])
 
@@ -494,14 +469,10 @@ def test_folders_errors(tmp_path):
 
 
 def test_folders_cli(tmp_path):
-    clean = write_folder_corpus(
-        str(tmp_path / "clean"), speakers=("a", "b", "c"), per_speaker=1
-    )
+    clean = write_folder_corpus(str(tmp_path / "clean"), speakers=("a", "b", "c"), per_speaker=1)
     noise_train, noise_test = make_noise(str(tmp_path))
     save = str(tmp_path / "prep")
-    env = dict(
-        os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
-    )
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run(
         [sys.executable, "-m", "speechbrain_fsce.dataio.folders", "--clean_folder", clean,
          "--noise_folder", noise_train, "--test_noise_folder", noise_test,

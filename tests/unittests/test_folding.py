@@ -29,10 +29,14 @@ def randomise_affine(model):
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_folded_equals_plain_offline(name, causal, device):
     torch.manual_seed(0)
-    model = calibrated(randomise_affine(FSCE(causal=causal, **{**SMALL, **CONFIGS[name]}))).to(device)
+    model = calibrated(randomise_affine(FSCE(causal=causal, **{**SMALL, **CONFIGS[name]}))).to(
+        device
+    )
     folded = fold_batchnorm(model)
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
-    assert any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())  # untouched
+    assert any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()
+    )  # untouched
     x = torch.randn(2, 30, 161, 2, device=device)
     with torch.no_grad():
         ref, out = model(x), folded(x)

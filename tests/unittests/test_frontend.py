@@ -44,8 +44,16 @@ def test_network_sees_unit_level():
     # Expected: the spectrum of the same signal scaled to unit RMS, computed
     # here with torch.stft directly (centred frames, zero padding).
     unit = wav / wav.pow(2).mean().sqrt()
-    ref = torch.stft(unit, n_fft=320, hop_length=160, win_length=320, window=torch.hann_window(320),
-                     center=True, pad_mode="constant", return_complex=True)
+    ref = torch.stft(
+        unit,
+        n_fft=320,
+        hop_length=160,
+        win_length=320,
+        window=torch.hann_window(320),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
     expected = ref.abs().pow(2).sum()
     for gain in (50.0, 0.01):  # whatever the input level
         FSCEEnhancer(Spy(), fe)(wav * gain)

@@ -56,8 +56,12 @@ def make_fuzz_inputs(root):
         for ext in (".wav", ".flac", ".mp3", ".ogg"):
             put(f"random_{k}{ext}", RNG.integers(0, 256, size, dtype=np.uint8).tobytes())
     # Header fields set to odd values (channels, rate, bits, data size).
-    for field, fmt, values in ((22, "<H", (0, 3, 65535)), (24, "<I", (0, 1, 7, 4_000_000_000)),
-                               (34, "<H", (0, 7, 64)), (40, "<I", (0, 3, 0xFFFFFFFF))):
+    for field, fmt, values in (
+        (22, "<H", (0, 3, 65535)),
+        (24, "<I", (0, 1, 7, 4_000_000_000)),
+        (34, "<H", (0, 7, 64)),
+        (40, "<I", (0, 3, 0xFFFFFFFF)),
+    ):
         for value in values:
             raw = bytearray(pcm)
             raw[field : field + struct.calcsize(fmt)] = struct.pack(fmt, value)
@@ -95,11 +99,19 @@ def _expected_length(path):
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     torch.manual_seed(0)
-    return str(export_model(tmp_path_factory.mktemp("fuzz") / "model", FSCEEnhancer(calibrated(FSCE(**SMALL))), SMALL))
+    return str(
+        export_model(
+            tmp_path_factory.mktemp("fuzz") / "model",
+            FSCEEnhancer(calibrated(FSCE(**SMALL))),
+            SMALL,
+        )
+    )
 
 
 def _no_leftovers(folder):
-    leftovers = [p for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".partial")]
+    leftovers = [
+        p for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".partial")
+    ]
     assert not leftovers, leftovers
 
 
@@ -132,7 +144,9 @@ def test_fuzz_cli(model_folder, tmp_path, capsys):
     files = make_fuzz_inputs(tmp_path / "in")
     before = _hashes(files.values())
     out = tmp_path / "out"
-    rc = enhance_main(["--model", model_folder, str(tmp_path / "in"), "-o", str(out), "--no-progress"])
+    rc = enhance_main(
+        ["--model", model_folder, str(tmp_path / "in"), "-o", str(out), "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err
     failed = {line.strip().split(":")[0] for line in err.splitlines() if line.startswith("  ")}
@@ -149,15 +163,32 @@ def test_fuzz_cli(model_folder, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "options",
-    [["--chunk-seconds", "1e-9"], ["--context-seconds", "1e9"], ["--crossfade-seconds", "1e9"],
-     ["--chunk-seconds", "-1"], ["--threads", "0"], ["--subtype", "PCM_S8"], ["--context-seconds", "inf"]],
+    [
+        ["--chunk-seconds", "1e-9"],
+        ["--context-seconds", "1e9"],
+        ["--crossfade-seconds", "1e9"],
+        ["--chunk-seconds", "-1"],
+        ["--threads", "0"],
+        ["--subtype", "PCM_S8"],
+        ["--context-seconds", "inf"],
+    ],
 )
 def test_fuzz_cli_options(model_folder, tmp_path, capsys, options):
     src = tmp_path / "a.wav"
     sf.write(str(src), 0.1 * RNG.standard_normal(5000), 16000)
     before = _hashes([src])
     try:
-        rc = enhance_main(["--model", model_folder, str(src), "-o", str(tmp_path / "o"), "--no-progress", *options])
+        rc = enhance_main(
+            [
+                "--model",
+                model_folder,
+                str(src),
+                "-o",
+                str(tmp_path / "o"),
+                "--no-progress",
+                *options,
+            ]
+        )
     except SystemExit as exit_:
         rc = exit_.code
     err = capsys.readouterr().err
@@ -173,9 +204,14 @@ def test_fuzz_cli_options(model_folder, tmp_path, capsys, options):
 
 @pytest.mark.parametrize(
     "noisy, lengths",
-    [(torch.full((1, 800), 1e20), None), (torch.full((1, 800), -float("inf")), None),
-     (torch.randn(2, 800), torch.tensor([float("inf"), 1.0])), (torch.randn(2, 800), torch.tensor([0.0, 1.0])),
-     (torch.randn(2, 800), torch.ones(2, 1)), (torch.randn(1, 1, 800), None)],
+    [
+        (torch.full((1, 800), 1e20), None),
+        (torch.full((1, 800), -float("inf")), None),
+        (torch.randn(2, 800), torch.tensor([float("inf"), 1.0])),
+        (torch.randn(2, 800), torch.tensor([0.0, 1.0])),
+        (torch.randn(2, 800), torch.ones(2, 1)),
+        (torch.randn(1, 1, 800), None),
+    ],
 )
 def test_fuzz_enhance_batch(model_folder, noisy, lengths):
     model = FSCEEnhancement.from_hparams(source=model_folder)

@@ -39,8 +39,14 @@ def test_odd_rate_in_bounded_memory(tmp_path, rate):
     path = tmp_path / f"tone{rate}.wav"
     sf.write(str(path), 0.5 * np.sin(2 * np.pi * 1000 * t), rate, subtype="FLOAT")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True,
-                         timeout=120, env=env, preexec_fn=_limit)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=_limit,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout)
     assert out["after"] - out["before"] < 200 << 20  # < 200 MB above the imports

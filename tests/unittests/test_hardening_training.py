@@ -76,7 +76,9 @@ def test_second_training_in_the_same_folder_is_refused(tmp_path):
         import socket
 
         (save / LOCK_NAME).write_text(f"{other.pid} {socket.gethostname()}\n")
-        with pytest.raises(TrainingLockError, match=f"in use by another training \\(pid {other.pid}"):
+        with pytest.raises(
+            TrainingLockError, match=f"in use by another training \\(pid {other.pid}"
+        ):
             _brain(save)
     finally:
         other.kill()
@@ -131,7 +133,9 @@ def test_silent_excerpts_are_redrawn_counted_and_replayed_on_resume(tmp_path, ca
     assert piece.abs().max() == pytest.approx(0.2) and mixer.pop_stats()["loudest"] in (0, 1)
     # A clean signal with no energy at all still mixes (counted, finite).
     noisy, _ = mixer(torch.zeros(800))
-    assert torch.isfinite(noisy).all() and noisy.abs().max() > 0 and mixer.pop_stats()["silent"] == 1
+    assert (
+        torch.isfinite(noisy).all() and noisy.abs().max() > 0 and mixer.pop_stats()["silent"] == 1
+    )
 
 
 def test_brain_reports_silent_redraws_per_epoch(tmp_path, caplog):
@@ -146,7 +150,9 @@ def test_brain_reports_silent_redraws_per_epoch(tmp_path, caplog):
     stats = {}
     with caplog.at_level(logging.WARNING, logger="speechbrain_fsce.brain"):
         brain._report_silent_excerpts(stats, 1)
-    assert stats.get("silent_redrawn", 0) > 0 and "silent training excerpt(s) redrawn" in caplog.text
+    assert (
+        stats.get("silent_redrawn", 0) > 0 and "silent training excerpt(s) redrawn" in caplog.text
+    )
     brain.training_lock.release()
 
 

@@ -44,7 +44,9 @@ def test_walk_files_survives_two_loop_links(tmp_path):
         "import sys; from speechbrain_fsce.dataio.audio import find_audio_files as f; "
         "print(len(f(sys.argv[1])))"
     )
-    res = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0 and res.stdout.strip() == "2", res.stderr[-500:]
     assert [os.path.relpath(p, root) for p in walk_files(str(root))] == ["a/x.wav", "b/x.wav"]
 
@@ -66,8 +68,14 @@ def test_prepare_folders_with_current_link_counts_each_file_once(tmp_path):
         for k in range(3):
             _speech(clean / f"spk{spk}" / f"{k}.wav")
     os.symlink(".", clean / "current")
-    out = prepare_folders(str(clean), str(tmp_path / "prep"), _noise(tmp_path / "noise"),
-                          valid_ratio=0.2, test_ratio=0.2, progress=False)
+    out = prepare_folders(
+        str(clean),
+        str(tmp_path / "prep"),
+        _noise(tmp_path / "noise"),
+        valid_ratio=0.2,
+        test_ratio=0.2,
+        progress=False,
+    )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
     train = _clean_files(out["train"], roots)
     valid = _clean_files(out["valid"], roots)
@@ -85,8 +93,14 @@ def test_prepare_folders_link_to_test_folder_stays_out_of_training(tmp_path):
     for k in range(3):
         _speech(clean_test / "tspk" / f"{k}.wav")
     os.symlink(str(clean_test / "tspk"), clean / "tspk")
-    out = prepare_folders(str(clean), str(tmp_path / "prep"), _noise(tmp_path / "noise"),
-                          clean_test_folder=str(clean_test), valid_ratio=0.25, progress=False)
+    out = prepare_folders(
+        str(clean),
+        str(tmp_path / "prep"),
+        _noise(tmp_path / "noise"),
+        clean_test_folder=str(clean_test),
+        valid_ratio=0.25,
+        progress=False,
+    )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
     train = set(_clean_files(out["train"], roots)) | set(_clean_files(out["valid"], roots))
     assert len(train) == 8
@@ -95,14 +109,23 @@ def test_prepare_folders_link_to_test_folder_stays_out_of_training(tmp_path):
 
 def test_prepare_timit_link_to_test_speaker_stays_out_of_training(tmp_path):
     timit = tmp_path / "TIMIT"
-    for split, dialect, spk in (("TRAIN", "DR1", "FAAA0"), ("TRAIN", "DR1", "MBBB0"),
-                                ("TRAIN", "DR2", "MCCC0"), ("TEST", "DR1", "FDDD0")):
+    for split, dialect, spk in (
+        ("TRAIN", "DR1", "FAAA0"),
+        ("TRAIN", "DR1", "MBBB0"),
+        ("TRAIN", "DR2", "MCCC0"),
+        ("TEST", "DR1", "FDDD0"),
+    ):
         for sent in ("SI100", "SX200"):
             _speech(timit / split / dialect / spk / f"{sent}.WAV")
     os.symlink("../../TEST/DR1/FDDD0", timit / "TRAIN" / "DR1" / "FDDD0")
     os.symlink(".", timit / "TRAIN" / "DR1" / "FAAA0" / "again")
-    out = prepare_timit(str(timit), str(tmp_path / "prep"), _noise(tmp_path / "noise"),
-                        valid_speakers=["MCCC0"], progress=False)
+    out = prepare_timit(
+        str(timit),
+        str(tmp_path / "prep"),
+        _noise(tmp_path / "noise"),
+        valid_speakers=["MCCC0"],
+        progress=False,
+    )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
     train = _clean_files(out["train"], roots)
     test = set(_clean_files(out["test"], roots))

@@ -33,7 +33,14 @@ def whole(enhancer, x):
 
 
 @pytest.mark.parametrize(
-    "orig,new,block", [(44100, 16000, 5000), (8000, 16000, 999), (48000, 16000, 4800), (16000, 44100, 1234), (22050, 16000, 77)]
+    "orig,new,block",
+    [
+        (44100, 16000, 5000),
+        (8000, 16000, 999),
+        (48000, 16000, 4800),
+        (16000, 44100, 1234),
+        (22050, 16000, 77),
+    ],
 )
 def test_streaming_resampler_equals_one_call(orig, new, block):
     torch.manual_seed(0)
@@ -58,7 +65,9 @@ def test_chunked_matches_whole_noncausal(chunk_seconds, crossfade_seconds, devic
     torch.manual_seed(1)
     x = (torch.randn(3 * 16000 + 77) * 0.2).to(device)  # many chunks, not whole hops
     ref = whole(enhancer, x)
-    y = enhance_chunked(enhancer, x, chunk_seconds=chunk_seconds, crossfade_seconds=crossfade_seconds)
+    y = enhance_chunked(
+        enhancer, x, chunk_seconds=chunk_seconds, crossfade_seconds=crossfade_seconds
+    )
     assert y.shape == ref.shape
     assert ref.abs().max() > 0.05
     assert (y - ref).abs().max() <= TOLERANCE
@@ -73,7 +82,9 @@ def test_short_context_is_an_approximation(frames_short):
     ref = whole(enhancer, x)
     exact = ChunkPlan(enhancer, chunk_seconds=0.25, crossfade_seconds=0.04).context
     short = (exact - frames_short * 160) / 16000
-    approx = enhance_chunked(enhancer, x, chunk_seconds=0.25, context_seconds=short, crossfade_seconds=0.04)
+    approx = enhance_chunked(
+        enhancer, x, chunk_seconds=0.25, context_seconds=short, crossfade_seconds=0.04
+    )
     assert (approx - ref).abs().max() > TOLERANCE  # the equality tests above would notice
     assert torch.isfinite(approx).all()
 

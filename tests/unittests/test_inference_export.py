@@ -132,7 +132,9 @@ def test_export_best_errors_are_clear(tmp_path):
         export_best(save, tmp_path / "m", SMALL, max_key="pesq_wb")
 
 
-RECIPE_YAML = pathlib.Path(__file__).resolve().parents[2] / "recipes" / "TIMIT" / "hparams" / "fsce.yaml"
+RECIPE_YAML = (
+    pathlib.Path(__file__).resolve().parents[2] / "recipes" / "TIMIT" / "hparams" / "fsce.yaml"
+)
 
 
 def _saved_run_yaml(tmp_path, overrides):
@@ -178,9 +180,16 @@ def test_model_folder_yaml_reads_back_its_architecture(tmp_path):
 
 def test_every_constructor_argument_is_exported(tmp_path):
     arch = {
-        **SMALL, "kernel_sizes": [[3, 5], [2, 4]], "freq_stride": 4, "tcm_kernel_size": 3,
-        "mask_max": 1.5, "magnitude_output": "mask", "complex_output": "residual",
-        "collaborate": False, "activation": torch.nn.ELU, "eps": 1e-6,
+        **SMALL,
+        "kernel_sizes": [[3, 5], [2, 4]],
+        "freq_stride": 4,
+        "tcm_kernel_size": 3,
+        "mask_max": 1.5,
+        "magnitude_output": "mask",
+        "complex_output": "residual",
+        "collaborate": False,
+        "activation": torch.nn.ELU,
+        "eps": 1e-6,
     }
     assert set(arch) - set(architecture_keys()) == set()
     torch.manual_seed(0)
@@ -205,17 +214,50 @@ def test_recipe_fsce_block_defaults_to_published_model():
 
 def test_export_cli(tmp_path, capsys):
     save = _training_run(tmp_path)
-    assert export_main(["--save_folder", str(save), "--output", str(tmp_path / "m"),
-                        "--overrides", json.dumps(SMALL)]) == 0
+    assert (
+        export_main(
+            [
+                "--save_folder",
+                str(save),
+                "--output",
+                str(tmp_path / "m"),
+                "--overrides",
+                json.dumps(SMALL),
+            ]
+        )
+        == 0
+    )
     assert "pesq_nb_raw" in capsys.readouterr().out
     run_yaml = tmp_path / "hyperparams.yaml"
     run_yaml.write_text(json.dumps({"fsce": SMALL}))  # JSON is YAML
-    assert export_main(["--save_folder", str(save), "--output", str(tmp_path / "m2"),
-                        "--hparams", str(run_yaml)]) == 0
+    assert (
+        export_main(
+            [
+                "--save_folder",
+                str(save),
+                "--output",
+                str(tmp_path / "m2"),
+                "--hparams",
+                str(run_yaml),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "m2" / "enhancer.ckpt").is_file()
     # Wrong architecture, bad JSON: one-line errors and status 2.
     assert export_main(["--save_folder", str(save), "--output", str(tmp_path / "m3")]) == 2
     assert "does not fit" in capsys.readouterr().err
-    assert export_main(["--save_folder", str(save), "--output", str(tmp_path / "m3"),
-                        "--overrides", "{causal: true"]) == 2
+    assert (
+        export_main(
+            [
+                "--save_folder",
+                str(save),
+                "--output",
+                str(tmp_path / "m3"),
+                "--overrides",
+                "{causal: true",
+            ]
+        )
+        == 2
+    )
     assert "not valid JSON" in capsys.readouterr().err

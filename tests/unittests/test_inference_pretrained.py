@@ -86,7 +86,9 @@ def test_wrong_shapes_and_incomplete_folders_are_clear_errors(folder, tmp_path):
     with pytest.raises(ValueError, match="does not fit"):
         FSCEEnhancement.from_hparams(source=str(bad))
     os.remove(bad / "enhancer.ckpt")
-    with pytest.raises(FileNotFoundError, match=r"not an FSCE model folder \(missing enhancer.ckpt\)"):
+    with pytest.raises(
+        FileNotFoundError, match=r"not an FSCE model folder \(missing enhancer.ckpt\)"
+    ):
         FSCEEnhancement.from_hparams(source=str(bad))
     # A path that does not exist is not mistaken for a HuggingFace id.
     with pytest.raises(FileNotFoundError, match="no such model folder"):
@@ -114,7 +116,13 @@ def test_enhance_batch_lengths_and_guards(model):
 
 @pytest.mark.parametrize(
     "rate,channels,subtype",
-    [(16000, 1, "PCM_16"), (8000, 1, "PCM_U8"), (44100, 2, "PCM_24"), (48000, 2, "FLOAT"), (16000, 1, "DOUBLE")],
+    [
+        (16000, 1, "PCM_16"),
+        (8000, 1, "PCM_U8"),
+        (44100, 2, "PCM_24"),
+        (48000, 2, "FLOAT"),
+        (16000, 1, "DOUBLE"),
+    ],
 )
 def test_enhance_file_any_format(model, tmp_path, rate, channels, subtype):
     rng = np.random.default_rng(0)
@@ -216,10 +224,13 @@ def _with_yaml_line(folder, dst, line):
     [
         ('evil: !apply:os.system ["touch {marker}"]', "!apply:os.system"),
         ('evil: !new:subprocess.Popen [["touch", "{marker}"]]', "!new:subprocess.Popen"),
-        ('evil: !name:os.system', "!name:os.system"),
-        ('evil: !!python/object/apply:os.system ["touch {marker}"]', "python/object/apply:os.system"),
+        ("evil: !name:os.system", "!name:os.system"),
+        (
+            'evil: !!python/object/apply:os.system ["touch {marker}"]',
+            "python/object/apply:os.system",
+        ),
         ("evil: !ref <enhancer.__class__>", "!ref <enhancer.__class__>"),
-        ('evil: !include:{marker}.yaml', "!include"),
+        ("evil: !include:{marker}.yaml", "!include"),
     ],
 )
 def test_hostile_yaml_runs_nothing(folder, tmp_path, line, tag):
@@ -304,7 +315,9 @@ def test_enhance_batch_rejects_bad_lengths(model, lengths, match):
 
 def test_extreme_input_level_is_an_error_and_writes_nothing(model, tmp_path):
     loud = tmp_path / "loud.wav"
-    sf.write(str(loud), np.random.default_rng(0).standard_normal(8000) * 1e20, 16000, subtype="FLOAT")
+    sf.write(
+        str(loud), np.random.default_rng(0).standard_normal(8000) * 1e20, 16000, subtype="FLOAT"
+    )
     out = tmp_path / "out.wav"
     with pytest.raises(ValueError, match="NaN or Inf") as err:
         model.enhance_file(str(loud), str(out))

@@ -35,9 +35,15 @@ def stream(enhancer, x, scale, piece=160):
 
 CONFIGS = {
     "published-shape": {},
-    "plain-conv-magnitude-mask": dict(block="conv", collaborate=False, branches="magnitude", magnitude_output="mask"),
+    "plain-conv-magnitude-mask": dict(
+        block="conv", collaborate=False, branches="magnitude", magnitude_output="mask"
+    ),
     "complex-residual": dict(branches="complex", complex_output="residual"),
-    "wider-dilations": dict(dilations=(1, 2, 4, 8), num_tcm_modules=2, kernel_sizes=((2, 5), (3, 3), (2, 3), (2, 3), (2, 3))),
+    "wider-dilations": dict(
+        dilations=(1, 2, 4, 8),
+        num_tcm_modules=2,
+        kernel_sizes=((2, 5), (3, 3), (2, 3), (2, 3), (2, 3)),
+    ),
 }
 
 
@@ -77,7 +83,9 @@ def test_one_hop_in_one_hop_out_and_reset():
     assert [o.shape[0] for o in outs] == [160] * 10
     first = torch.cat(outs + [streamer.flush()])
     # flush() resets: the same signal again gives the same output.
-    again = torch.cat([streamer.process(x[i : i + 160]) for i in range(0, 1600, 160)] + [streamer.flush()])
+    again = torch.cat(
+        [streamer.process(x[i : i + 160]) for i in range(0, 1600, 160)] + [streamer.flush()]
+    )
     assert torch.equal(first, again)
     assert streamer.process(torch.zeros(100)).shape == (0,)  # incomplete hop kept
     assert streamer.flush().shape == (260,)
@@ -91,8 +99,9 @@ def test_state_carries_network_history():
     x = torch.randn(1, 3200) * 0.3
     y, lat = stream(enhancer, x[0], 0.3)
     fresh = FSCEStreamer(enhancer, scale=0.3)
-    restarted = torch.cat([FSCEStreamer(enhancer, scale=0.3).process(x[0, i : i + 160])
-                           for i in range(0, 3200, 160)])
+    restarted = torch.cat(
+        [FSCEStreamer(enhancer, scale=0.3).process(x[0, i : i + 160]) for i in range(0, 3200, 160)]
+    )
     assert (restarted - y[: restarted.shape[0]]).abs().max() > 1e-3
     assert fresh.samples_out == 0
 
@@ -155,5 +164,14 @@ def test_streaming_module_holds_no_block_arithmetic():
 
     source = pathlib.Path(streaming.__file__).read_text()
     assert "speechbrain_fsce.nnet" not in source
-    for op in ("conv1d", "conv2d", "conv_transpose", "sigmoid", "prelu", "stft(", "irfft", "batch_norm"):
+    for op in (
+        "conv1d",
+        "conv2d",
+        "conv_transpose",
+        "sigmoid",
+        "prelu",
+        "stft(",
+        "irfft",
+        "batch_norm",
+    ):
         assert not re.search(re.escape(op), source), op

@@ -33,7 +33,9 @@ def test_magnitude_loss_on_magnitude():
     target[..., 0] = 3.0
     target[..., 1] = 4.0
     assert magnitude_loss(torch.full((1, 2, 3), 5.0), target).item() == pytest.approx(0.0, abs=1e-6)
-    assert magnitude_loss(torch.full((1, 2, 3), 6.0), target, error="mse").item() == pytest.approx(1.0, abs=1e-4)
+    assert magnitude_loss(torch.full((1, 2, 3), 6.0), target, error="mse").item() == pytest.approx(
+        1.0, abs=1e-4
+    )
 
 
 def test_weights_and_ablations():
@@ -53,8 +55,10 @@ def test_linear_domain_decompresses():
     tgt = torch.tensor([[[[2.0, 0.0]]]])  # compressed magnitude 2 -> linear 4
     loss_c, _ = FSCELoss(domain="compressed")(out, tgt)
     loss_l, _ = FSCELoss(domain="linear", error="mae")(
-        FSCEOutput(out.enhanced, torch.full((1, 1, 1), 1.0), None), tgt,
-        front_end=SpectralFrontEnd(compression=0.5))
+        FSCEOutput(out.enhanced, torch.full((1, 1, 1), 1.0), None),
+        tgt,
+        front_end=SpectralFrontEnd(compression=0.5),
+    )
     assert loss_c.item() == pytest.approx(0.0, abs=1e-6)
     assert loss_l.item() == pytest.approx(3.0, abs=1e-3)  # |1 - 4|
 
@@ -73,6 +77,7 @@ def test_linear_domain_takes_the_exponent_from_the_front_end():
 
 def _old_loss(output, target, lengths, compression, domain, error="mse"):
     """The loss as it was, with its own magnitude and its own copy of the exponent."""
+
     def mag(spec):
         return torch.sqrt(spec.pow(2).sum(-1) + 1e-8)
 
@@ -85,8 +90,9 @@ def _old_loss(output, target, lengths, compression, domain, error="mse"):
     est_mag = output.magnitude
     if domain == "linear" and compression != 1.0:
         est_mag = est_mag.clamp(min=0).pow(1.0 / compression)
-    return (masked_error(est_mag, mag(target), lengths, error)
-            + masked_error(linear(output.complex), target, lengths, error))
+    return masked_error(est_mag, mag(target), lengths, error) + masked_error(
+        linear(output.complex), target, lengths, error
+    )
 
 
 @pytest.mark.parametrize("domain", ["compressed", "linear"])
@@ -107,7 +113,9 @@ def test_values_and_gradients_equal_the_old_loss_bitwise(domain, error):
         cplx = (torch.randn(2, 20, 161, 2) * scale).requires_grad_()
         out = FSCEOutput(cplx.detach(), mag, cplx)
         if new:
-            loss, _ = FSCELoss(error=error, domain=domain)(out, target, lengths, front_end=front_end)
+            loss, _ = FSCELoss(error=error, domain=domain)(
+                out, target, lengths, front_end=front_end
+            )
         else:
             loss = _old_loss(out, target, lengths, front_end.compression, domain, error)
         loss.backward()

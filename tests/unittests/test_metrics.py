@@ -85,9 +85,7 @@ def test_sisdr_silent_estimate_is_floor():
 def test_pesq_clean_near_top_and_above_noisy():
     x = _clean()
     y = _at_snr(x, _noise(len(x)), 5)
-    clean = {
-        k: metrics.compute_all(x, x)[k] for k in ("pesq_nb_raw", "pesq_nb", "pesq_wb")
-    }
+    clean = {k: metrics.compute_all(x, x)[k] for k in ("pesq_nb_raw", "pesq_nb", "pesq_wb")}
     noisy = metrics.compute_all(x, y)
     assert clean["pesq_nb_raw"] > 4.4  # raw P.862 tops out at 4.5
     assert clean["pesq_nb"] > 4.4  # nb MOS-LQO tops out at 4.549
@@ -120,9 +118,7 @@ def test_compute_all_uses_one_nb_evaluation(monkeypatch):
     assert sorted(calls) == ["nb", "wb"]
     assert set(scores) == set(metrics.METRIC_NAMES)
     assert scores["pesq_nb"] == pytest.approx(metrics.pesq_nb(x, y))
-    assert scores["pesq_nb_raw"] == pytest.approx(
-        metrics.nb_mos_to_raw(scores["pesq_nb"])
-    )
+    assert scores["pesq_nb_raw"] == pytest.approx(metrics.nb_mos_to_raw(scores["pesq_nb"]))
 
 
 def test_nb_mos_to_raw_inverts_p862_1():
@@ -165,10 +161,7 @@ def test_pesq_wb_needs_16k():
 def test_stoi_monotone_in_snr(extended):
     x = _clean()
     noise = _noise(len(x))
-    scores = [
-        metrics.stoi(x, _at_snr(x, noise, s), extended=extended)
-        for s in (-10, -5, 0, 5, 10)
-    ]
+    scores = [metrics.stoi(x, _at_snr(x, noise, s), extended=extended) for s in (-10, -5, 0, 5, 10)]
     assert all(a < b for a, b in itertools.pairwise(scores)), scores
     assert metrics.stoi(x, x, extended=extended) == pytest.approx(1.0, abs=1e-6)
 
@@ -233,7 +226,10 @@ def test_composite_linear_formulae_and_clipping():
     assert out["cbak"] == pytest.approx(1.634 + 0.478 * 3 - 0.007 * 25 + 0.063 * 8)
     assert out["covl"] == pytest.approx(1.594 + 0.805 * 3 - 0.512 * 0.4 - 0.007 * 25)
     assert metrics.composite_from_parts(pesq=1.0, llr=3.0, wss=90.0, ssnr=-10.0) == {
-        "csig": 1.0, "cbak": 1.0, "covl": 1.0}
+        "csig": 1.0,
+        "cbak": 1.0,
+        "covl": 1.0,
+    }
     assert math.isnan(metrics.composite_from_parts(float("nan"), 0.1, 1.0, 5.0)["cbak"])
 
 
@@ -243,7 +239,8 @@ def test_composite_uses_wideband_pesq_by_default():
     wb = metrics.pesq_wb(x, y)
     assert metrics.composite(x, y) == pytest.approx(metrics.composite(x, y, pesq=wb))
     assert metrics.composite(x, y, pesq=wb + 1)["csig"] == pytest.approx(
-        metrics.composite(x, y)["csig"] + 0.603)
+        metrics.composite(x, y)["csig"] + 0.603
+    )
 
 
 # LLR (composite variant: no clipping at 2), WSS and segSNR computed by an
@@ -286,8 +283,18 @@ def test_composites_at_8k_and_short_input():
 
 
 @pytest.mark.parametrize(
-    "name", ["pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr", "segmental_snr",
-             "log_likelihood_ratio", "weighted_spectral_slope"])
+    "name",
+    [
+        "pesq_nb_raw",
+        "pesq_nb",
+        "pesq_wb",
+        "stoi",
+        "sisdr",
+        "segmental_snr",
+        "log_likelihood_ratio",
+        "weighted_spectral_slope",
+    ],
+)
 def test_silent_reference_gives_nan_and_warning(name):
     fn = getattr(metrics, name)
     x = _clean()
@@ -307,9 +314,7 @@ def test_compute_all_on_bad_inputs_never_raises():
     for ref, est, reason in cases:
         with pytest.warns(UserWarning, match=reason):
             scores = metrics.compute_all(ref, est)
-        assert all(
-            math.isnan(scores[k]) for k in ("pesq_nb", "pesq_nb_raw", "pesq_wb", "stoi")
-        )
+        assert all(math.isnan(scores[k]) for k in ("pesq_nb", "pesq_nb_raw", "pesq_wb", "stoi"))
 
 
 def test_silent_estimate():

@@ -64,8 +64,12 @@ def _perturbation_changes(model, frames=40, batch=2, cut_points=(5, 17, 31)):
         y = x.clone()
         y[:, t + 1 :] += torch.randn_like(y[:, t + 1 :])
         out = model(y).enhanced
-        results.append(((out[:, : t + 1] - base[:, : t + 1]).abs().max().item(),
-                        (out[:, t + 1 :] - base[:, t + 1 :]).abs().max().item()))
+        results.append(
+            (
+                (out[:, : t + 1] - base[:, : t + 1]).abs().max().item(),
+                (out[:, t + 1 :] - base[:, t + 1 :]).abs().max().item(),
+            )
+        )
     return results
 
 
@@ -164,7 +168,9 @@ def test_bad_input_shape_raises():
         FSCE(**SMALL)(torch.randn(1, 5, 160, 2))
 
 
-@pytest.mark.parametrize("kernel,stride", [((2, 3), 2), ((2, 5), 2), ((3, 3), 2), ((2, 4), 3), ((1, 3), 1)])
+@pytest.mark.parametrize(
+    "kernel,stride", [((2, 3), 2), ((2, 5), 2), ((3, 3), 2), ((2, 4), 3), ((1, 3), 1)]
+)
 @pytest.mark.parametrize("time_padding", [(1, 1), (1, 0), (0, 0)])
 def test_polyphase_transposed_conv_equals_conv_transpose(kernel, stride, time_padding, device):
     from speechbrain_fsce.nnet.ceb import transposed_conv
@@ -181,10 +187,13 @@ def test_polyphase_transposed_conv_equals_conv_transpose(kernel, stride, time_pa
     assert (out - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
-@pytest.mark.parametrize("config,fingerprint,count", [
-    ({}, "e71bdb43fd047ee8", 1388),
-    ({"causal": True, "block": "conv", "collaborate": False}, "309debf1e5414e4c", 1138),
-])
+@pytest.mark.parametrize(
+    "config,fingerprint,count",
+    [
+        ({}, "e71bdb43fd047ee8", 1388),
+        ({"causal": True, "block": "conv", "collaborate": False}, "309debf1e5414e4c", 1138),
+    ],
+)
 def test_checkpoints_of_earlier_versions_keep_loading(config, fingerprint, count):
     """Names and shapes of every saved tensor are those of the network before the
     streaming/fidelity rework (fingerprints taken from commit 57219b6's FSCE):

@@ -41,8 +41,11 @@ def exported(tmp_path_factory):
 def test_offline_graph_equals_torch(exported, causal):
     enhancer, folder = exported[causal]
     files = sorted(os.listdir(folder))
-    assert files == (["fsce_offline.onnx", "fsce_onnx.json", "fsce_stream.onnx"] if causal
-                     else ["fsce_offline.onnx", "fsce_onnx.json"])
+    assert files == (
+        ["fsce_offline.onnx", "fsce_onnx.json", "fsce_stream.onnx"]
+        if causal
+        else ["fsce_offline.onnx", "fsce_onnx.json"]
+    )
     torch.manual_seed(1)
     with torch.no_grad():  # the network's input for two signals, not the traced shape
         spec = enhancer.front_end.analyze(torch.randn(2, 9000) * 0.2)[0]
@@ -96,13 +99,17 @@ def test_onnx_only_example_runs_without_torch_and_equals_torch_streamer(exported
         f"sys.argv = [{example!r}, '--onnx', {folder!r}, {str(tmp_path / 'noisy.wav')!r}, "
         f"'-o', {str(out)!r}, '--scale', '0.1']; runpy.run_path({example!r}, run_name='__main__')"
     )
-    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert "per-hop CPU time" in result.stdout
     y, rate = sf.read(out, dtype="float32")
     streamer = FSCEStreamer(enhancer, scale=0.1)
     x = torch.from_numpy(noisy)
-    ref = torch.cat([streamer.process(x[i : i + 160]) for i in range(0, x.shape[0], 160)] + [streamer.flush()])
+    ref = torch.cat(
+        [streamer.process(x[i : i + 160]) for i in range(0, x.shape[0], 160)] + [streamer.flush()]
+    )
     ref = ref[streamer.latency_samples :].numpy()
     assert rate == 16000 and y.shape == ref.shape == noisy.shape
     assert np.abs(ref).max() > 0.02

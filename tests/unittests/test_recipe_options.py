@@ -29,16 +29,33 @@ def test_default_is_the_demo_corpus(train):
     assert args["corpus"] == "folders" and args["data_folder"].endswith("clean/train")
 
 
-@pytest.mark.parametrize("overrides, error", [
-    ({"corpus": "timit"}, "corpus: timit needs --data_folder and --noise_folder"),
-    ({"corpus": "timit", "data_folder": "/t"}, "needs --noise_folder"),
-    ({"data_folder": "/data/TIMIT"}, "corpus: demo does not use data_folder"),
-    ({"corpus": "folders", "data_folder": "/d", "noise_folder": "/n", "core_test_only": True},
-     "corpus: folders does not use core_test_only"),
-    ({"corpus": "timit", "data_folder": "/t", "noise_folder": "/n", "clean_test_folder": "/c"},
-     "corpus: timit does not use clean_test_folder"),
-    ({"corpus": "voicebank"}, "not one of demo, timit, folders"),
-])
+@pytest.mark.parametrize(
+    "overrides, error",
+    [
+        ({"corpus": "timit"}, "corpus: timit needs --data_folder and --noise_folder"),
+        ({"corpus": "timit", "data_folder": "/t"}, "needs --noise_folder"),
+        ({"data_folder": "/data/TIMIT"}, "corpus: demo does not use data_folder"),
+        (
+            {
+                "corpus": "folders",
+                "data_folder": "/d",
+                "noise_folder": "/n",
+                "core_test_only": True,
+            },
+            "corpus: folders does not use core_test_only",
+        ),
+        (
+            {
+                "corpus": "timit",
+                "data_folder": "/t",
+                "noise_folder": "/n",
+                "clean_test_folder": "/c",
+            },
+            "corpus: timit does not use clean_test_folder",
+        ),
+        ({"corpus": "voicebank"}, "not one of demo, timit, folders"),
+    ],
+)
 def test_ignored_or_missing_data_options_are_errors(train, overrides, error):
     with pytest.raises(ValueError, match=error):
         train.resolve_corpus(_hparams(**overrides), "fsce.yaml")
@@ -46,11 +63,13 @@ def test_ignored_or_missing_data_options_are_errors(train, overrides, error):
 
 def test_timit_and_folders_get_their_own_options(train):
     timit = train.resolve_corpus(
-        _hparams(corpus="timit", data_folder="/t", noise_folder="/n", core_test_only=True), "x")
+        _hparams(corpus="timit", data_folder="/t", noise_folder="/n", core_test_only=True), "x"
+    )
     assert timit["corpus"] == "timit" and timit["core_test_only"] is True
     assert "clean_test_folder" not in timit
     folders = train.resolve_corpus(
-        _hparams(corpus="folders", data_folder="/d", noise_folder="/n", clean_test_folder="/c"), "x")
+        _hparams(corpus="folders", data_folder="/d", noise_folder="/n", clean_test_folder="/c"), "x"
+    )
     assert folders["clean_test_folder"] == "/c" and "core_test_only" not in folders
 
 

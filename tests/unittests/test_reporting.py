@@ -12,8 +12,12 @@ def test_results_files_carry_composites_and_ssnr(tmp_path):
     clean = speech_like(1.5, seed=1)
     noise = np.random.default_rng(0).standard_normal(len(clean)) * 0.05
     records = [
-        {"id": "u1", "snr": 0, "noisy": metrics.compute_all(clean, clean + noise),
-         "enhanced": metrics.compute_all(clean, clean + 0.1 * noise)},
+        {
+            "id": "u1",
+            "snr": 0,
+            "noisy": metrics.compute_all(clean, clean + noise),
+            "enhanced": metrics.compute_all(clean, clean + 0.1 * noise),
+        },
     ]
     table = reporting.write_results(tmp_path, records, snrs=(0,))
     saved = json.loads((tmp_path / "results.json").read_text())

@@ -25,9 +25,11 @@ def randomised_block(causal, seed=0, channels=12, hidden=6, dilation=3):
 
 def reference(block, x):
     """Independent computation: conv(pad(bn(prelu(h)))) on each path separately."""
+
     def bn(m, z):
-        return ((z - m.running_mean[:, None]) / torch.sqrt(m.running_var[:, None] + m.eps)
-                * m.weight[:, None] + m.bias[:, None])
+        return (z - m.running_mean[:, None]) / torch.sqrt(
+            m.running_var[:, None] + m.eps
+        ) * m.weight[:, None] + m.bias[:, None]
 
     h = F.conv1d(x, block.conv_in.weight, block.conv_in.bias)
     ctx = block.context

@@ -3,7 +3,9 @@
 import torch
 
 # Every branch and block of FSCE, at a size that runs in milliseconds.
-SMALL = dict(channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2])
+SMALL = dict(
+    channels=8, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2]
+)
 
 
 def calibrated(model, frames=40):

@@ -122,9 +122,7 @@ TONAL_THRESHOLD = 0.93
 
 #: Version of the rules above, stored with every dropped clip: a rerun
 #: retries clips dropped under other rules.
-DROP_RULES = (
-    f"min{MIN_SPEECH_SECONDS}s_silent{SILENT_DBFS}dB_tonal{TONAL_THRESHOLD}_g722only"
-)
+DROP_RULES = f"min{MIN_SPEECH_SECONDS}s_silent{SILENT_DBFS}dB_tonal{TONAL_THRESHOLD}_g722only"
 
 #: OpenSFX clips whose title names an animal are held out for the test.
 ANIMAL_WORDS = ("sheep", "cow", "horse", "lion", "monkey", "bird")
@@ -524,9 +522,7 @@ def package_root(package, cache):
         res = subprocess.run(cmd, cwd=debs, capture_output=True, text=True, check=False)
         if res.returncode != 0 and can_use_apt():
             subprocess.run(["apt-get", "update", "-qq"], check=False)
-            res = subprocess.run(
-                cmd, cwd=debs, capture_output=True, text=True, check=False
-            )
+            res = subprocess.run(cmd, cwd=debs, capture_output=True, text=True, check=False)
         found = glob.glob(os.path.join(debs, f"{package}_*.deb"))
         if res.returncode != 0 or not found:
             raise MissingPackagesError(
@@ -613,9 +609,7 @@ def _speech_items(roots, test_utterances, seed):
         # The package's silence fillers (silence/1..10) are dropped by the
         # level check like any other silent file.
         name = slug(os.path.splitext(os.path.relpath(path, ast))[0])
-        items.append(
-            ("train", "en_allison", path, f"clean/train/en_allison/{name}.flac", "g722")
-        )
+        items.append(("train", "en_allison", path, f"clean/train/en_allison/{name}.flac", "g722"))
 
     kl = os.path.join(roots["klettres-data"], KLETTRES)
     for path in sorted(glob.glob(os.path.join(kl, "*", "*", "*.ogg"))):
@@ -710,7 +704,9 @@ def build_speech(out, roots, index, test_utterances, seed, progress=True):
 
 
 def _save_index(out, index):
-    atomic_write(os.path.join(out, "corpus_index.json"), json.dumps(index, indent=1, sort_keys=True))
+    atomic_write(
+        os.path.join(out, "corpus_index.json"), json.dumps(index, indent=1, sort_keys=True)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -753,9 +749,7 @@ def build_noise(out, roots, index, nl_rest, seed, progress=True):
             out, split, f"{noise_type}_opensfx{clip.index:02d}-{slug(clip.title)}", make
         )
 
-    sonic = sorted(
-        glob.glob(os.path.join(roots["sonic-pi-samples"], SONIC_PI, "*.flac"))
-    )
+    sonic = sorted(glob.glob(os.path.join(roots["sonic-pi-samples"], SONIC_PI, "*.flac")))
     for path in tqdm(sonic, desc="Noise: sonic-pi", disable=not progress or None):
         if sf.info(path).duration < 0.3:
             continue  # single clicks add nothing as background noise
@@ -768,9 +762,7 @@ def build_noise(out, roots, index, nl_rest, seed, progress=True):
 
         written += _write_noise(out, "train", f"{noise_type}_{slug(stem)}", make)
 
-    keys = sorted(
-        glob.glob(os.path.join(roots["bucklespring-data"], BUCKLESPRING, "*-0.wav"))
-    )
+    keys = sorted(glob.glob(os.path.join(roots["bucklespring-data"], BUCKLESPRING, "*-0.wav")))
     presses, releases = [], []
     for press in keys:
         release = press[: -len("-0.wav")] + "-1.wav"
@@ -800,9 +792,7 @@ def build_noise(out, roots, index, nl_rest, seed, progress=True):
     # Babble: training speakers for train, Dutch files outside the test set
     # for test, so no test utterance is ever its own noise.
     train_files = sorted(
-        v["out"]
-        for v in index.values()
-        if v["status"] == "kept" and v["split"] == "train"
+        v["out"] for v in index.values() if v["status"] == "kept" and v["split"] == "train"
     )
     for split, count in BABBLE_FILES.items():
         for k in range(count):
@@ -813,8 +803,7 @@ def build_noise(out, roots, index, nl_rest, seed, progress=True):
             if split == "train":
                 picks = rng.choice(len(train_files), BABBLE_TALKERS, replace=False)
                 utts = [
-                    sf.read(os.path.join(out, train_files[i]), dtype="float32")[0]
-                    for i in picks
+                    sf.read(os.path.join(out, train_files[i]), dtype="float32")[0] for i in picks
                 ]
             else:
                 picks = rng.choice(len(nl_rest), BABBLE_TALKERS, replace=False)
@@ -952,9 +941,7 @@ def build_benchmark_corpus(
     if os.path.isfile(index_path):
         with open(index_path, encoding="utf-8") as f:
             index = json.load(f)
-    nl_rest, new_speech = build_speech(
-        out, roots, index, test_utterances, seed, progress
-    )
+    nl_rest, new_speech = build_speech(out, roots, index, test_utterances, seed, progress)
     new_noise = build_noise(out, roots, index, nl_rest, seed, progress)
     _write_sources(out, cache)
 
@@ -976,9 +963,7 @@ def build_benchmark_corpus(
             seed=seed,
             progress=progress,
         )
-    summary["dropped"] = {
-        src: v["reason"] for src, v in index.items() if v["status"] == "dropped"
-    }
+    summary["dropped"] = {src: v["reason"] for src, v in index.items() if v["status"] == "dropped"}
     return summary
 
 
@@ -997,9 +982,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         summary = build_benchmark_corpus(
             args.output_folder,

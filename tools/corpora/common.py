@@ -201,9 +201,7 @@ def package_version(package):
         text=True,
         check=False,
     )
-    return (
-        res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "unknown"
-    )
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "unknown"
 
 
 # ---------------------------------------------------------------------------
@@ -572,9 +570,7 @@ def write_flac(path, signal, sample_rate=SAMPLE_RATE):
     """
     signal = np.clip(np.asarray(signal, dtype=np.float64), -1.0, 32767.0 / 32768.0)
     buf = io.BytesIO()
-    sf.write(
-        buf, signal, sample_rate, format="FLAC", subtype="PCM_16", compression_level=1.0
-    )
+    sf.write(buf, signal, sample_rate, format="FLAC", subtype="PCM_16", compression_level=1.0)
     atomic_write(path, buf.getvalue())
 
 
@@ -683,9 +679,7 @@ def parse_opensfx_cat(data):
     """
     first = struct.unpack_from("<I", data, 0)[0] & 0x7FFFFFFF
     count = first // 8
-    offsets = [
-        struct.unpack_from("<I", data, 8 * i)[0] & 0x7FFFFFFF for i in range(count)
-    ]
+    offsets = [struct.unpack_from("<I", data, 8 * i)[0] & 0x7FFFFFFF for i in range(count)]
     clips = []
     for i in range(count):
         offset = offsets[i]

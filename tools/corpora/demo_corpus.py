@@ -169,9 +169,7 @@ TRAIN_VOICES = (
         "flite slt, mean F0 215 Hz, 8% faster",
     ),
     Voice("flite_rms", "flite", _flite("rms"), "flite rms (US male)"),
-    Voice(
-        "flite_rms_slow", "flite", _flite("rms", None, 1.15), "flite rms, 15% slower"
-    ),
+    Voice("flite_rms_slow", "flite", _flite("rms", None, 1.15), "flite rms, 15% slower"),
     Voice("flite_kal16", "flite", _flite("kal16"), "flite kal16 (US male, diphone)"),
     Voice(
         "flite_kal16_f135",
@@ -460,9 +458,7 @@ def _load_clip(source, opensfx, sonic_licences):
             raise RuntimeError(f"OpenSFX clip '{source.name}' not found exactly once")
         clip = matches[0]
         if not clip.is_cc0:
-            raise RuntimeError(
-                f"OpenSFX clip '{source.name}' is not CC0: {clip.licence}"
-            )
+            raise RuntimeError(f"OpenSFX clip '{source.name}' is not CC0: {clip.licence}")
         signal, sr = decode_wav_bytes(clip.wav)
         origin = (
             f"openttd-opensfx {package_version(_OS)}: clip {clip.index} of "
@@ -594,8 +590,7 @@ def _build_into(stage, workdir, rng, train_seconds, test_seconds):
                 split,
                 noise_type,
                 noise,
-                f"generated: Gaussian noise with 1/f^{exponent:g} power spectrum "
-                "(numpy, seeded)",
+                f"generated: Gaussian noise with 1/f^{exponent:g} power spectrum (numpy, seeded)",
                 "generated for this project",
             )
 
@@ -663,9 +658,7 @@ def _build_into(stage, workdir, rng, train_seconds, test_seconds):
             "test": [v.voice_id for v in TEST_VOICES],
         },
         "noise_types": types,
-        "noise_files": {
-            s: sum(1 for r in noise_rows if r[0] == s) for s in ("train", "test")
-        },
+        "noise_files": {s: sum(1 for r in noise_rows if r[0] == s) for s in ("train", "test")},
     }
 
 
@@ -792,10 +785,7 @@ def main(argv=None):
             f"{summary['noise_files'][split]} noise files of types "
             f"{', '.join(summary['noise_types'][split])}"
         )
-    print(
-        f"total size {summary['bytes'] / 2**20:.2f} MiB (4 KiB blocks) in "
-        f"{args.output_folder}"
-    )
+    print(f"total size {summary['bytes'] / 2**20:.2f} MiB (4 KiB blocks) in {args.output_folder}")
     return 0
 
 
