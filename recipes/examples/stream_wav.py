@@ -41,6 +41,12 @@ def main(argv=None):
         help="fixed input level (default: RMS of the first second)",
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="run the network in torch or in onnxruntime (faster; needs the onnx extra)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -59,7 +65,7 @@ def main(argv=None):
                 if enhancer.front_end.normalize_level
                 else 1.0
             )
-        streamer = FSCEStreamer(enhancer, scale=scale)
+        streamer = FSCEStreamer(enhancer, scale=scale, backend=args.backend, threads=args.threads)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

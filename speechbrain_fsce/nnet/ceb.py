@@ -119,6 +119,26 @@ def _expert(conv, x, time_padding):
     return conv(x)
 
 
+def _tap_folded_weight(conv):
+    """The weight of :func:`_transposed_step_eager`, cached until the weight changes.
+
+    Folded channel ``(j, c)`` reads frame ``t - (kt - 1) + j``, i.e. kernel
+    tap ``kt - 1 - j``. Rearranging it on every hop cost more than the
+    convolution itself; the cache is keyed on the weight's storage and
+    version counter, so training or loading new weights invalidates it.
+    """
+    w = conv.weight
+    key = (w.data_ptr(), w._version, w.device, w.dtype)
+    cached = conv.__dict__.get("_tap_folded")
+    if cached is None or cached[0] != key or torch.is_grad_enabled():
+        kt, c = w.shape[2], w.shape[0]
+        folded = w.permute(2, 0, 1, 3).flip(0).reshape(kt * c, w.shape[1], -1)
+        if torch.is_grad_enabled():
+            return folded
+        cached = conv.__dict__["_tap_folded"] = (key, folded.contiguous())
+    return cached[1]
+
+
 def _transposed_step_eager(conv, x):
     """Stream step of a transposed conv in eager torch: time taps folded into channels.
 
@@ -132,9 +152,9 @@ def _transposed_step_eager(conv, x):
     n = frames - (kt - 1)
     windows = x.unfold(2, kt, 1)  # [B, C, n, F, kt]: window[..., j] = frame t - (kt - 1) + j
     folded = windows.permute(0, 2, 4, 1, 3).reshape(b * n, kt * c, f)
-    # Folded channel (j, c) reads frame t - (kt - 1) + j, i.e. kernel tap kt - 1 - j.
-    weight = conv.weight.permute(2, 0, 1, 3).flip(0).reshape(kt * c, conv.out_channels, -1)
-    y = torch.nn.functional.conv_transpose1d(folded, weight, conv.bias, conv.stride[1])
+    y = torch.nn.functional.conv_transpose1d(
+        folded, _tap_folded_weight(conv), conv.bias, conv.stride[1]
+    )
     return y.reshape(b, n, conv.out_channels, -1).transpose(1, 2)
 
 

@@ -127,3 +127,20 @@ def test_runtime_refuses_bad_input(exported, tmp_path):
     streamer = OnnxStreamer(exported[True][1])
     with pytest.raises(ValueError, match="NaN or Inf"):
         streamer.process(np.full(160, np.nan, np.float32))
+
+
+def test_fsce_streamer_onnx_backend_equals_torch_backend(exported):
+    enhancer, _ = exported[True]
+    torch.manual_seed(6)
+    x = torch.randn(3000) * 0.2
+    outs = {}
+    for backend in ("torch", "onnx"):
+        streamer = FSCEStreamer(enhancer, scale=0.2, backend=backend)
+        parts = [streamer.process(x[i : i + 160]) for i in range(0, 3000, 160)]
+        assert streamer.samples_in == 3000
+        outs[backend] = torch.cat(parts + [streamer.flush()])
+    assert outs["torch"].shape == outs["onnx"].shape == (3000 + 160,)
+    assert outs["torch"].abs().max() > 0.02
+    assert (outs["torch"] - outs["onnx"]).abs().max() <= TOLERANCE
+    with pytest.raises(ValueError, match="backend must be"):
+        FSCEStreamer(enhancer, backend="tensorrt")
