@@ -155,6 +155,20 @@ def test_every_length_residue_streams_like_offline_without_a_tail_click():
         assert (y[latency:] - ref[0]).abs().max() <= TOLERANCE
         body_peak = ref[0, :-160].abs().max()
         worst = max(worst, (ref[0, -160:].abs().max() / body_peak).item())
+    # A longer signal at every residue (offline and non-causal too), against
+    # the input's own peak: level-normalised output stays of the input's order.
+    longer = torch.randn(1, 25 * 160 + 159) * 0.3
+    for causal in (True, False):
+        model = (
+            causal_enhancer(seed=6) if causal else FSCEEnhancer(calibrated(FSCE(**SMALL))).eval()
+        )
+        with torch.no_grad():
+            for residue in range(160):
+                x = longer[:, : 24 * 160 + residue]
+                y = model(x)[0]
+                assert torch.isfinite(y).all()
+                worst = max(worst, (y[-160:].abs().max() / y[:-160].abs().max()).item())
+                assert y.abs().max() <= 10 * x.abs().max()
     assert worst < 3.0, f"tail up to {worst:.1f}x the body's peak"
 
 
