@@ -30,6 +30,7 @@ Authors
 
 import importlib
 import pathlib
+import re
 import zipfile
 
 import torch
@@ -123,15 +124,50 @@ def is_allowed_class(dotted):
     )
 
 
+#: What a ``!ref`` / ``!copy`` of an untrusted folder may hold: references to
+#: keys (``<a>``, ``<a[b]>``), number literals, ``+ - / //`` and parentheses
+#: (``<n_fft> // 2 + 1``). No attribute access, no ``*``/``**`` (string
+#: repetition and huge powers).
+_REFERENCE = re.compile(
+    r"^(\s*(<[A-Za-z_][A-Za-z0-9_]*(\[[A-Za-z0-9_]+\])*>|[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"
+    r"|//|/|\+|-|\(|\)))+\s*$"
+)
+#: What a tuple (``!tuple`` or a scalar in parentheses, which HyperPyYAML
+#: turns into a tuple through PyYAML's full loader) may hold: numbers only.
+_NUMERIC_TUPLE = re.compile(r"^\(\s*[-+0-9.eE,\s]*\)$")
+#: Largest hyperparams.yaml accepted from an untrusted folder.
+MAX_HPARAMS_BYTES = 1 << 20
+
+
+def _scalar_problem(tag, value):
+    """Refuses scalar text that HyperPyYAML would evaluate beyond plain values."""
+    text = str(value)
+    if tag in ("!ref", "!copy"):
+        if not _REFERENCE.match(text):
+            return f"'{tag} {text}' (references may only combine keys, numbers and + - / //)"
+        return None
+    if "__" in text or "**" in text:
+        return f"'{text}' (dunder names and powers are not allowed)"
+    if "<" in text and ">" in text:
+        # A reference resolving to this string would be resolved again.
+        return f"'{text}' (reference syntax outside !ref)"
+    stripped = text.strip()
+    if (
+        tag == "!tuple" or (stripped.startswith("(") and stripped.endswith(")"))
+    ) and not _NUMERIC_TUPLE.match(stripped):
+        return f"'{text}' (tuples may only hold numbers)"
+    return None
+
+
 def _tag_problem(node):
     tag = node.tag if isinstance(node.tag, str) else getattr(node.tag, "value", None)
+    if isinstance(node.value, str):
+        problem = _scalar_problem(tag, node.value)
+        if problem is not None:
+            return problem
     if tag is None or tag in ALLOWED_CORE_TAGS:
         return None
     if tag in ALLOWED_PLAIN_TAGS:
-        if tag in ("!ref", "!copy") and "**" in str(node.value):
-            return f"'{tag} {node.value}' (powers are not allowed in references)"
-        if tag in ("!ref", "!copy") and "__" in str(node.value):
-            return f"'{tag} {node.value}' (no dunder attributes in references)"
         return None
     for kind in ("!new:", "!name:"):
         if tag.startswith(kind) and is_allowed_class(tag[len(kind) :]):
@@ -164,6 +200,10 @@ def check_hparams_text(text, source="hyperparams.yaml"):
     """
     import ruamel.yaml
 
+    if len(text.encode("utf-8", "replace")) > MAX_HPARAMS_BYTES:
+        raise UnsafeModelError(
+            f"{source}: larger than {MAX_HPARAMS_BYTES} bytes, refused: {UNSAFE_HINT}"
+        )
     try:
         nodes = list(ruamel.yaml.YAML(typ="rt").compose_all(text))
     except ruamel.yaml.YAMLError as err:
@@ -175,8 +215,13 @@ def check_hparams_text(text, source="hyperparams.yaml"):
     stack, seen = list(nodes), set()
     while stack:
         node = stack.pop()
-        if node is None or id(node) in seen:
+        if node is None:
             continue
+        if id(node) in seen:  # an alias: expansion can blow up exponentially
+            line = node.start_mark.line + 1
+            raise UnsafeModelError(
+                f"{source} line {line}: refusing YAML anchors/aliases: {UNSAFE_HINT}"
+            )
         seen.add(id(node))
         problem = _tag_problem(node)
         if problem is not None:

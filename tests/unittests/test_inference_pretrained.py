@@ -323,3 +323,46 @@ def test_extreme_input_level_is_an_error_and_writes_nothing(model, tmp_path):
         model.enhance_file(str(loud), str(out))
     assert "loud.wav" in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loud.wav"]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # HyperPyYAML turns "(...)" scalars into tuples through PyYAML's full loader.
+        ['y: (!!python/object/apply:os.system ["touch {marker}"],)'],
+        ['y: "(!!python/object/apply:os.system [\\"touch {marker}\\"],)"'],
+        ['y: !tuple (!!python/object/apply:os.system ["touch {marker}"],)'],
+        ['c: "!!python/object/apply:os.system [touch {marker}]"', "y: !ref (<c>,)"],
+        # A reference resolving to a string that is resolved again.
+        ['p: "<enhancer.__class__>"', "q: !ref <p>"],
+        ['p: "<enhancer>"', "q: !ref <p>"],
+        # Huge powers and string repetition.
+        ['p: "9**9**9**9"', "q: !ref <p> + 0"],
+        ["p: x", "q: !ref <p> * 300000000"],
+        # Alias expansion ("billion laughs").
+        [
+            "l0: &l0 [x, x, x, x, x, x, x, x, x, x]",
+            "l1: &l1 [*l0, *l0, *l0, *l0, *l0]",
+            "l2: [*l1, *l1]",
+        ],
+    ],
+)
+def test_indirect_payloads_are_refused(folder, tmp_path, lines):
+    marker = tmp_path / "marker"
+    bad = _copy_folder(folder, tmp_path / "bad")
+    text = (bad / "hyperparams.yaml").read_text()
+    (bad / "hyperparams.yaml").write_text(
+        text + "\n" + "\n".join(lines).format(marker=marker) + "\n"
+    )
+    with pytest.raises(ValueError, match="refusing") as err:
+        FSCEEnhancement.from_hparams(source=str(bad))
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_oversized_yaml_is_refused(folder, tmp_path):
+    bad = _copy_folder(folder, tmp_path / "bad")
+    text = (bad / "hyperparams.yaml").read_text()
+    (bad / "hyperparams.yaml").write_text(text + "\n# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ValueError, match="larger than"):
+        FSCEEnhancement.from_hparams(source=str(bad))
