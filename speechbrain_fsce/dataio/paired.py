@@ -176,13 +176,17 @@ def _location(path, signal, native_rate, sample_rate, data_root, resampled_root)
     """Manifest path of one file, writing its resampled copy if needed."""
     if _in_place(path, native_rate, sample_rate):
         return "{data_root}/" + os.path.relpath(path, data_root).replace(os.sep, "/")
-    folder = os.path.dirname(path)
-    rel = os.path.join(
-        os.path.basename(folder) + "_16k"
-        if sample_rate == 16000
-        else f"{os.path.basename(folder)}_{sample_rate}",
-        os.path.splitext(os.path.basename(path))[0] + ".wav",
-    )
+    # The copy keeps the file's whole path below data_root, its top folder
+    # renamed <top>_16k: noisy and clean files of the same name (in folders
+    # of the same name, e.g. noisy/wav/x.wav and clean/wav/x.wav) never share
+    # a copy. VoiceBank: noisy_trainset_28spk_wav_16k/p226_001.wav.
+    parts = os.path.relpath(path, data_root).split(os.sep)
+    if parts[0] == os.pardir or len(parts) < 2:
+        raise ValueError(f"{path} is not inside a folder below data_root {data_root}")
+    suffix = "_16k" if sample_rate == 16000 else f"_{sample_rate}"
+    parts[0] += suffix
+    parts[-1] = os.path.splitext(parts[-1])[0] + ".wav"
+    rel = os.path.join(*parts)
     copy = os.path.join(resampled_root, rel)
     if not os.path.isfile(copy):  # written atomically: a present copy is whole
         save_wav(copy, resample(signal, native_rate, sample_rate), sample_rate)

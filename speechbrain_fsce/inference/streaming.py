@@ -175,7 +175,9 @@ class FSCEStreamer:
         if self._onnx is not None:
             x = torch.as_tensor(x)
             self.samples_in += x.shape[-1]
-            return torch.from_numpy(self._onnx.process(x.detach().cpu().float().numpy()))
+            out = torch.from_numpy(self._onnx.process(x.detach().cpu().float().numpy()))
+            self.samples_out += out.shape[-1]
+            return out
         with torch.no_grad():
             x = self._prepare(x)
             self.samples_in += x.shape[1]

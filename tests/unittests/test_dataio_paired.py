@@ -142,3 +142,35 @@ def test_excerpts_share_a_span_and_follow_seed_and_epoch():
     assert int(excerpts("p227_002", noisy, clean)[0][0]) != starts[0]  # per utterance
     short = PairedExcerpts(length=5000, seed=3)("x", noisy, clean[:900])
     assert len(short[0]) == len(short[1]) == 900  # cut to the shorter, whole
+
+
+def test_noisy_and_clean_copies_never_collide(tmp_path):
+    """Same-named files in same-named sub-folders get separate resampled copies."""
+    rng = np.random.default_rng(7)
+    for kind in ("noisy", "clean"):
+        for spk in ("p1", "p2"):
+            (tmp_path / kind / "wav" / spk).mkdir(parents=True)
+    for spk in ("p1", "p2"):
+        clean = rng.standard_normal(24000) * 0.1
+        noise = rng.standard_normal(24000) * 0.1
+        sf.write(str(tmp_path / "clean" / "wav" / spk / f"{spk}_001.wav"), clean, 48000)
+        sf.write(str(tmp_path / "noisy" / "wav" / spk / f"{spk}_001.wav"), clean + noise, 48000)
+    out = prepare_paired(
+        str(tmp_path / "noisy"),
+        str(tmp_path / "clean"),
+        str(tmp_path / "train.json"),
+        str(tmp_path / "valid.json"),
+        resampled_root=str(tmp_path / "copies"),
+        valid_speakers=["p2"],
+    )
+    train = _load(out["train"])
+    assert len(train) == 1  # p1 trains, p2 validates
+    item = next(iter(train.values()))
+    assert item["noisy_wav"] != item["clean_wav"]
+    noisy = load_audio(
+        item["noisy_wav"].replace("{resampled_root}", str(tmp_path / "copies")), 16000
+    )
+    clean = load_audio(
+        item["clean_wav"].replace("{resampled_root}", str(tmp_path / "copies")), 16000
+    )
+    assert (noisy - clean).abs().max() > 0.05
