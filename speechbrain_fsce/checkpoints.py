@@ -220,9 +220,15 @@ class SafeCheckpointer(Checkpointer):
             return None
         final = self.checkpoints_dir / staged.path.name
         _sync_folder(staged.path)
-        if final.exists():  # a custom name saved again
-            shutil.rmtree(final)
+        old = None
+        if final.exists():  # a custom name saved again: keep the old one until the new is in place
+            old = final.with_name(f".replaced-{final.name}")
+            if old.exists():
+                shutil.rmtree(old)
+            os.rename(final, old)
         os.rename(staged.path, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         logger.log(verbosity, "Saved a checkpoint in %s", final)
         paramfiles = {key: final / path.name for key, path in staged.paramfiles.items()}
         return Checkpoint(final, staged.meta, paramfiles)
@@ -332,6 +338,7 @@ class TrainingLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
+                stale_text = self._read_text()
                 pid, host = self._read_owner()
                 if pid is None:  # being written right now, or garbage
                     stale = self.path.stat().st_size > 0 if self.path.exists() else True
@@ -350,10 +357,7 @@ class TrainingLock:
                 logger.warning(
                     "Removing a stale training lock %s (pid %s is not running)", self.path, pid
                 )
-                try:
-                    os.remove(self.path)
-                except FileNotFoundError:
-                    pass
+                self._remove_stale(stale_text)
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(self.owner + "\n")
@@ -361,6 +365,34 @@ class TrainingLock:
             atexit.register(self.release)
             return self
         raise TrainingLockError(f"{self.path}: could not take the training lock")
+
+    def _read_text(self):
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def _remove_stale(self, stale_text):
+        """Removes the stale lock whose content was ``stale_text``, and only that one.
+
+        Another process may have replaced it between our reading and our
+        removal: the lock is moved aside atomically, and if what was moved is
+        not the stale content it is linked back (a link fails rather than
+        replace a newer lock).
+        """
+        aside = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}-{id(self)}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        try:
+            if aside.read_text(encoding="utf-8") != stale_text:
+                try:
+                    os.link(aside, self.path)  # a live owner's fresh lock: give it back
+                except FileExistsError:
+                    pass
+        finally:
+            aside.unlink(missing_ok=True)
 
     def _take_over(self):
         self.held = True

@@ -174,3 +174,24 @@ def test_data_error_in_a_loader_worker_stays_one_clear_line():
     with pytest.raises(AudioError) as err:
         next(iter(loader))
     assert str(err.value) == "/no/such/dir/utt0.wav: no such file"
+
+
+def test_stale_lock_removal_never_removes_a_fresh_lock(tmp_path):
+    """Review finding: two processes both saw a stale lock; the slower one
+    removed the lock the faster one had just taken, and both trained."""
+    import socket
+
+    from speechbrain_fsce.checkpoints import TrainingLock
+
+    path = tmp_path / LOCK_NAME
+    stale = "999999999 " + socket.gethostname() + "\n"
+    path.write_text(stale)
+    slow = TrainingLock(tmp_path)
+    # The fast process replaced the stale lock after the slow one read it.
+    fresh = f"{os.getpid()} {socket.gethostname()}\n"
+    path.write_text(fresh)
+    slow._remove_stale(stale)
+    assert path.read_text() == fresh  # the fresh lock survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME]  # nothing left aside
+    slow._remove_stale(fresh)  # the content it read: removed
+    assert not path.exists()
