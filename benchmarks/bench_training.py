@@ -21,24 +21,16 @@ import sys
 import time
 
 import torch
+from bench_speed import CONFIGS as SPEED_CONFIGS  # one home for the benchmarked configurations
 
 CONFIGS = {
-    "demo width": dict(
-        channels=32,
-        inner_channels=16,
-        tcm_hidden_channels=32,
-        num_tcm_modules=2,
-        magnitude_output="mask",
-        complex_output="residual",
-    ),
-    "published width": {},
+    "demo width": SPEED_CONFIGS["demo"],
+    "published width": SPEED_CONFIGS["published (non-causal)"],
 }
 
 
 def train_steps(enhancer, loss_fn, batch, seconds, steps, warmup=2):
     """Per-step wall and CPU seconds of ``steps`` training steps (after ``warmup``)."""
-    from speechbrain_fsce.losses import FSCELoss  # noqa: F401  (import cost outside timing)
-
     rate = enhancer.front_end.sample_rate
     gen = torch.Generator().manual_seed(0)
     noisy = torch.randn(batch, int(seconds * rate), generator=gen) * 0.1
