@@ -103,15 +103,6 @@ def _write(path, data):
             f.write(data)
 
 
-def _padded_windows(front_end):
-    n_fft = front_end.n_fft
-    windows = []
-    for w in (front_end.stft_fn.window, front_end.istft_fn.window):
-        left = (n_fft - w.shape[0]) // 2
-        windows.append(torch.nn.functional.pad(w, (left, n_fft - w.shape[0] - left)).tolist())
-    return windows
-
-
 def export_onnx(enhancer, folder, fold=True):
     """Writes the ONNX graphs and their JSON description for an enhancer.
 
@@ -162,7 +153,7 @@ def export_onnx(enhancer, folder, fold=True):
         outputs,
         {name: {0: "batch", 1: "frames"} for name in ["noisy_spectrum"] + outputs},
     )
-    analysis, synthesis = _padded_windows(fe)
+    analysis, synthesis = (w.tolist() for w in fe.frame_windows())
     config = {
         "format": "speechbrain-fsce onnx 1",
         "sample_rate": fe.sample_rate,

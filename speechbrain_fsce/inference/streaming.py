@@ -97,7 +97,7 @@ class FSCEStreamer:
         self.front_end = enhancer.front_end
         self.model = enhancer.model
         self.model.init_state(1)  # raises for a non-causal model
-        if fold_batchnorm:
+        if fold_batchnorm and backend == "torch":
             self.model = folding.fold_batchnorm(self.model)
         self.front_end._check_streamable()
         self.hop_samples = self.front_end.hop_samples

@@ -220,15 +220,27 @@ class SpectralFrontEnd(torch.nn.Module):
 
     # ---- streaming form: whole hops at a time -------------------------------
 
-    def _frame_windows(self):
-        """Analysis and synthesis windows padded to ``n_fft`` (as torch centres them)."""
-        windows = []
-        for w in (self.stft_fn.window, self.istft_fn.window):
-            if w.shape[0] < self.n_fft:
-                left = (self.n_fft - w.shape[0]) // 2
-                w = torch.nn.functional.pad(w, (left, self.n_fft - w.shape[0] - left))
-            windows.append(w)
-        return windows
+    def frame_windows(self, device=None):
+        """Analysis and synthesis windows padded to ``n_fft`` (as torch centres them).
+
+        Cached per device: the streaming steps ask for them on every hop.
+
+        Example
+        -------
+        >>> [w.shape for w in SpectralFrontEnd(win_length=15).frame_windows()]
+        [torch.Size([320]), torch.Size([320])]
+        """
+        cache = self.__dict__.setdefault("_frame_windows_cache", {})
+        key = str(device)
+        if key not in cache:
+            windows = []
+            for w in (self.stft_fn.window, self.istft_fn.window):
+                if w.shape[0] < self.n_fft:
+                    left = (self.n_fft - w.shape[0]) // 2
+                    w = torch.nn.functional.pad(w, (left, self.n_fft - w.shape[0] - left))
+                windows.append(w.to(device) if device is not None else w)
+            cache[key] = windows
+        return cache[key]
 
     def _check_streamable(self):
         if self.n_fft != 2 * self.hop_samples or self.win_samples > self.n_fft:
@@ -272,7 +284,7 @@ class SpectralFrontEnd(torch.nn.Module):
         state : list of torch.Tensor
             With the new last hop.
         """
-        window = self._frame_windows()[0].to(samples.device)
+        window = self.frame_windows(samples.device)[0]
         buf = torch.cat([state[0], samples / scale], dim=1)
         spec = torch.stft(
             buf,
@@ -311,7 +323,7 @@ class SpectralFrontEnd(torch.nn.Module):
             With the new overlap-add buffer.
         """
         h = self.hop_samples
-        window = self._frame_windows()[1].to(spec.device)
+        window = self.frame_windows(spec.device)[1]
         envelope = window[h:].pow(2) + window[:h].pow(2)
         linear = torch.view_as_complex(self.decompress(spec).contiguous())
         frames = torch.fft.irfft(linear, n=self.n_fft, dim=-1)
