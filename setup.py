@@ -24,6 +24,17 @@ setup(
     package_dir={"speechbrain_fsce.hparams": "hparams"},
     package_data={
         "speechbrain_fsce.hparams": ["*.yaml"],
+        # The shipped model folders (speechbrain_fsce.inference.shipped):
+        # hyperparams.yaml, enhancer.ckpt, README.md, onnx/ (the causal one).
+        "speechbrain_fsce": [
+            "pretrained_models/*/*.yaml",
+            "pretrained_models/*/*.ckpt",
+            "pretrained_models/*/*.md",
+            "pretrained_models/*/*.json",
+            "pretrained_models/*/*.onnx",
+            "pretrained_models/*/onnx/*.json",
+            "pretrained_models/*/onnx/*.onnx",
+        ],
         "speechbrain_fsce.dataio": [
             "demo_corpus/*.md",
             "demo_corpus/*.tsv",

@@ -1,8 +1,11 @@
 """Console entry points: ``fsce-enhance``, ``fsce-export`` and ``fsce-prepare``.
 
-``fsce-enhance --model <model folder> <files or folders...> -o <out dir>``
-enhances audio files of any length, rate and channel count (constant memory,
-see :mod:`speechbrain_fsce.inference.chunked`). Outputs are mono WAV files
+``fsce-enhance <files or folders...> -o <out dir>`` enhances audio files
+with the non-causal model shipped with the package (``--model causal``: the
+causal one; ``--model <model folder>``: any exported model; see
+:mod:`speechbrain_fsce.inference.shipped`). Files of any length, rate and
+channel count are read (constant memory, see
+:mod:`speechbrain_fsce.inference.chunked`). Outputs are mono WAV files
 named like their inputs (extension ``.wav``), folders keep their structure,
 and each file is written under a temporary name and renamed when complete.
 
@@ -28,7 +31,8 @@ STFT, same length out); silence comes out as near-zero silence.
 ``fsce-export --save_folder <run>/save --output <model folder>`` writes the
 best checkpoint of a training run as a model folder, with the architecture
 given by ``--overrides '{"causal": true}'`` or read from the run's
-``--hparams <run>/hyperparams.yaml``.
+``--hparams <run>/hyperparams.yaml``. ``fsce-export --model <model folder or
+shipped name> --onnx <folder>`` writes a model's ONNX graphs.
 
 ``fsce-prepare`` forwards to ``python -m speechbrain_fsce.dataio.folders``.
 
@@ -219,7 +223,8 @@ def _enhance_parser():
     parser = _Parser(
         prog="fsce-enhance",
         description=(
-            "Enhance noisy speech with an FSCE model folder. Any sampling rate "
+            "Enhance noisy speech with FSCE: the shipped non-causal model, or "
+            "--model causal, or a model folder. Any sampling rate "
             "and channel count is read (mixed to mono, resampled to the model "
             "rate); files of any length are processed in constant memory."
         ),
@@ -228,7 +233,10 @@ def _enhance_parser():
         "inputs", nargs="+", help="audio files and/or folders (searched recursively)"
     )
     parser.add_argument(
-        "--model", required=True, help="model folder (hyperparams.yaml + enhancer.ckpt)"
+        "--model",
+        default=None,
+        help="a shipped model, noncausal (default) or causal, or a model folder "
+        "(hyperparams.yaml + enhancer.ckpt)",
     )
     parser.add_argument(
         "-o", "--output", required=True, help="output folder (never an input's own folder)"
@@ -331,7 +339,7 @@ def _log_to_stderr(prog, debug):
 
 
 def enhance_main(argv=None):
-    """``fsce-enhance``: enhances audio files with a model folder.
+    """``fsce-enhance``: enhances audio files with a shipped model or a model folder.
 
     Arguments
     ---------
@@ -379,15 +387,18 @@ def _enhance(args, prog):
         return _fail(f"--device: {err}", prog)
     try:
         from speechbrain_fsce.inference.pretrained import FSCEEnhancement
+        from speechbrain_fsce.inference.shipped import resolve_model
 
         model = FSCEEnhancement.from_hparams(
-            source=args.model, run_opts={"device": args.device}, trusted=args.unsafe_load
+            source=str(resolve_model(args.model)),  # None: the shipped non-causal model
+            run_opts={"device": args.device},
+            trusted=args.unsafe_load,
         )
     except Exception as err:  # any failure to load is a usage problem, reported in one line
         if args.debug:
             traceback.print_exc()
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        return _fail(f"cannot load model {args.model}: {first}", prog)
+        return _fail(f"cannot load model {args.model or 'noncausal'}: {first}", prog)
     if args.backend == "onnx":
         if not str(args.device).startswith("cpu"):
             return _fail(
@@ -489,7 +500,11 @@ def export_main(argv=None):
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--save_folder", help="training run's checkpoint folder (CKPT+* sub-folders)")
     src.add_argument("--ckpt", help="a single enhancer.ckpt / model.ckpt file instead")
-    src.add_argument("--model", help="an existing model folder (with --onnx: export it to ONNX)")
+    src.add_argument(
+        "--model",
+        help="an existing model folder or a shipped model (noncausal, causal); "
+        "with --onnx: export it to ONNX",
+    )
     parser.add_argument(
         "--output", help="model folder to write (an earlier export there is replaced)"
     )

@@ -3,12 +3,14 @@
 
 Needs only numpy, soundfile and onnxruntime (plus
 ``speechbrain_fsce/inference/onnx_runtime.py``, which imports neither torch
-nor SpeechBrain). Export a causal model folder first::
+nor SpeechBrain). By default it runs the ONNX export shipped inside the causal
+model folder of the package (``pretrained_models/causal/onnx/``)::
+
+    python recipes/examples/stream_onnx.py noisy.wav -o enhanced.wav
+
+For another causal model, export it first and pass the folder::
 
     fsce-export --model path/to/causal_model --onnx exported/
-
-then::
-
     python recipes/examples/stream_onnx.py --onnx exported/ noisy.wav -o enhanced.wav
 
 The file (at the model's sample rate; mono, or its channels are averaged) is
@@ -30,13 +32,17 @@ import numpy as np
 import soundfile as sf
 
 from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
+from speechbrain_fsce.inference.shipped import STREAMING_MODEL, onnx_folder
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="noisy WAV at the model's sample rate")
     parser.add_argument(
-        "--onnx", required=True, help="folder written by fsce-export --onnx (causal model)"
+        "--onnx",
+        default=None,
+        help="folder written by fsce-export --onnx (causal model), or a model folder or "
+        f"shipped name with an onnx/ sub-folder (default: the shipped {STREAMING_MODEL!r} model)",
     )
     parser.add_argument("-o", "--output", required=True, help="enhanced WAV")
     parser.add_argument(
@@ -48,9 +54,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     try:
+        onnx = str(onnx_folder(args.onnx))  # None: the shipped causal model's onnx/
         noisy, rate = sf.read(args.input, dtype="float32", always_2d=True)
         noisy = noisy.mean(axis=1)
-        streamer = OnnxStreamer(args.onnx, scale=1.0, threads=args.threads)
+        streamer = OnnxStreamer(onnx, scale=1.0, threads=args.threads)
         if rate != streamer.sample_rate:
             raise ValueError(
                 f"{args.input} is at {rate} Hz; the model needs {streamer.sample_rate} Hz"
@@ -63,7 +70,7 @@ def main(argv=None):
                 if streamer.config["normalize_level"]
                 else 1.0
             )
-        streamer = OnnxStreamer(args.onnx, scale=scale, threads=args.threads)
+        streamer = OnnxStreamer(onnx, scale=scale, threads=args.threads)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -5,8 +5,9 @@ Simulates a live stream: the file is fed to
 :class:`speechbrain_fsce.inference.streaming.FSCEStreamer` one hop (160
 samples at 16 kHz) at a time, the per-hop compute time is measured, and the
 enhanced stream is written out with its one-hop delay removed (so it lines up
-with the input). The model folder must hold a causal model (``causal: True``
-when it was trained and exported).
+with the input). By default the causal model shipped with the package is used;
+``--model`` takes another causal model folder (``causal: True`` when it was
+trained and exported).
 
 Level: a live stream cannot know its overall level in advance. By default the
 RMS of the first second is used as the fixed level (a calibration step);
@@ -14,6 +15,7 @@ RMS of the first second is used as the fixed level (a calibration step);
 
 Usage::
 
+    python recipes/examples/stream_wav.py noisy.wav -o enhanced.wav
     python recipes/examples/stream_wav.py --model path/to/causal_model noisy.wav -o enhanced.wav
 
 Authors
@@ -28,11 +30,17 @@ import time
 import numpy as np
 import torch
 
+from speechbrain_fsce.inference.shipped import STREAMING_MODEL
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="noisy audio file (any rate and channel count)")
-    parser.add_argument("--model", required=True, help="causal FSCE model folder")
+    parser.add_argument(
+        "--model",
+        default=STREAMING_MODEL,
+        help=f"causal FSCE model folder (default: the shipped {STREAMING_MODEL!r} model)",
+    )
     parser.add_argument("-o", "--output", required=True, help="enhanced WAV (model rate, mono)")
     parser.add_argument(
         "--scale",

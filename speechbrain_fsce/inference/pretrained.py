@@ -20,6 +20,7 @@ from speechbrain_fsce.inference.export import (
     key_mismatch,
     load_state_dict,
 )
+from speechbrain_fsce.inference.shipped import SHIPPED_MODELS, resolve_model
 from speechbrain_fsce.safe_loading import (
     check_device,
     check_hparams_text,
@@ -151,7 +152,9 @@ class FSCEEnhancement(Pretrained):
     """FSCE speech enhancement from a model folder.
 
     A model folder holds ``hyperparams.yaml`` and ``enhancer.ckpt`` (see
-    :func:`speechbrain_fsce.inference.export.export_model`).
+    :func:`speechbrain_fsce.inference.export.export_model`). The package
+    ships two, loaded by name: ``from_hparams(source="noncausal")`` and
+    ``from_hparams(source="causal")`` (see :meth:`from_hparams`).
     :meth:`from_hparams` reads a local folder in place: no network, no copy,
     no symbolic links, and it checks that the checkpoint fits the architecture
     exactly (SpeechBrain's ``Pretrainer`` alone only logs warnings).
@@ -205,12 +208,20 @@ class FSCEEnhancement(Pretrained):
         ``Pretrainer``, which unpickles without ``weights_only``, is not
         used).
 
+        The models shipped with the package load by name, from the installed
+        package, with no network: ``source="noncausal"`` (best quality for
+        files) or ``source="causal"`` (streaming); see
+        :mod:`speechbrain_fsce.inference.shipped`. They load with this safe
+        loader like any other folder.
+
         Arguments
         ---------
         source : str or pathlib.Path
-            A local model folder. Anything else (e.g. a HuggingFace id) is only
-            fetched when an explicit ``fetch_config`` is passed, so a typo in
-            a local path never turns into a download attempt.
+            A local model folder, or the name of a shipped model
+            (``"noncausal"``, ``"causal"``; a local folder of that name wins).
+            Anything else (e.g. a HuggingFace id) is only fetched when an
+            explicit ``fetch_config`` is passed, so a typo in a local path
+            never turns into a download attempt.
         hparams_file : str
             Name of the YAML inside ``source``.
         savedir : str, optional
@@ -232,7 +243,8 @@ class FSCEEnhancement(Pretrained):
         Raises
         ------
         FileNotFoundError
-            No such folder, or a file of the folder missing.
+            No such folder, a file of the folder missing, or a shipped model
+            that is not installed.
         ValueError
             One line naming the file: a refused YAML tag or checkpoint
             content (``UnsafeModelError``), unreadable or mismatched weights,
@@ -246,6 +258,8 @@ class FSCEEnhancement(Pretrained):
         )
         if device is not None:
             check_device(device)
+        if isinstance(source, str) and source in SHIPPED_MODELS:
+            source = resolve_model(source)  # a local folder of that name wins
         if not isinstance(source, str) or not source.startswith(("http:", "https:")):
             folder = pathlib.Path(source)
             if folder.is_dir():
