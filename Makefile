@@ -10,9 +10,10 @@ STAMP := $(VENV)/.fsce-installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Editable install with the dev extra; re-run when setup.py changes.
+# Editable install with the dev, onnx and dnsmos extras (the tests use all
+# three); re-run when setup.py changes.
 $(STAMP): setup.py | $(PY)
-	$(PIP) install -q -e ".[dev,onnx]"
+	$(PIP) install -q -e ".[dev,onnx,dnsmos]"
 	$(MAKE) install-pypesq
 	touch $(STAMP)
 

@@ -64,6 +64,10 @@ setup(
         "paper": ["pypesq==1.2.4"],
         # ONNX export (fsce-export --onnx) and the onnxruntime backend.
         "onnx": ["onnx", "onnxruntime"],
+        # DNSMOS (speechbrain_fsce.metrics.dnsmos, fsce-enhance --score): speechmos
+        # ships the ONNX models in its wheel but declares no dependencies; it
+        # imports librosa, onnxruntime and requests (a speechbrain dependency).
+        "dnsmos": ["speechmos==0.0.1.1", "librosa>=0.11,<0.12", "onnxruntime"],
     },
     entry_points={
         "console_scripts": [
