@@ -1,0 +1,546 @@
+"""The non-FSCE systems of the quality benchmark, behind one small interface.
+
+``benchmarks/quality.py`` trains every system at the same budget and scores it
+on the same test split. FSCE and its ablations come from the package; this
+module holds the peers:
+
+* ``noisy``: the unprocessed input (the floor of the table);
+* ``metricgan_generator``: SpeechBrain's MetricGAN+ generator
+  (:class:`speechbrain.lobes.models.MetricGAN.EnhancementGenerator`) used
+  as a mask estimator trained with a plain MSE loss (no discriminator);
+* ``cnn_transformer``: :class:`speechbrain.lobes.models.transformer.TransformerSE.CNNTransformerSE`
+  configured like SpeechBrain's ``Voicebank/enhance/spectral_mask`` recipe;
+* ``enhance_resnet``: :class:`speechbrain.lobes.models.EnhanceResnet.EnhanceResnet`
+  with its recipe defaults;
+* ``classical``: an MMSE short-time spectral amplitude estimator (Ephraim and
+  Malah, 1984) with decision-directed a priori SNR and a minimum-statistics
+  noise estimate, written here; nothing to train.
+
+Every spectral system analyses with FSCE's own front end
+(:class:`speechbrain_fsce.processing.SpectralFrontEnd`: 16 kHz, 20 ms Hann
+window, 10 ms hop, ``n_fft`` 320, 161 bins) without compression, so all
+systems of the table see the same time-frequency grid; SpeechBrain's
+recipes used 32 ms / 16 ms / 512 points, which is the only departure from
+them (besides the dropped discriminator and perceptual losses).
+The three networks follow their recipes' signal path: features are
+``log1p`` of the STFT magnitude, the network predicts a mask, the enhanced
+magnitude is resynthesised with the noisy phase.
+
+Each system is a :class:`System`: ``enhance(noisy, lengths)`` maps
+``[batch, samples]`` to ``[batch, samples]`` (same length, samples beyond
+each item's length set to zero), ``loss(noisy, clean, lengths)`` is the
+scalar training loss of a batch. ``lengths`` are SpeechBrain's relative
+lengths (``None``: every item fills the batch). Call ``.eval()`` before
+enhancing: the networks use dropout and batch norm.
+
+Authors
+ * speechbrain-fsce developers
+"""
+
+import math
+
+import torch
+from speechbrain.lobes.models.EnhanceResnet import EnhanceResnet
+from speechbrain.lobes.models.MetricGAN import (
+    EnhancementGenerator,
+    Learnable_sigmoid,
+    xavier_init_layer,
+)
+from speechbrain.lobes.models.transformer.TransformerSE import CNNTransformerSE
+from speechbrain.nnet.CNN import Conv1d
+from speechbrain.nnet.containers import Sequential
+from speechbrain.nnet.losses import l1_loss, mse_loss
+from speechbrain.nnet.normalization import LayerNorm
+from speechbrain.processing.features import spectral_magnitude
+
+from speechbrain_fsce.processing import SpectralFrontEnd
+
+
+def peer_front_end(normalize_level=False):
+    """FSCE's STFT front end without magnitude compression (the one home of
+    the peers' STFT).
+
+    Arguments
+    ---------
+    normalize_level : bool
+        Divide each input by its RMS before analysis and multiply back after
+        (FSCE does; SpeechBrain's recipes do not, hence the default).
+
+    Returns
+    -------
+    SpectralFrontEnd
+        16 kHz, 20 ms Hann window, 10 ms hop, ``n_fft`` 320, 161 bins.
+
+    Example
+    -------
+    >>> fe = peer_front_end()
+    >>> spec, scale = fe.analyze(torch.randn(2, 16000))
+    >>> spec.shape, float(scale[0, 0])
+    (torch.Size([2, 101, 161, 2]), 1.0)
+    """
+    return SpectralFrontEnd(compression=1.0, normalize_level=normalize_level)
+
+
+def sample_mask(wavs, lengths=None):
+    """``[batch, samples]`` float mask of the valid samples (relative lengths).
+
+    Example
+    -------
+    >>> sample_mask(torch.zeros(2, 4), torch.tensor([1.0, 0.5]))
+    tensor([[1., 1., 1., 1.],
+            [1., 1., 0., 0.]])
+    """
+    return SpectralFrontEnd.sample_mask(wavs, lengths)
+
+
+def frame_padding_mask(num_frames, lengths, device=None):
+    """``[batch, frames]`` bool, True on frames beyond each item's length.
+
+    Example
+    -------
+    >>> frame_padding_mask(4, torch.tensor([1.0, 0.5]))
+    tensor([[False, False, False, False],
+            [False, False,  True,  True]])
+    """
+    valid = torch.round(lengths * num_frames).clamp(min=1)
+    frames = torch.arange(num_frames, device=device)
+    return frames[None, :] >= valid.to(device)[:, None]
+
+
+class System(torch.nn.Module):
+    """Base of the benchmark's systems: an enhancer of 16 kHz waveforms.
+
+    Subclasses implement :meth:`enhance` and, when ``trainable``,
+    :meth:`loss`. The parameter count the harness reports is
+    :meth:`num_parameters`.
+
+    Example
+    -------
+    >>> system = NoisyInput()
+    >>> system.trainable, system.num_parameters()
+    (False, 0)
+    """
+
+    trainable = True
+
+    def enhance(self, noisy, lengths=None):
+        """``[batch, samples]`` -> enhanced ``[batch, samples]``."""
+        raise NotImplementedError
+
+    def loss(self, noisy, clean, lengths=None):
+        """Scalar training loss of a batch of ``[batch, samples]`` excerpts."""
+        raise NotImplementedError(f"{type(self).__name__} has nothing to train")
+
+    def forward(self, noisy, lengths=None):
+        """Same as :meth:`enhance`."""
+        return self.enhance(noisy, lengths)
+
+    def num_parameters(self):
+        """Number of parameters (``sum(p.numel())``)."""
+        return sum(p.numel() for p in self.parameters())
+
+
+class NoisyInput(System):
+    """The unprocessed input: ``enhance`` returns its argument.
+
+    Example
+    -------
+    >>> x = torch.randn(2, 8000)
+    >>> bool(NoisyInput().enhance(x).equal(x))
+    True
+    """
+
+    trainable = False
+
+    def enhance(self, noisy, lengths=None):
+        """Returns ``noisy`` unchanged."""
+        return noisy
+
+
+class SpectralMaskSystem(System):
+    """A network that enhances the ``log1p`` STFT magnitude (noisy phase kept).
+
+    The signal path of SpeechBrain's spectral recipes: features
+    ``log1p(|STFT|)`` ``[batch, frames, 161]``, a subclass's
+    :meth:`predict` maps them to enhanced features, the waveform is
+    resynthesised from ``expm1`` of those with the noisy phase, and the loss
+    compares the enhanced and clean features over the valid frames.
+
+    Arguments
+    ---------
+    loss_fn : callable
+        SpeechBrain-style loss ``(predictions, targets, length)``.
+    normalize_level : bool
+        See :func:`peer_front_end`.
+    """
+
+    def __init__(self, loss_fn=mse_loss, normalize_level=False):
+        super().__init__()
+        self.front_end = peer_front_end(normalize_level)
+        self.loss_fn = loss_fn
+        self.num_freqs = self.front_end.num_freqs
+
+    def features(self, wavs, lengths=None, scale=None):
+        """Returns the linear spectrum ``[B, T, F, 2]``, its ``log1p`` magnitude
+        ``[B, T, F]`` and the level ``[B, 1]`` it was divided by."""
+        if lengths is not None:
+            wavs = wavs * sample_mask(wavs, lengths)
+        spec, scale = self.front_end.analyze(wavs, lengths, scale)
+        return spec, torch.log1p(spectral_magnitude(spec, power=0.5)), scale
+
+    def predict(self, feats, lengths=None):
+        """``log1p`` magnitudes ``[B, T, F]`` -> enhanced ones ``[B, T, F]``."""
+        raise NotImplementedError
+
+    def enhance(self, noisy, lengths=None):
+        """``[B, samples]`` -> enhanced ``[B, samples]``."""
+        spec, feats, scale = self.features(noisy, lengths)
+        magnitude = spectral_magnitude(spec, power=0.5)
+        gain = torch.expm1(self.predict(feats, lengths)) / magnitude
+        out = self.front_end.synthesize(spec * gain.unsqueeze(-1), scale, noisy.shape[1])
+        if lengths is not None:
+            out = out * sample_mask(out, lengths)
+        return out
+
+    def loss(self, noisy, clean, lengths=None):
+        """Loss between enhanced and clean ``log1p`` magnitudes."""
+        _, feats, scale = self.features(noisy, lengths)
+        _, target, _ = self.features(clean, lengths, scale)
+        return self.loss_fn(self.predict(feats, lengths), target, length=lengths)
+
+
+class MetricGANGenerator(SpectralMaskSystem):
+    """SpeechBrain's MetricGAN+ generator as a mask estimator with an MSE loss.
+
+    As in the MetricGAN+ recipe (``recipes/Voicebank/enhance/MetricGAN``):
+    the input is ``log1p`` of the magnitude, the BLSTM gets the relative
+    ``lengths``, the learnable-sigmoid mask is clamped below at ``min_mask``
+    and multiplies the ``log1p`` magnitude ("signal approximation"); the
+    learnable sigmoid's slopes are clamped at 3.5 before each training
+    forward, as the recipe does before each generator update. Its loss is
+    the recipe's MSE term alone (no discriminator). The generator's output
+    layers are hard-wired to 257 bins (512-point FFT), so ``linear2`` and
+    the learnable sigmoid are rebuilt for 161 bins with the same helpers.
+
+    Arguments
+    ---------
+    hidden_size : int
+        BLSTM width per direction (the class's output layer expects 200).
+    num_layers : int
+        BLSTM layers.
+    min_mask : float
+        Lower bound of the mask (the recipe's ``min_mask``).
+    normalize_level : bool
+        See :func:`peer_front_end`.
+
+    Example
+    -------
+    >>> system = MetricGANGenerator().eval()
+    >>> system.enhance(torch.randn(2, 8000), torch.tensor([1.0, 0.7])).shape
+    torch.Size([2, 8000])
+    """
+
+    recipe_lr = 5e-4  # G_lr of the MetricGAN+ recipe
+
+    def __init__(self, hidden_size=200, num_layers=2, min_mask=0.05, normalize_level=False):
+        super().__init__(mse_loss, normalize_level)
+        self.min_mask = min_mask
+        self.generator = EnhancementGenerator(
+            input_size=self.num_freqs, hidden_size=hidden_size, num_layers=num_layers
+        )
+        self.generator.linear2 = xavier_init_layer(300, self.num_freqs, spec_norm=False)
+        self.generator.Learnable_sigmoid = Learnable_sigmoid(self.num_freqs)
+
+    def predict(self, feats, lengths=None):
+        """Masked ``log1p`` magnitude ``[B, T, F]``."""
+        mask = self.generator(feats, lengths=lengths).clamp(min=self.min_mask)
+        return mask * feats
+
+    def loss(self, noisy, clean, lengths=None):
+        """MSE between masked and clean ``log1p`` magnitudes."""
+        if self.training:
+            with torch.no_grad():
+                self.generator.Learnable_sigmoid.slope.clamp_(max=3.5)
+        return super().loss(noisy, clean, lengths)
+
+
+class CNNTransformer(SpectralMaskSystem):
+    """SpeechBrain's CNN-Transformer spectral-mask enhancer.
+
+    Configured like the ``CNNTransformer`` model of SpeechBrain's
+    ``recipes/Voicebank/enhance/spectral_mask`` (as recalled, not copied:
+    that file is not in the installed package): four 1-D convolutions of
+    kernel 3 over frames (1024, 512, 128, 256 channels, each followed by
+    layer norm and LeakyReLU) embed the ``log1p`` magnitude, an 8-layer
+    Transformer encoder (``d_model`` 256, 8 heads, ``d_ffn`` 512, dropout
+    0.1, no positional encoding: the convolutions give order) and a
+    sigmoid layer output a mask on the ``log1p`` magnitude, trained with
+    MSE. Choice made here: ``causal=False`` (the recipe's model was causal),
+    so that it is compared with the non-causal FSCE on equal terms; pass
+    ``causal=True`` for the recipe's variant. Padded frames are masked out
+    of the attention. About 6.6 M parameters; a training step on
+    8 x 2 s takes about a second on one core.
+
+    Arguments
+    ---------
+    d_model : int
+        Transformer width.
+    num_layers : int
+        Transformer encoder layers.
+    nhead : int
+        Attention heads.
+    d_ffn : int
+        Feed-forward width.
+    cnn_channels : list of int
+        Output channels of the convolutional embedding (the last one must be
+        ``d_model``).
+    dropout : float
+        Dropout of the Transformer layers.
+    causal : bool
+        Forbid attention to future frames.
+    normalize_level : bool
+        See :func:`peer_front_end`.
+
+    Example
+    -------
+    >>> system = CNNTransformer(num_layers=1, cnn_channels=[64, 256]).eval()
+    >>> system.enhance(torch.randn(1, 8000)).shape
+    torch.Size([1, 8000])
+    """
+
+    recipe_lr = 1e-4  # lr of the spectral_mask recipe
+
+    def __init__(
+        self,
+        d_model=256,
+        num_layers=8,
+        nhead=8,
+        d_ffn=512,
+        cnn_channels=(1024, 512, 128, 256),
+        dropout=0.1,
+        causal=False,
+        normalize_level=False,
+    ):
+        super().__init__(mse_loss, normalize_level)
+        if cnn_channels[-1] != d_model:
+            raise ValueError(f"the last of cnn_channels must be d_model={d_model}")
+        embedding = Sequential(input_shape=[None, None, self.num_freqs])
+        for channels in cnn_channels:
+            embedding.append(Conv1d, out_channels=channels, kernel_size=3)
+            embedding.append(LayerNorm)
+            embedding.append(torch.nn.LeakyReLU(0.01))
+        self.model = CNNTransformerSE(
+            d_model=d_model,
+            output_size=self.num_freqs,
+            output_activation=torch.nn.Sigmoid,
+            nhead=nhead,
+            num_layers=num_layers,
+            d_ffn=d_ffn,
+            dropout=dropout,
+            activation=torch.nn.LeakyReLU,
+            causal=causal,
+            custom_emb_module=embedding,
+        )
+
+    def predict(self, feats, lengths=None):
+        """Masked ``log1p`` magnitude ``[B, T, F]``."""
+        padding = None
+        if lengths is not None:
+            padding = frame_padding_mask(feats.shape[1], lengths, feats.device)
+        return self.model(feats, src_key_padding_mask=padding) * feats
+
+
+class EnhanceResnetSystem(SpectralMaskSystem):
+    """SpeechBrain's wide-ResNet enhancer (``EnhanceResnet``) with its recipe
+    settings.
+
+    The model's defaults are the recipe's (``Voicebank/MTL/ASR_enhance``,
+    ``enhance_model.yaml``: channels 128-128-256-256-512-512, two dense
+    layers of 1024, batch norm, GELU, dropout 0.1, ``mask_weight`` 0.99),
+    except its STFT, set to FSCE's (20 ms / 10 ms / 320 points). Its forward
+    is followed step by step with the shared front end (so that the output
+    keeps the input's length): a mask in [0, 1] from the ``log1p``
+    magnitude, blended as ``w * mask + (1 - w)``, multiplies the complex
+    spectrum; the loss compares ``log1p`` magnitudes of the enhanced and
+    clean spectra. The recipe's loss is L1 there (plus a perceptual "mimic"
+    term that needs a pretrained ASR model, left out); ``loss="mse"``
+    gives the MSE variant. About 12 M parameters and the slowest peer.
+
+    Arguments
+    ---------
+    channel_counts : list of int
+        Output channels of the ResNet blocks (one block each, each halves
+        the frequency axis).
+    dense_nodes : int
+        Width of the dense layers.
+    loss : str
+        ``"l1"`` (the recipe's) or ``"mse"``.
+    normalize_level : bool
+        See :func:`peer_front_end`.
+
+    Example
+    -------
+    >>> system = EnhanceResnetSystem(channel_counts=[8, 8], dense_nodes=32).eval()
+    >>> system.enhance(torch.randn(1, 8000)).shape
+    torch.Size([1, 8000])
+    """
+
+    recipe_lr = 1e-4  # lr of the enhance_mimic recipe
+
+    def __init__(
+        self,
+        channel_counts=(128, 128, 256, 256, 512, 512),
+        dense_nodes=1024,
+        loss="l1",
+        normalize_level=False,
+    ):
+        losses = {"l1": l1_loss, "mse": mse_loss}
+        if loss not in losses:
+            raise ValueError(f"loss must be one of {sorted(losses)}, got {loss!r}")
+        super().__init__(losses[loss], normalize_level)
+        fe = self.front_end
+        self.model = EnhanceResnet(
+            n_fft=fe.n_fft,
+            win_length=1000 * fe.win_samples / fe.sample_rate,
+            hop_length=1000 * fe.hop_samples / fe.sample_rate,
+            sample_rate=fe.sample_rate,
+            channel_counts=list(channel_counts),
+            dense_nodes=dense_nodes,
+        )
+
+    def predict(self, feats, lengths=None):
+        """``log1p`` magnitude of the masked spectrum ``[B, T, F]``."""
+        mask = self.model.DNN(self.model.CNN(feats)).clamp(min=0, max=1)
+        weight = self.model.mask_weight
+        gain = weight * mask + (1 - weight)
+        return torch.log1p(gain * torch.expm1(feats))
+
+
+class MMSESTSA(System):
+    """Classical enhancer: MMSE short-time spectral amplitude estimation.
+
+    Ephraim and Malah's (1984) MMSE amplitude gain
+    ``G = sqrt(pi v) / (2 gamma) exp(-v/2) [(1 + v) I0(v/2) + v I1(v/2)]``,
+    ``v = xi gamma / (1 + xi)``, with the a posteriori SNR ``gamma``, the
+    decision-directed a priori SNR ``xi`` (weight ``dd_weight``, floor
+    ``xi_min_db``) and the noise power from minimum statistics: the
+    periodogram smoothed over time (``smoothing``), its minimum over a
+    centred window of ``window_seconds``, times ``bias`` (the ratio of mean
+    to that minimum for stationary noise). The gain is capped at 1. Items
+    of a batch are processed one at a time at their own length, so padding
+    changes nothing. Same STFT as every other system; no parameters.
+
+    Arguments
+    ---------
+    dd_weight : float
+        Weight of the previous frame's estimate in the decision-directed rule.
+    xi_min_db : float
+        Floor of the a priori SNR (dB); sets the residual-noise level.
+    smoothing : float
+        Recursive smoothing factor of the periodogram (per 10 ms frame).
+    window_seconds : float
+        Span of the minimum search.
+    bias : float
+        Multiplies the minimum to give the mean noise power.
+
+    Example
+    -------
+    >>> system = MMSESTSA()
+    >>> system.enhance(torch.randn(2, 8000), torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 8000])
+    """
+
+    trainable = False
+
+    def __init__(
+        self, dd_weight=0.98, xi_min_db=-25.0, smoothing=0.85, window_seconds=1.5, bias=2.0
+    ):
+        super().__init__()
+        self.front_end = peer_front_end()
+        self.dd_weight = dd_weight
+        self.xi_min = 10.0 ** (xi_min_db / 10.0)
+        self.smoothing = smoothing
+        frames = round(window_seconds * self.front_end.sample_rate / self.front_end.hop_samples)
+        self.window_frames = frames + 1 - frames % 2  # odd: centred
+        self.bias = bias
+
+    def noise_power(self, power):
+        """Minimum-statistics noise power ``[T, F]`` of a periodogram ``[T, F]``."""
+        smoothed = torch.empty_like(power)
+        state = power[0]
+        for t in range(power.shape[0]):
+            state = self.smoothing * state + (1 - self.smoothing) * power[t]
+            smoothed[t] = state
+        half = self.window_frames // 2
+        minimum = -torch.nn.functional.max_pool1d(
+            -smoothed.T.unsqueeze(0), self.window_frames, stride=1, padding=half
+        )
+        return self.bias * minimum[0].T.clamp(min=1e-12)
+
+    def gain(self, power, noise):
+        """MMSE-STSA gains ``[T, F]`` (decision-directed, capped at 1)."""
+        gamma = (power / noise).clamp(min=1e-6, max=1e6)
+        gains = torch.empty_like(power)
+        previous = None
+        for t in range(power.shape[0]):
+            ml = (gamma[t] - 1).clamp(min=0)
+            if previous is None:
+                xi = ml
+            else:
+                xi = self.dd_weight * previous + (1 - self.dd_weight) * ml
+            xi = xi.clamp(min=self.xi_min)
+            v = xi / (1 + xi) * gamma[t]
+            half = v / 2
+            g = (
+                math.sqrt(math.pi)
+                / 2
+                * torch.sqrt(v)
+                / gamma[t]
+                * ((1 + v) * torch.special.i0e(half) + v * torch.special.i1e(half))
+            ).clamp(max=1.0)
+            gains[t] = g
+            previous = g.pow(2) * gamma[t]
+        return gains
+
+    @torch.no_grad()
+    def enhance(self, noisy, lengths=None):
+        """``[B, samples]`` -> enhanced ``[B, samples]`` (zero beyond lengths)."""
+        out = torch.zeros_like(noisy)
+        if lengths is None:
+            valid = [noisy.shape[1]] * noisy.shape[0]
+        else:
+            valid = torch.round(lengths * noisy.shape[1]).long().tolist()
+        for i, n in enumerate(valid):
+            if n == 0:
+                continue
+            spec, scale = self.front_end.analyze(noisy[i : i + 1, :n])
+            power = spec[0].pow(2).sum(-1).double()
+            gains = self.gain(power, self.noise_power(power)).to(spec.dtype)
+            enhanced = spec * gains[None, :, :, None]
+            out[i, :n] = self.front_end.synthesize(enhanced, scale, n)[0]
+        return out
+
+
+def peer_systems():
+    """The peers of the quality benchmark: name -> zero-argument constructor.
+
+    Returns
+    -------
+    dict
+        ``noisy``, ``metricgan_generator``, ``cnn_transformer``,
+        ``enhance_resnet``, ``classical``.
+
+    Example
+    -------
+    >>> sorted(peer_systems())
+    ['classical', 'cnn_transformer', 'enhance_resnet', 'metricgan_generator', 'noisy']
+    >>> peer_systems()["noisy"]().trainable
+    False
+    """
+    return {
+        "noisy": NoisyInput,
+        "metricgan_generator": MetricGANGenerator,
+        "cnn_transformer": CNNTransformer,
+        "enhance_resnet": EnhanceResnetSystem,
+        "classical": MMSESTSA,
+    }
