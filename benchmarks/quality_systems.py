@@ -278,8 +278,8 @@ class CNNTransformer(SpectralMaskSystem):
     MSE. Choice made here: ``causal=False`` (the recipe's model was causal),
     so that it is compared with the non-causal FSCE on equal terms; pass
     ``causal=True`` for the recipe's variant. Padded frames are masked out
-    of the attention. About 6.6 M parameters; a training step on
-    8 x 2 s takes about a second on one core.
+    of the attention. 6.63 M parameters; a training step on
+    8 x 2 s excerpts took 1.3 s on one core.
 
     Arguments
     ---------
@@ -364,7 +364,9 @@ class EnhanceResnetSystem(SpectralMaskSystem):
     spectrum; the loss compares ``log1p`` magnitudes of the enhanced and
     clean spectra. The recipe's loss is L1 there (plus a perceptual "mimic"
     term that needs a pretrained ASR model, left out); ``loss="mse"``
-    gives the MSE variant. About 12 M parameters and the slowest peer.
+    gives the MSE variant. 21.1 M parameters; a training step on 8 x 2 s excerpts took 24 s on
+    one core (``channel_counts=(32, 32, 64, 64, 128, 128), dense_nodes=256``:
+    1.36 M parameters, 2.7 s).
 
     Arguments
     ---------
@@ -441,7 +443,8 @@ class MMSESTSA(System):
     window_seconds : float
         Span of the minimum search.
     bias : float
-        Multiplies the minimum to give the mean noise power.
+        Multiplies the minimum to give the mean noise power (measured 2.07 on
+        white Gaussian noise with the other defaults).
 
     Example
     -------
