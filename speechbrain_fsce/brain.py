@@ -3,8 +3,10 @@
 Batches carry ``noisy_sig`` and ``clean_sig`` (``PaddedData``), plus ``snr``
 for the test set. Training minimises ``FSCELoss`` (L_mag + L_RI); validation
 scores the enhanced speech with the paper's raw narrow-band PESQ, wide-band
-PESQ, STOI and SI-SDR; the test stage also scores the noisy input per SNR and
-writes enhanced wavs, spectrograms, ``results.{md,json}`` and ``index.html``.
+PESQ, STOI, SI-SDR and the composite measures (every ``valid_every_n_epochs``
+epochs; the loss every epoch); the test stage also scores the noisy input per
+SNR, adds DNSMOS when the ``dnsmos`` extra is installed, and writes enhanced
+wavs, spectrograms, ``results.{md,json}`` and ``index.html``.
 
 Authors
  * speechbrain-fsce developers
@@ -21,7 +23,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_fsce.checkpoints import SafeCheckpointer, TrainingLock
 from speechbrain_fsce.dataio.audio import save_wav
-from speechbrain_fsce.metrics import EnhancementStats
+from speechbrain_fsce.metrics import DNSMOS_NAMES, EnhancementStats, dnsmos_available
 from speechbrain_fsce.reporting import (
     REPORTED_METRICS,
     plot_spectrograms,
@@ -73,8 +75,18 @@ class FSCEBrain(sb.Brain):
     (parallel workers scoring validation and test, default 1) and
     ``tensorboard_logger``, and ``best_metric``: the validation metric (one
     of ``REPORTED_METRICS``, default ``pesq_nb_raw``) whose maximum selects
-    the checkpoint kept, tested and exported. Anything else in a recipe's yaml
-    is the recipe's.
+    the checkpoint kept, tested and exported. Also optional:
+    ``valid_every_n_epochs`` (default 1): validation metrics are computed on
+    epochs divisible by it and on the last epoch (the one ``number_of_epochs``
+    or the time budget ends on); the validation loss, which anneals the
+    learning rate, every epoch. A checkpoint of an epoch without metrics
+    gets ``-inf`` for ``best_metric``, so it never wins while a scored one
+    exists. ``dnsmos_stages`` (default ``["test"]``): the stages (``valid``,
+    ``test``) whose scores include DNSMOS, when the ``dnsmos`` extra is
+    installed (skipped with one warning otherwise). Every stage with metrics
+    reports ``pesq_failed``, the utterances PESQ could not score; the
+    means are over the scored ones. Anything else in a recipe's yaml is the
+    recipe's.
 
     Example
     -------
@@ -105,6 +117,8 @@ class FSCEBrain(sb.Brain):
         "tensorboard_logger",
         "metric_n_jobs",
         "best_metric",
+        "valid_every_n_epochs",
+        "dnsmos_stages",
     )
 
     def __init__(self, *args, checkpointer=None, **kwargs):
@@ -119,6 +133,27 @@ class FSCEBrain(sb.Brain):
             raise ValueError(
                 f"best_metric: {self.best_metric!r} is not one of {', '.join(REPORTED_METRICS)}"
             )
+        self.valid_every_n_epochs = int(getattr(self.hparams, "valid_every_n_epochs", 1) or 1)
+        if self.valid_every_n_epochs < 1:
+            raise ValueError(f"valid_every_n_epochs: {self.valid_every_n_epochs} is not >= 1")
+        self.dnsmos_stages = self._dnsmos_stages()
+
+    def _dnsmos_stages(self):
+        """The stages scored with DNSMOS: ``dnsmos_stages`` if speechmos is installed."""
+        stages = set(getattr(self.hparams, "dnsmos_stages", ("test",)) or ())
+        if not stages <= {"valid", "test"}:
+            raise ValueError(f"dnsmos_stages: {sorted(stages)} must be a subset of [valid, test]")
+        if self.best_metric in DNSMOS_NAMES:
+            if "valid" not in stages:
+                raise ValueError(f"best_metric: {self.best_metric} needs valid in dnsmos_stages")
+            dnsmos_available(require=True)  # or the one-line ImportError: what to install
+        if stages and not dnsmos_available():
+            logger.warning(
+                "DNSMOS skipped (dnsmos_stages: %s): pip install speechbrain-fsce[dnsmos]",
+                sorted(stages),
+            )
+            return set()
+        return stages
 
     def compute_forward(self, batch, stage):
         """Runs FSCE on the noisy batch; returns what the objectives need."""
@@ -157,7 +192,7 @@ class FSCEBrain(sb.Brain):
         loss, terms = self.hparams.loss(output, target, lens, front_end=self.enhancer.front_end)
         for name, value in terms.items():
             self.loss_terms.setdefault(name, []).append(value.item())
-        if stage != sb.Stage.TRAIN:
+        if stage != sb.Stage.TRAIN and self.scoring:
             enhanced = self.enhancer.front_end.synthesize(output.enhanced, scale, noisy.shape[-1])
             self._score(batch, enhanced.detach(), stage)
         return loss
@@ -218,24 +253,56 @@ class FSCEBrain(sb.Brain):
         super().on_fit_start()  # recovers the latest checkpoint, if any
         self.fit_start_time = time.time()
         self._first_epoch = self.hparams.epoch_counter.current + 1
+        self._longest_valid = 0.0
+
+    def scores_epoch(self, epoch):
+        """Whether validation computes metrics after ``epoch`` (else the loss only).
+
+        True on epochs divisible by ``valid_every_n_epochs`` and on the last
+        one (``number_of_epochs``, or the one the time budget stops after:
+        this call makes that decision).
+
+        Arguments
+        ---------
+        epoch : int
+            The epoch being validated.
+
+        Returns
+        -------
+        bool
+        """
+        counter = getattr(self.hparams, "epoch_counter", None)
+        if self._check_time_budget(epoch) or counter is None or epoch >= counter.limit:
+            return True
+        return epoch % self.valid_every_n_epochs == 0
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh accumulators for each stage; per-epoch noise draws for training."""
         mixer = getattr(self, "train_mixer", None)
         if stage == sb.Stage.TRAIN and mixer is not None:
             mixer.set_epoch(epoch, _rank())
+        self.scoring = stage == sb.Stage.TEST or (
+            stage == sb.Stage.VALID and self.scores_epoch(epoch)
+        )
         if stage != sb.Stage.TRAIN:
             jobs = getattr(self.hparams, "metric_n_jobs", 1)
-            self.enhanced_stats = EnhancementStats(self.hparams.sample_rate, jobs)
-            self.noisy_stats = EnhancementStats(self.hparams.sample_rate, jobs)
+            name = "valid" if stage == sb.Stage.VALID else "test"
+            dnsmos = name in getattr(self, "dnsmos_stages", ())
+            self.enhanced_stats = EnhancementStats(self.hparams.sample_rate, jobs, dnsmos)
+            self.noisy_stats = EnhancementStats(self.hparams.sample_rate, jobs, dnsmos)
             self.snrs = {}
         self.loss_terms = {}
         self.listening = []
         self.stage_start_time = time.time()
 
     def _summary(self):
+        """Means of the reported metrics (over the scored utterances) and ``pesq_failed``."""
+        if not self.scoring:
+            return {}
         means = self.enhanced_stats.summarize()
-        return {metric: means[metric] for metric in REPORTED_METRICS if metric in means}
+        summary = {metric: means[metric] for metric in REPORTED_METRICS if metric in means}
+        summary["pesq_failed"] = self.enhanced_stats.pesq_failed
+        return summary
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, anneals the learning rate, checkpoints, writes test reports."""
@@ -256,13 +323,18 @@ class FSCEBrain(sb.Brain):
                         train_stats=self.train_stats,
                         valid_stats=stage_stats,
                     )
-            # Non-finite or missing PESQ must not win the "best" selection.
+            # An epoch without metrics, or whose best_metric PESQ could not
+            # score at all, must not win the "best" selection (-inf, not a
+            # missing key: a missing one leaves no checkpoint to test).
             meta = dict(stage_stats)
-            meta.setdefault(self.best_metric, -1.0)
+            meta.setdefault(self.best_metric, float("-inf"))
             self.checkpointer.save_and_keep_only(
                 meta=meta, max_keys=[self.best_metric], num_to_keep=1
             )
-            self._check_time_budget(epoch)
+            if self.scoring:
+                self._longest_valid = max(
+                    getattr(self, "_longest_valid", 0.0), time.time() - self.stage_start_time
+                )
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
@@ -290,11 +362,16 @@ class FSCEBrain(sb.Brain):
             )
 
     def _check_time_budget(self, epoch):
-        """Stops after this epoch when the next one would overrun the budget."""
+        """Stops after this epoch when the next one would overrun the budget.
+
+        Decided when validation starts (so that the last epoch is scored),
+        counting this validation as long as the longest scored one so far.
+        Returns whether training stops after ``epoch``.
+        """
         budget = getattr(self.hparams, "time_budget_minutes", None)
         if not budget:
-            return
-        elapsed = time.time() - self.fit_start_time
+            return False
+        elapsed = time.time() - self.fit_start_time + getattr(self, "_longest_valid", 0.0)
         per_epoch = elapsed / max(1, epoch - self._first_epoch + 1)
         stop = torch.tensor(float(elapsed + per_epoch > budget * 60))
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -307,6 +384,7 @@ class FSCEBrain(sb.Brain):
                 elapsed / 60,
             )
             self.hparams.epoch_counter.limit = epoch
+        return bool(stop.item())
 
     def _write_test_reports(self):
         folder = pathlib.Path(self.hparams.report_folder)

@@ -1,5 +1,7 @@
 """Objective speech-quality metrics: PESQ (nb raw / nb / wb), STOI, SI-SDR,
-segmental SNR and the composite measures CSIG / CBAK / COVL.
+segmental SNR, the composite measures CSIG / CBAK / COVL, and the
+non-intrusive DNSMOS (P.835 SIG / BAK / OVRL and P.808), which needs no
+clean reference.
 
 The FSCE paper reports PESQ as computed by ``pypesq``: the *raw* narrow-band
 P.862 score, before the P.862.1 mapping to MOS-LQO. ``pypesq`` no longer
@@ -27,6 +29,17 @@ tensors; a leading/trailing singleton dimension is squeezed):
 * ``compute_all`` at 8 kHz has no wide-band PESQ, hence no composites.
 * Wrong shapes (not 1-D) or an unsupported sample rate are programming
   errors and raise ``ValueError``.
+* Averages (:class:`EnhancementStats`, :func:`summarize_by_snr`) are taken
+  over the items a metric could score; the items PESQ could not score
+  (nan for any reason above) are counted as ``pesq_failed``.
+
+DNSMOS comes from the optional ``speechmos`` package
+(``pip install speechbrain-fsce[dnsmos]``), which ships Microsoft's DNSMOS
+ONNX models in its wheel (nothing is downloaded). :func:`dnsmos_available`
+says whether it is installed; :func:`dnsmos` raises a one-line
+``ImportError`` when it is not. It scores one signal at 16 kHz (other rates
+are resampled), in 9.01 s windows every second; shorter signals are repeated
+to fill one window, which is what the DNS Challenge's scripts do.
 
 Authors
  * speechbrain-fsce developers
@@ -42,6 +55,10 @@ from joblib import Parallel, delayed
 from pystoi import stoi as _pystoi
 from speechbrain.utils.metric_stats import MetricStats
 
+#: The DNSMOS scores :func:`compute_all` adds with ``with_dnsmos=True``
+#: (of the estimate alone; :func:`dnsmos` gives them without the prefix).
+DNSMOS_NAMES = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
+#: Every score :func:`compute_all` can give.
 METRIC_NAMES = (
     "pesq_nb_raw",
     "pesq_nb",
@@ -52,7 +69,11 @@ METRIC_NAMES = (
     "cbak",
     "covl",
     "ssnr",
-)
+) + DNSMOS_NAMES
+#: Rate of the DNSMOS models (other rates are resampled to it).
+DNSMOS_RATE = 16000
+#: The PESQ scores whose nan marks an utterance PESQ could not score.
+PESQ_NAMES = ("pesq_nb", "pesq_nb_raw", "pesq_wb")
 MIN_SECONDS = 0.25  # shorter references give no usable PESQ/STOI
 SILENCE_PEAK = 1e-6  # well below one 16-bit LSB (3e-5)
 SISDR_EPS = 1e-8
@@ -329,7 +350,126 @@ def sisdr(reference, estimate):
     return float(10.0 * np.log10(ratio + SISDR_EPS))
 
 
-def compute_all(reference, estimate, sample_rate=16000):
+def _speechmos_dnsmos():
+    """``speechmos.dnsmos``, or a one-line ``ImportError`` saying what to install."""
+    try:
+        from speechmos import dnsmos as module
+    except ImportError as err:
+        raise ImportError(
+            f"DNSMOS needs the speechmos package: pip install speechbrain-fsce[dnsmos] ({err})"
+        ) from None
+    return module
+
+
+def dnsmos_available(require=False):
+    """Whether DNSMOS can be computed (the ``dnsmos`` extra is installed).
+
+    Arguments
+    ---------
+    require : bool
+        Raise the one-line ``ImportError`` (what to install) instead of
+        returning False.
+
+    Returns
+    -------
+    bool
+        True when ``speechmos`` and what it imports (``librosa``,
+        ``onnxruntime``) load.
+
+    Example
+    -------
+    >>> isinstance(dnsmos_available(), bool)
+    True
+    """
+    try:
+        _speechmos_dnsmos()
+    except ImportError:
+        if require:
+            raise
+        return False
+    return True
+
+
+def dnsmos(signal, sample_rate=16000):
+    """DNSMOS P.835 (SIG, BAK, OVRL) and P.808 MOS of one signal, 1 to 5.
+
+    Non-intrusive: no clean reference. Microsoft's DNSMOS models (from the
+    ``speechmos`` package, run with onnxruntime) predict the ratings of
+    ITU-T P.835 listening tests: speech signal quality (SIG), background
+    noise intrusiveness (BAK, higher is quieter), overall quality (OVRL),
+    and the P.808 overall rating. The signal is resampled to 16 kHz when
+    ``sample_rate`` differs (:func:`speechbrain_fsce.dataio.audio.resample`)
+    and clipped to [-1, 1] (what a 16-bit file of it holds; ``speechmos``
+    refuses anything outside). Scores are averaged over 9.01 s windows
+    every second; a shorter signal is repeated to fill one window. A silent
+    signal is scored (badly, as any model output would be).
+
+    Arguments
+    ---------
+    signal : numpy.ndarray or torch.Tensor
+        1-D signal (enhanced or noisy speech).
+    sample_rate : int
+        Its rate in Hz.
+
+    Returns
+    -------
+    dict
+        ``{"sig", "bak", "ovrl", "p808"}`` to floats; all nan (with a
+        ``UserWarning``) for a signal shorter than ``MIN_SECONDS`` or with
+        non-finite samples.
+
+    Raises
+    ------
+    ImportError
+        When ``speechmos`` is not installed (one line: what to install).
+
+    Example
+    -------
+    >>> from speechbrain_fsce.testing import speech_like
+    >>> scores = dnsmos(speech_like(2.0))  # pip install speechbrain-fsce[dnsmos]
+    >>> sorted(scores), all(1 <= v <= 5 for v in scores.values())
+    (['bak', 'ovrl', 'p808', 'sig'], True)
+    """
+    module = _speechmos_dnsmos()
+    signal = _to_numpy(signal)
+    if not np.all(np.isfinite(signal)):
+        reason = "signal contains non-finite samples"
+    elif len(signal) < MIN_SECONDS * sample_rate:
+        reason = f"signal too short ({len(signal)} samples < {MIN_SECONDS} s)"
+    else:
+        reason = None
+    if reason is not None:
+        warnings.warn(f"DNSMOS set to nan: {reason}", stacklevel=2)
+        return dict.fromkeys(("sig", "bak", "ovrl", "p808"), float("nan"))
+    if sample_rate != DNSMOS_RATE:
+        from speechbrain_fsce.dataio.audio import resample
+
+        signal = resample(signal, sample_rate, DNSMOS_RATE).numpy()
+    scores = module.run(np.clip(signal, -1.0, 1.0).astype(np.float32), DNSMOS_RATE)
+    return {k: float(scores[f"{k}_mos"]) for k in ("sig", "bak", "ovrl", "p808")}
+
+
+def pesq_failed(scores):
+    """Whether PESQ could not score an utterance (a nan PESQ in ``scores``).
+
+    Arguments
+    ---------
+    scores : dict
+        One utterance's ``{metric: value}`` (as :func:`compute_all` returns).
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> pesq_failed({"pesq_nb": float("nan"), "stoi": 0.5}), pesq_failed({"pesq_wb": 2.0})
+    (True, False)
+    """
+    return any(math.isnan(scores[k]) for k in PESQ_NAMES if k in scores)
+
+
+def compute_all(reference, estimate, sample_rate=16000, with_dnsmos=False):
     """Computes every metric of the paper's tables for one pair of signals.
 
     Narrow-band PESQ is evaluated once and ``pesq_nb_raw`` derived from it;
@@ -344,13 +484,16 @@ def compute_all(reference, estimate, sample_rate=16000):
         Degraded or enhanced signal, 1-D.
     sample_rate : int
         8000 or 16000; ``pesq_wb`` is only present at 16000.
+    with_dnsmos : bool
+        Whether to add the DNSMOS scores of ``estimate`` (:func:`dnsmos`,
+        as ``DNSMOS_NAMES``; needs the ``dnsmos`` extra).
 
     Returns
     -------
     dict
         ``{"pesq_nb_raw", "pesq_nb", "pesq_wb", "stoi", "sisdr", "csig",
-        "cbak", "covl", "ssnr"}`` to floats (nan for unusable input, with
-        warnings).
+        "cbak", "covl", "ssnr"}`` (plus ``DNSMOS_NAMES`` with
+        ``with_dnsmos``) to floats (nan for unusable input, with warnings).
 
     Example
     -------
@@ -371,6 +514,9 @@ def compute_all(reference, estimate, sample_rate=16000):
         scores.update((k, parts[k]) for k in ("csig", "cbak", "covl", "ssnr"))
     else:
         scores["ssnr"] = segmental_snr(reference, estimate, sample_rate)
+    if with_dnsmos:
+        for name, value in dnsmos(estimate, sample_rate).items():
+            scores[f"dnsmos_{name}"] = value
     return scores
 
 
@@ -396,7 +542,8 @@ def summarize_by_snr(records, snrs=None):
     dict
         ``{"-5": {...}, "0": {...}, ..., "avg": {...}}`` where each value maps
         every metric to its nan-ignoring mean (nan when no finite value), and
-        ``"n"`` to ``{"items": utterances, "nan": {metric: nan count}}``.
+        ``"n"`` to ``{"items": utterances, "nan": {metric: nan count},
+        "pesq_failed": utterances PESQ could not score}``.
         ``"avg"`` pools all utterances, including those of SNRs not listed in
         ``snrs``. SNR keys are strings: integers without ``.0``.
 
@@ -405,7 +552,7 @@ def summarize_by_snr(records, snrs=None):
     >>> records = [(0, {"stoi": 0.5}), (0, {"stoi": 0.7}), (5, {"stoi": float("nan")})]
     >>> out = summarize_by_snr(records)
     >>> round(out["0"]["stoi"], 3), out["5"]["n"], round(out["avg"]["stoi"], 3)
-    (0.6, {'items': 1, 'nan': {'stoi': 1}}, 0.6)
+    (0.6, {'items': 1, 'nan': {'stoi': 1}, 'pesq_failed': 0}, 0.6)
     """
     groups, names = {}, []
     for snr, scores in records:
@@ -425,7 +572,8 @@ def summarize_by_snr(records, snrs=None):
             finite = values[~np.isnan(values)]
             out[name] = float(finite.mean()) if finite.size else float("nan")
             nans[name] = int(values.size - finite.size)
-        out["n"] = {"items": len(items), "nan": nans}
+        failed = sum(pesq_failed(s) for s in items)
+        out["n"] = {"items": len(items), "nan": nans, "pesq_failed": failed}
         return out
 
     summary = {key: _summary(groups.get(key, [])) for key in keys}
@@ -823,6 +971,9 @@ def composite(reference, estimate, sample_rate=16000, pesq=None):
 class EnhancementStats(MetricStats):
     """Every metric of :func:`compute_all` per utterance, in parallel workers.
 
+    ``summarize`` averages each metric over the utterances it could score
+    (nan-ignoring); :attr:`pesq_failed` counts those PESQ could not.
+
     A SpeechBrain ``MetricStats`` whose score per utterance is the dict of
     :func:`compute_all`. ``append`` cuts the padding off each item (relative
     ``lengths``, as ``MetricStats`` does) and queues it; queued items are
@@ -838,6 +989,10 @@ class EnhancementStats(MetricStats):
         Rate of the signals.
     n_jobs : int
         Parallel workers (joblib, ``-1`` = one per CPU).
+    with_dnsmos : bool
+        Whether to add the DNSMOS scores of each estimate
+        (:func:`compute_all`); raises ``ImportError`` at once when the
+        ``dnsmos`` extra is missing.
 
     Example
     -------
@@ -849,9 +1004,12 @@ class EnhancementStats(MetricStats):
     (1.0, ['a', 'b'], ['cbak', 'covl', 'csig'])
     """
 
-    def __init__(self, sample_rate=16000, n_jobs=1):
+    def __init__(self, sample_rate=16000, n_jobs=1, with_dnsmos=False):
         super().__init__(metric=compute_all, n_jobs=n_jobs, batch_eval=False)
         self.sample_rate = int(sample_rate)
+        self.with_dnsmos = bool(with_dnsmos)
+        if self.with_dnsmos:
+            _speechmos_dnsmos()  # fail here, not in a worker mid-stage
 
     def clear(self):
         """Forgets every score (and anything queued)."""
@@ -887,11 +1045,12 @@ class EnhancementStats(MetricStats):
         queue, self._queue = self._queue, []
         if not queue:
             return
+        args = (self.sample_rate, self.with_dnsmos)
         if self.n_jobs == 1:
-            scores = [compute_all(ref, est, self.sample_rate) for _, ref, est in queue]
+            scores = [compute_all(ref, est, *args) for _, ref, est in queue]
         else:
             scores = Parallel(n_jobs=self.n_jobs)(
-                delayed(compute_all)(ref, est, self.sample_rate) for _, ref, est in queue
+                delayed(compute_all)(ref, est, *args) for _, ref, est in queue
             )
         self.ids.extend(utt_id for utt_id, _, _ in queue)
         self.scores.extend(scores)
@@ -922,3 +1081,9 @@ class EnhancementStats(MetricStats):
         """``{utterance id: scores}`` of everything appended so far."""
         self.flush()
         return dict(zip(self.ids, self.scores))
+
+    @property
+    def pesq_failed(self):
+        """How many utterances PESQ could not score (:func:`pesq_failed`)."""
+        self.flush()
+        return sum(pesq_failed(scores) for scores in self.scores)

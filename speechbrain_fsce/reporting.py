@@ -3,7 +3,10 @@
 The tables hold every metric of ``REPORTED_METRICS``: the paper's raw
 narrow-band PESQ, wide-band PESQ, STOI, SI-SDR, and the measures that
 VoiceBank-DEMAND results are published with (CSIG, CBAK, COVL, SSNR; see
-:mod:`speechbrain_fsce.metrics`).
+:mod:`speechbrain_fsce.metrics`), and the non-intrusive DNSMOS SIG, BAK,
+OVRL and P.808 when they were computed (the ``dnsmos`` extra; their columns
+are left out otherwise). Each row counts the utterances PESQ could not score
+(``pesq_failed``); averages are over the scored ones.
 
 Everything here writes files atomically (temporary name, then rename), so an
 interrupted evaluation never leaves a half-written report.
@@ -19,7 +22,7 @@ import pathlib
 import numpy as np
 
 from speechbrain_fsce.fileio import atomic_path, atomic_write
-from speechbrain_fsce.metrics import summarize_by_snr
+from speechbrain_fsce.metrics import DNSMOS_NAMES, summarize_by_snr
 
 #: The reported metrics (of :data:`~speechbrain_fsce.metrics.METRIC_NAMES`),
 #: in table order, with their column titles. ``pesq_nb`` (the MOS-mapped form
@@ -33,6 +36,10 @@ METRIC_TITLES = {
     "cbak": "CBAK",
     "covl": "COVL",
     "ssnr": "SSNR (dB)",
+    "dnsmos_sig": "DNSMOS SIG",
+    "dnsmos_bak": "DNSMOS BAK",
+    "dnsmos_ovrl": "DNSMOS OVRL",
+    "dnsmos_p808": "DNSMOS P.808",
 }
 REPORTED_METRICS = tuple(METRIC_TITLES)
 _DB_METRICS = ("sisdr", "ssnr")  # shown with 2 decimals, the others with 3
@@ -57,7 +64,9 @@ def results_table(records, snrs=(-5, 0, 5, 10)):
     -------
     dict
         Means per condition and SNR of the metrics in ``REPORTED_METRICS``
-        (nan-aware; ``"n"`` counts the items behind each row).
+        that the records hold (nan-aware: over the items each metric could
+        score); ``"n"`` counts the items behind each row and
+        ``"pesq_failed"`` those PESQ could not score.
 
     Example
     -------
@@ -66,22 +75,39 @@ def results_table(records, snrs=(-5, 0, 5, 10)):
     >>> table = results_table(recs, snrs=(0, 5))
     >>> round(table["enhanced"]["avg"]["stoi"], 3), table["noisy"]["0"]["stoi"]
     (0.8, 0.5)
+    >>> table["noisy"]["avg"]["n"], table["noisy"]["avg"]["pesq_failed"]
+    (2, 0)
     """
     table = {}
     for condition in ("noisy", "enhanced"):
-        summary = summarize_by_snr(
-            [
-                (r["snr"], {k: r[condition].get(k, float("nan")) for k in REPORTED_METRICS})
-                for r in records
-            ],
-            snrs=list(snrs),
-        )
+        summary = summarize_by_snr([(r["snr"], r[condition]) for r in records], snrs=list(snrs))
         table[condition] = {
             key: {m: float(row[m]) for m in REPORTED_METRICS if m in row}
-            | {"n": int(row["n"]["items"]) if isinstance(row.get("n"), dict) else row.get("n")}
+            | {"n": row["n"]["items"], "pesq_failed": row["n"]["pesq_failed"]}
             for key, row in summary.items()
         }
     return table
+
+
+def _columns(table):
+    """The reported metrics to show: the DNSMOS ones only where computed."""
+    rows = [row for condition in table.values() for row in condition.values()]
+    return [
+        m
+        for m in REPORTED_METRICS
+        if m not in DNSMOS_NAMES or any(not np.isnan(row.get(m, np.nan)) for row in rows)
+    ]
+
+
+def _pesq_note(table):
+    """A sentence on the utterances PESQ could not score ("" when none)."""
+    failed = {c: table[c].get("avg", {}).get("pesq_failed", 0) for c in ("noisy", "enhanced")}
+    if not any(failed.values()):
+        return ""
+    return (
+        f"PESQ could not score {failed['noisy']} noisy and {failed['enhanced']} enhanced "
+        "utterance(s); PESQ and composite means are over the scored ones."
+    )
 
 
 def _fmt(value, metric):
@@ -93,23 +119,26 @@ def _fmt(value, metric):
 def markdown_table(table):
     """Renders :func:`results_table` output as a Markdown table.
 
+    DNSMOS columns appear only when some row has DNSMOS scores; a line
+    under the table counts the utterances PESQ could not score, if any.
+
     Example
     -------
     >>> t = {"noisy": {"avg": {"stoi": 0.5, "n": 2}}, "enhanced": {"avg": {"stoi": 0.7, "n": 2}}}
     >>> print(markdown_table(t).splitlines()[2])
     | avg | 2 | n/a → n/a | n/a → n/a | 0.500 → 0.700 | n/a → n/a | n/a → n/a | n/a → n/a | n/a → n/a | n/a → n/a |
     """
+    columns = _columns(table)
     header = (
-        "| SNR (dB) | n | "
-        + " | ".join(f"{METRIC_TITLES[m]} noisy → enh." for m in REPORTED_METRICS)
-        + " |"
+        "| SNR (dB) | n | " + " | ".join(f"{METRIC_TITLES[m]} noisy → enh." for m in columns) + " |"
     )
-    lines = [header, "|" + "---|" * (len(REPORTED_METRICS) + 2)]
+    lines = [header, "|" + "---|" * (len(columns) + 2)]
     for key in table["noisy"]:
         noisy, enh = table["noisy"][key], table["enhanced"][key]
-        cells = [f"{_fmt(noisy.get(m), m)} → {_fmt(enh.get(m), m)}" for m in REPORTED_METRICS]
+        cells = [f"{_fmt(noisy.get(m), m)} → {_fmt(enh.get(m), m)}" for m in columns]
         lines.append(f"| {key} | {noisy.get('n', '')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    note = _pesq_note(table)
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
 
 
 def write_results(output_folder, records, snrs=(-5, 0, 5, 10), title="FSCE test results"):
@@ -188,22 +217,22 @@ def write_listening_page(output_folder, samples, table, title="FSCE listening sa
             f'<tr><td colspan="5"><img src="{esc(s["spectrogram"])}" '
             f'alt="spectrograms of {esc(s["id"])}" width="640"></td></tr>'
         )
+    columns = _columns(table)
     table_html = (
         "<table><tr><th>SNR</th><th>n</th>"
-        + "".join(f"<th>{esc(METRIC_TITLES[m])}<br>noisy → enhanced</th>" for m in REPORTED_METRICS)
+        + "".join(f"<th>{esc(METRIC_TITLES[m])}<br>noisy → enhanced</th>" for m in columns)
         + "</tr>"
     )
     for key in table["noisy"]:
         noisy, enh = table["noisy"][key], table["enhanced"][key]
         table_html += (
             f"<tr><td>{esc(key)}</td><td>{noisy.get('n', '')}</td>"
-            + "".join(
-                f"<td>{_fmt(noisy.get(m), m)} → {_fmt(enh.get(m), m)}</td>"
-                for m in REPORTED_METRICS
-            )
+            + "".join(f"<td>{_fmt(noisy.get(m), m)} → {_fmt(enh.get(m), m)}</td>" for m in columns)
             + "</tr>"
         )
     table_html += "</table>"
+    if _pesq_note(table):
+        table_html += f"<p>{esc(_pesq_note(table))}</p>"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}

@@ -20,6 +20,8 @@ RECIPE_YAMLS = sorted(
 
 
 class _Stats:
+    pesq_failed = 0
+
     def __init__(self, means):
         self.means = means
 
