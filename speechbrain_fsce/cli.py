@@ -28,6 +28,12 @@ message. Model folders are loaded safely (no code from them runs; see
 Input shorter than one STFT frame is enhanced (zero-padded by the centred
 STFT, same length out); silence comes out as near-zero silence.
 
+``--score`` prints, on stdout, one line per written file with the DNSMOS
+SIG / BAK / OVRL / P.808 of the input and of its output, then their averages
+over the files (:func:`speechbrain_fsce.metrics.dnsmos`; no clean reference;
+needs the ``dnsmos`` extra, a one-line error otherwise; a file shorter than
+0.25 s scores n/a).
+
 ``fsce-export --save_folder <run>/save --output <model folder>`` writes the
 best checkpoint of a training run as a model folder, with the architecture
 given by ``--overrides '{"causal": true}'`` or read from the run's
@@ -45,11 +51,13 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import pathlib
 import signal
 import sys
 import traceback
+import warnings
 
 from speechbrain_fsce.dataio.audio import AUDIO_EXTENSIONS, walk_files
 
@@ -292,8 +300,56 @@ def _enhance_parser():
         default="torch",
         help="run the network in torch (default) or in onnxruntime (needs the onnx extra; CPU only)",
     )
+    parser.add_argument(
+        "--score",
+        action="store_true",
+        help="print DNSMOS SIG/BAK/OVRL/P.808 of each input and its output, and their "
+        "averages (no clean reference needed; needs the dnsmos extra)",
+    )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
     return parser
+
+
+#: Columns of ``fsce-enhance --score``: DNSMOS score and its title.
+_SCORE_COLUMNS = (("sig", "SIG"), ("bak", "BAK"), ("ovrl", "OVRL"), ("p808", "P.808"))
+
+
+def _score_line(name, before, after):
+    """``name: DNSMOS noisy -> enhanced: SIG 2.10 -> 3.00, ...`` (n/a for nan)."""
+
+    def fmt(value):
+        return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+    cells = ", ".join(f"{t} {fmt(before[k])} -> {fmt(after[k])}" for k, t in _SCORE_COLUMNS)
+    return f"{name}: DNSMOS input -> enhanced: {cells}"
+
+
+def _score_file(src, dst, scores):
+    """Prints the DNSMOS of ``src`` and ``dst`` (read at 16 kHz, mono) and
+    appends the pair to ``scores``; a file it cannot score gets a note."""
+    from speechbrain_fsce.dataio.audio import load_audio
+    from speechbrain_fsce.metrics import DNSMOS_RATE, dnsmos
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # too short: nan, printed as n/a
+            pair = [dnsmos(load_audio(f, DNSMOS_RATE), DNSMOS_RATE) for f in (src, dst)]
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"{src}: DNSMOS not computed: {str(err).strip().splitlines()[0]}", flush=True)
+        return
+    scores.append(pair)
+    print(_score_line(src, *pair), flush=True)
+
+
+def _score_average(scores):
+    """The ``--score`` summary line: nan-ignoring means over the scored files."""
+
+    def mean(values):
+        finite = [v for v in values if not math.isnan(v)]
+        return sum(finite) / len(finite) if finite else float("nan")
+
+    means = [{k: mean([p[i][k] for p in scores]) for k, _ in _SCORE_COLUMNS} for i in (0, 1)]
+    return _score_line(f"average over {len(scores)} file(s)", *means)
 
 
 @contextlib.contextmanager
@@ -374,6 +430,13 @@ def _enhance(args, prog):
     from speechbrain_fsce.safe_loading import check_device
 
     _threads(args.threads)
+    if args.score:
+        from speechbrain_fsce.metrics import dnsmos_available
+
+        try:
+            dnsmos_available(require=True)
+        except ImportError as err:
+            return _fail(f"--score: {err}", prog)
     if args.subtype.upper() not in sf.available_subtypes("WAV"):
         return _fail(
             f"--subtype {args.subtype!r} is not a WAV subtype ({', '.join(sorted(sf.available_subtypes('WAV')))})",
@@ -418,7 +481,7 @@ def _enhance(args, prog):
     jobs, errors = plan_outputs(args.inputs, args.output, overwrite=args.overwrite, notes=notes)
     for note in notes:
         print(f"{prog}: note: {note}", file=sys.stderr)
-    written = 0
+    written, scores = 0, []
     bar = tqdm(jobs, unit="file", disable=args.no_progress or not jobs, desc=prog)
     try:
         with _signals_as_exceptions():
@@ -436,6 +499,8 @@ def _enhance(args, prog):
                         overwrite=args.overwrite,
                     )
                     written += 1
+                    if args.score:
+                        _score_file(src, dst, scores)
                 except (ValueError, OSError, RuntimeError) as err:
                     if args.debug:
                         traceback.print_exc()
@@ -462,7 +527,8 @@ def _enhance(args, prog):
         )
         return 128 + int(signum)
     bar.close()
-
+    if scores:
+        print(_score_average(scores), flush=True)
     print(f"{prog}: {written} file(s) written to {args.output}", file=sys.stderr)
     if errors:
         print(f"{prog}: {len(errors)} input(s) failed:", file=sys.stderr)
