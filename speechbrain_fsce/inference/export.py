@@ -389,6 +389,30 @@ def _build_enhancer(text):
     return load_hyperpyyaml(io.StringIO(text))["enhancer"]
 
 
+def build_enhancer(model_overrides=None):
+    """A fresh ``FSCEEnhancer`` of ``fsce_model.yaml`` with ``model_overrides``.
+
+    The same construction as an exported folder's ``hyperparams.yaml``, so
+    what is trained from it exports without a mismatch.
+
+    Arguments
+    ---------
+    model_overrides : dict, optional
+        Architecture values (keys of ``fsce_model.yaml``).
+
+    Returns
+    -------
+    FSCEEnhancer
+
+    Example
+    -------
+    >>> enhancer = build_enhancer({"causal": True, "num_tcm_modules": 1})
+    >>> enhancer.model.causal, sum(p.numel() for p in enhancer.parameters()) < 3214992
+    (True, True)
+    """
+    return _build_enhancer(render_hparams(model_overrides))
+
+
 def _check_replaceable(output_folder):
     """Raises unless ``output_folder`` is absent, empty or an earlier export."""
     if not output_folder.exists():
