@@ -20,6 +20,7 @@ Authors
 
 import logging
 import os
+import random
 import shutil
 import sys
 
@@ -50,6 +51,7 @@ HPARAMS = (
     "export_model",
     "save_folder",
     "model_folder",
+    "valid_max_utterances",
 )
 
 
@@ -127,11 +129,50 @@ def fixed_pair_pipeline(sample_rate):
     return pipeline
 
 
+def fixed_subset(data, count, seed):
+    """A fixed random subset of ``count`` items of a dataset (all when ``count`` is None).
+
+    The same ``seed`` and dataset give the same items in every run and
+    process; they keep the dataset's order (a length-sorted validation set
+    stays sorted).
+
+    Arguments
+    ---------
+    data : speechbrain.dataio.dataset.DynamicItemDataset
+        The dataset (its ids are drawn, nothing is loaded).
+    count : int or None
+        How many items to keep; None, 0 or more than there are: all.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    speechbrain.dataio.dataset.DynamicItemDataset
+
+    Example
+    -------
+    >>> from speechbrain.dataio.dataset import DynamicItemDataset
+    >>> data = DynamicItemDataset({f"u{i}": {"x": i} for i in range(10)})
+    >>> subset = fixed_subset(data, 3, seed=1)
+    >>> len(subset), subset.data_ids == fixed_subset(data, 3, seed=1).data_ids
+    (3, True)
+    >>> len(fixed_subset(data, None, seed=1))
+    10
+    """
+    if not count or count >= len(data):
+        return data
+    keep = set(random.Random(seed).sample(sorted(data.data_ids), int(count)))
+    return data.filtered_sorted(key_test={"id": lambda utt_id: utt_id in keep})
+
+
 def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None):
     """Trains with :class:`FSCEBrain`, tests the best checkpoint, exports it.
 
     "Best" is the Brain's ``best_metric`` (the checkpoint kept during
     training, the one tested and the one exported are the same).
+
+    Validation uses the fixed random subset of ``valid_max_utterances``
+    items (:func:`fixed_subset`; null: all), drawn with ``seed``.
 
     Arguments
     ---------
@@ -154,6 +195,16 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
         The trained Brain (``test_table`` holds the test results).
     """
     train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    valid_set = fixed_subset(
+        datasets["valid"], hparams.get("valid_max_utterances"), hparams["seed"]
+    )
+    if len(valid_set) < len(datasets["valid"]):
+        logger.info(
+            "Validating on a fixed subset of %d of the %d validation mixtures "
+            "(valid_max_utterances)",
+            len(valid_set),
+            len(datasets["valid"]),
+        )
     sampler = None
     if hparams["epoch_size"]:
         # Fixed-size epochs drawn with replacement: comparable epochs on any corpus.
@@ -183,7 +234,7 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
     brain.fit(
         brain.hparams.epoch_counter,
         datasets["train"],
-        datasets["valid"],
+        valid_set,
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
