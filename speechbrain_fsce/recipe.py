@@ -31,6 +31,7 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain_fsce.brain import FSCEBrain, close_distributed
 from speechbrain_fsce.checkpoints import TrainingLockError
 from speechbrain_fsce.dataio.audio import AudioError, load_audio
+from speechbrain_fsce.inference.shipped import ModelMismatchError, init_from_model
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ HPARAMS = (
     "save_folder",
     "model_folder",
     "valid_max_utterances",
+    "init_from",
 )
 
 
@@ -171,6 +173,11 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
     "Best" is the Brain's ``best_metric`` (the checkpoint kept during
     training, the one tested and the one exported are the same).
 
+    With ``init_from`` (a shipped model name or a model folder of the same
+    architecture) a fresh training starts from that model's weights; a
+    checkpoint to resume wins over it (see
+    :func:`~speechbrain_fsce.inference.shipped.init_from_model`).
+
     Validation uses the fixed random subset of ``valid_max_utterances``
     items (:func:`fixed_subset`; null: all), drawn with ``seed``.
 
@@ -228,6 +235,10 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    if hparams.get("init_from"):  # a fresh start from a model's weights; resuming wins
+        init_from_model(
+            brain.enhancer, hparams["init_from"], architecture, checkpointer=brain.checkpointer
+        )
     brain.train_mixer = reseeded  # reseeded per epoch and process by the Brain
     if sampler is not None and not brain.distributed_launch:
         brain.train_sampler = sampler  # so that Brain calls set_epoch: new draws each epoch
@@ -283,7 +294,7 @@ def run_recipe(main, argv=None):
     """
     try:
         main(sys.argv[1:] if argv is None else argv)
-    except (AudioError, FileNotFoundError, TrainingLockError) as err:
+    except (AudioError, FileNotFoundError, TrainingLockError, ModelMismatchError) as err:
         if os.environ.get("FSCE_TRACEBACK"):
             raise
         sys.exit(f"train.py: error: {err}")

@@ -11,6 +11,11 @@ speech) and noise:
     python train.py hparams/fsce.yaml --corpus=folders --data_folder=/data/clean \\
         --noise_folder=/data/noise/train --test_noise_folder=/data/noise/test
 
+Fine-tuning: --init_from=<shipped model name (noncausal, causal) or model
+folder> starts a fresh run from that model's weights (same architecture: a
+mismatch names the differing keys and the --fsce="{...}" that matches it;
+resuming a checkpoint in output_folder wins over --init_from).
+
 Several processes: torchrun --nproc_per_node=2 train.py hparams/fsce.yaml
 (add --distributed_backend=gloo on CPU).
 

@@ -256,3 +256,30 @@ def test_package_data_ships_the_model_folders(tmp_path):
         if os.path.isfile(p)
     }
     assert present <= _matched(package, patterns), sorted(present - _matched(package, patterns))
+
+
+def test_init_from_model_by_name_resume_and_mismatch(installed, tmp_path, caplog):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    _, enhancers = installed
+    arch = dict(SMALL, causal=True)
+    fresh = FSCEEnhancer(FSCE(causal=True, **SMALL))
+    ckpter = Checkpointer(tmp_path / "save", {"enhancer": fresh})
+    with caplog.at_level("INFO", logger=shipped.__name__):
+        folder = shipped.init_from_model(fresh, "causal", arch, checkpointer=ckpter)
+    assert folder == shipped.resolve_model("causal")
+    assert _same_weights(fresh, enhancers["causal"])
+    assert "training starts from the weights of" in caplog.text
+    # The architecture is compared key by key (causal changes no tensor shape).
+    with pytest.raises(shipped.ModelMismatchError) as err:
+        shipped.init_from_model(fresh, "noncausal", arch)
+    assert "causal: False in the model folder, True in the training" in str(err.value)
+    # Without an architecture to compare, the weights are still loaded strictly.
+    wider = FSCEEnhancer(FSCE(causal=True, **dict(SMALL, channels=16)))
+    with pytest.raises(shipped.ModelMismatchError, match="tensor\\(s\\) of another shape"):
+        shipped.init_from_model(wider, "causal")
+    # A checkpoint to resume wins: the (mismatched) folder is not read.
+    ckpter.save_checkpoint(meta={"epoch": 1})
+    with caplog.at_level("INFO", logger=shipped.__name__):
+        assert shipped.init_from_model(wider, "noncausal", arch, checkpointer=ckpter) is None
+    assert "not used: resuming from the checkpoint" in caplog.text
