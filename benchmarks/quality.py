@@ -263,7 +263,7 @@ def train(system, folder, batches, steps, ckpt_every, log):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(system.parameters(), 5.0)
         opt.step()
-        state["losses"].append(float(loss))
+        state["losses"].append(loss.item())
         state["step"] = step + 1
         state["wall"] = base["wall"] + time.time() - wall0
         state["cpu"] = base["cpu"] + time.process_time() - cpu0
@@ -547,7 +547,8 @@ def main(argv=None):
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
     results.update(done)
-    results = {n: results[n] for n in (*SYSTEMS, *sorted(set(results) - set(SYSTEMS)))}
+    order = [n for n in SYSTEMS if n in results] + sorted(set(results) - set(SYSTEMS))
+    results = {n: results[n] for n in order}
     command = "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     atomic_write(path, json.dumps(results, indent=1))
     atomic_write(os.path.join(args.output, "quality.md"), markdown(results, command.strip()))
