@@ -1,7 +1,7 @@
 """Copies trained models into the package as its shipped models, with model cards.
 
-``python -m tools.ship_models --work results/quality_ship
---quality benchmarks/results/quality.json`` takes the FSCE model folders
+``python -m tools.ship_models --work results/quality
+--quality benchmarks/results/quality.json --command "..."`` takes the FSCE model folders
 that ``benchmarks/quality.py`` exported (``<work>/fsce/model``,
 ``<work>/fsce_causal/model``), checks that they load with the package's
 safe loader, adds the causal model's ONNX export (``onnx/``), writes a
@@ -20,8 +20,8 @@ import os
 import shutil
 import sys
 
-#: Shipped name -> (quality.py system, quality.json row of the shipped weights).
-SHIPPED = {"noncausal": ("fsce", "shipped_noncausal"), "causal": ("fsce_causal", "shipped_causal")}
+#: Shipped name -> the quality.py system whose trained weights it is.
+SHIPPED = {"noncausal": "fsce", "causal": "fsce_causal"}
 
 #: Largest model folder allowed in the package (bytes).
 MAX_BYTES = 15 * 1024 * 1024
@@ -73,9 +73,10 @@ def score_table(rows, names):
     return "\n".join(lines)
 
 
-def model_card(name, system, row, rows, sources, command):
+def model_card(name, system, rows, sources, command):
     """The ``README.md`` of a shipped model folder."""
     causal = name == "causal"
+    row = rows[system]
     arch = ", ".join(f"{k}={v}" for k, v in row["configuration"].items())
     return f"""# FSCE `{name}` model (speechbrain-fsce)
 
@@ -96,9 +97,9 @@ Demo width, not the published one: {arch}; {row["parameters"]:,} parameters
   machines, vehicles, music samples, white/pink noise and babble, mixed on
   the fly at -5..15 dB. Sources and licences below.
 - {row["steps"]} updates of 8 random 1 s excerpts (Adam, lr {row["lr"]}, gradients
-  clipped at 5), loss L_mag + L_RI on compressed spectra; the same batches
-  as every system of `benchmarks/results/quality.md` for their first
-  updates.
+  clipped at 5), loss L_mag + L_RI on compressed spectra: the `{system}` row
+  of `benchmarks/results/quality.md`, trained on the same batches as every
+  other system there.
 - Training time: {row["train_seconds"]:.0f} s wall, {row["train_cpu_seconds"]:.0f} s CPU
   (one thread, on a 2-core machine shared with other jobs).
 - Command: `{command}`
@@ -109,10 +110,10 @@ The corpus's test split: {row["avg"]["n"]} mixtures of a voice never heard in tr
 noise, Dutch babble) plus the training types, at -5/0/5/10 dB. DNSMOS over
 the mixtures of the first test files (`--dnsmos_utterances`).
 
-{score_table(rows, ["noisy", system, f"shipped_{name}", "demo_model"])}
+{score_table(rows, ["noisy", system, "demo_model"])}
 
-`{system}` is the same network at the table's equal budget, `demo_model` the
-model `make demo` trains on synthetic voices.
+`{system}` is this model; `demo_model` is the model `make demo` trains on
+8 minutes of synthetic voices, for comparison.
 
 ## Known limits
 - Small CPU budget: far from converged, far below published FSCE results
@@ -143,10 +144,10 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
         with open(sources_path, encoding="utf-8") as f:
             sources = "\n".join(f.read().splitlines()[2:])
     out = []
-    for name, (system, row_name) in SHIPPED.items():
+    for name, system in SHIPPED.items():
         src = os.path.join(work, system, "model")
-        if row_name not in rows:
-            raise SystemExit(f"{quality}: no row {row_name!r} (score the folder first)")
+        if system not in rows:
+            raise SystemExit(f"{quality}: no row {system!r} (run benchmarks/quality.py first)")
         dest = os.path.join(root, name)
         if os.path.isdir(dest):
             shutil.rmtree(dest)
@@ -157,7 +158,7 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
             if name == "causal":
                 export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))
             with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
-                f.write(model_card(name, system, rows[row_name], rows, sources, command))
+                f.write(model_card(name, system, rows, sources, command))
         size = sum(
             os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(dest) for f in files
         )
@@ -171,7 +172,7 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
 def main(argv=None):
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", default="results/quality_ship")
+    parser.add_argument("--work", default="results/quality")
     parser.add_argument("--quality", default="benchmarks/results/quality.json")
     parser.add_argument("--corpus", default="data/benchmark", help="for its SOURCES.md")
     parser.add_argument(
