@@ -105,9 +105,12 @@ class FSCESystem(System):
     ---------
     overrides : dict
         Keys of ``hparams/fsce_model.yaml``.
+    loss_weights : dict, optional
+        ``mag_weight``, ``ri_weight``, ``fused_weight`` of
+        :class:`~speechbrain_fsce.losses.FSCELoss` (default 1, 1, 0).
     """
 
-    def __init__(self, overrides):
+    def __init__(self, overrides, loss_weights=None):
         from speechbrain_fsce.inference.export import build_enhancer
         from speechbrain_fsce.losses import FSCELoss
 
@@ -115,7 +118,9 @@ class FSCESystem(System):
         self.overrides = dict(overrides)
         self.enhancer = build_enhancer(self.overrides)
         # The recipes' loss (hparams/fsce_training.yaml): L_mag + L_RI.
-        self.criterion = FSCELoss(mag_weight=1.0, ri_weight=1.0, fused_weight=0.0)
+        weights = {"mag_weight": 1.0, "ri_weight": 1.0, "fused_weight": 0.0}
+        weights.update(loss_weights or {})
+        self.criterion = FSCELoss(**weights)
 
     def enhance(self, noisy, lengths=None):
         """Enhanced waveforms ``[batch, samples]``."""
@@ -154,11 +159,28 @@ class ModelFolderSystem(System):
 #: Extra rows: ``--folders name=DIR`` (set by :func:`main`).
 FOLDERS = {}
 
+#: Extra FSCE rows: ``--variant 'name={"lr": 0.002, "fused_weight": 1}'``,
+#: changes from the ``fsce`` row (architecture keys, loss weights, lr).
+VARIANTS = {}
+LOSS_KEYS = ("mag_weight", "ri_weight", "fused_weight")
+
+
+def _lr(name):
+    return VARIANTS.get(name, {}).get("lr", LR)
+
+
+def _variant_configuration(name):
+    spec = VARIANTS[name]
+    return {**FSCE_BASE, **{k: v for k, v in spec.items() if k != "lr" and k not in LOSS_KEYS}}
+
 
 def make_system(name):
     """A fresh system by table name."""
     if name in FOLDERS:
         return ModelFolderSystem(FOLDERS[name])
+    if name in VARIANTS:
+        loss = {k: v for k, v in VARIANTS[name].items() if k in LOSS_KEYS}
+        return FSCESystem(_variant_configuration(name), loss)
     if name in FSCE_SYSTEMS:
         return FSCESystem({**FSCE_BASE, **FSCE_SYSTEMS[name]})
     peers = peer_systems()
@@ -236,13 +258,13 @@ def _save_atomic(obj, path):
     os.replace(tmp, path)
 
 
-def train(system, folder, batches, steps, ckpt_every, log):
+def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
     """Trains ``system`` to ``steps`` updates, resuming from ``folder``.
 
     Returns ``{"steps", "train_seconds", "train_cpu_seconds", "final_loss"}``.
     """
     ckpt = os.path.join(folder, "train.ckpt")
-    opt = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=LR)
+    opt = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=lr)
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if os.path.isfile(ckpt):
         saved = torch.load(ckpt, weights_only=False)
@@ -353,6 +375,7 @@ def summarize(per_item):
 def run_system(name, args):
     """Trains (if needed) and scores one system; returns its quality.json entry."""
     FOLDERS.update(getattr(args, "folder_rows", {}))  # in a spawned worker
+    VARIANTS.update(getattr(args, "variant_rows", {}))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     folder = os.path.join(args.work, name)
@@ -369,7 +392,7 @@ def run_system(name, args):
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if system.trainable:
         batches = TrainBatches(args.prepared, args.batch_size, args.excerpt_seconds, args.seed)
-        state = train(system, folder, batches, args.steps, args.ckpt_every, log)
+        state = train(system, folder, batches, args.steps, args.ckpt_every, log, lr=_lr(name))
     scores_path = os.path.join(
         folder, f"scores_{args.steps}_{args.test_utterances}_{args.dnsmos_utterances}.json"
     )
@@ -380,7 +403,7 @@ def run_system(name, args):
         items = test_items(args.prepared, args.test_utterances, args.seed)
         per_item = enhance_and_score(system, items, args.score_jobs, args.dnsmos_utterances, log)
         atomic_write(scores_path, json.dumps(per_item))
-    if name in FSCE_SYSTEMS and name not in FOLDERS:
+    if (name in FSCE_SYSTEMS or name in VARIANTS) and name not in FOLDERS:
         from speechbrain_fsce.inference.export import export_model
 
         export_model(os.path.join(folder, "model"), system.enhancer, system.overrides)
@@ -391,10 +414,15 @@ def run_system(name, args):
         train_seconds=round(state["wall"], 1),
         train_cpu_seconds=round(state["cpu"], 1),
         final_loss=float(np.mean(state["losses"][-50:])) if state["losses"] else None,
-        lr=LR if system.trainable else None,
+        lr=_lr(name) if system.trainable else None,
         configuration=(
-            {**FSCE_BASE, **FSCE_SYSTEMS[name]} if name in FSCE_SYSTEMS else NARROWED.get(name, {})
+            {**FSCE_BASE, **FSCE_SYSTEMS[name]}
+            if name in FSCE_SYSTEMS
+            else _variant_configuration(name)
+            if name in VARIANTS
+            else NARROWED.get(name, {})
         ),
+        loss_weights={k: v for k, v in VARIANTS.get(name, {}).items() if k in LOSS_KEYS} or None,
         source=FOLDERS.get(name),
     )
     log(
@@ -461,6 +489,16 @@ def markdown(results, command):
         lines.append("|---|" + "---|" * len(SNRS))
         for name, e in results.items():
             lines.append(f"| {name} | " + " | ".join(f(e[s][m], m) for s in SNRS) + " |")
+    variants = {n: e for n, e in results.items() if e.get("loss_weights") or n not in SYSTEMS}
+    if variants:
+        lines += ["", "Rows beyond the systems (FSCE variants, model folders):", ""]
+        for name, e in variants.items():
+            what = e.get("source") or {
+                "lr": e.get("lr"),
+                "loss weights": e.get("loss_weights"),
+                "configuration": e.get("configuration"),
+            }
+            lines.append(f"- `{name}`: {what}")
     unscored = {
         name: {k: v for k, v in e["avg"].items() if k.endswith("_unscored")}
         for name, e in results.items()
@@ -507,6 +545,13 @@ def main(argv=None):
     parser.add_argument("--output", default="benchmarks/results")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="extra FSCE row: name={json of changes from fsce: architecture keys, "
+        "mag_weight/ri_weight/fused_weight, lr} (repeatable)",
+    )
+    parser.add_argument(
         "--folders",
         default="",
         help="extra rows scored as they are: name=model_folder_or_shipped_name,...",
@@ -525,8 +570,16 @@ def main(argv=None):
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     args.folder_rows = dict(kv.split("=", 1) for kv in args.folders.split(",") if kv.strip())
     FOLDERS.update(args.folder_rows)
-    names += [n for n in args.folder_rows if n not in names]
-    for n in [n for n in names if n not in FOLDERS]:
+    args.variant_rows = {}
+    for text in args.variant:
+        name, _, spec = text.partition("=")
+        try:
+            args.variant_rows[name.strip()] = dict(json.loads(spec))
+        except (ValueError, TypeError):
+            parser.error(f"--variant {text!r}: expected name={{json object}}")
+    VARIANTS.update(args.variant_rows)
+    names += [n for n in (*args.folder_rows, *args.variant_rows) if n not in names]
+    for n in [n for n in names if n not in FOLDERS and n not in VARIANTS]:
         if n not in SYSTEMS:
             parser.error(f"unknown system {n!r}; choose from {', '.join(SYSTEMS)}")
     if not os.path.isfile(os.path.join(args.prepared, "test.json")):

@@ -94,10 +94,19 @@ def test_one_command_trains_resumes_and_reports(prepared, tmp_path, capsys):
     assert (tmp_path / "work" / "magnitude_only" / "model" / "enhancer.ckpt").is_file()
 
     capsys.readouterr()
-    assert quality.main(common + ["--steps", "3"]) == 0
+    variant = 'mag_fused={"fused_weight": 1.0, "lr": 0.002, "branches": "magnitude"}'
+    assert quality.main(common + ["--steps", "3", "--variant", variant]) == 0
     assert "magnitude_only: resumed at update 2" in capsys.readouterr().out
     results = json.loads((tmp_path / "out" / "quality.json").read_text())
     assert results["magnitude_only"]["steps"] == 3
+    row = results["mag_fused"]
+    assert row["steps"] == 3 and row["lr"] == 0.002
+    assert row["loss_weights"] == {"fused_weight": 1.0}
+    assert row["configuration"]["branches"] == "magnitude"
+    # Same architecture as magnitude_only, another loss and lr: other weights.
+    assert row["parameters"] == results["magnitude_only"]["parameters"]
+    assert row["final_loss"] != results["magnitude_only"]["final_loss"]
+    assert "`mag_fused`" in (tmp_path / "out" / "quality.md").read_text()
 
 
 def test_unknown_system_is_a_usage_error(prepared, tmp_path):
