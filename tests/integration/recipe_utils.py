@@ -95,3 +95,22 @@ def run_recipe(args, launcher=None, timeout=600, recipe=RECIPE):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cmd = (launcher or [sys.executable]) + ["train.py", *args]
     return subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def make_prepared(root, **corpus_options):
+    """A tiny generated corpus prepared as the folders protocol prepares it."""
+    from speechbrain_fsce.dataio.folders import prepare_folders
+
+    root = pathlib.Path(root)
+    corpus = make_corpus(root / "corpus", **corpus_options)
+    prepare_folders(
+        corpus / "clean" / "train",
+        root / "prepared",
+        corpus / "noise" / "train",
+        test_noise_folder=corpus / "noise" / "test",
+        clean_test_folder=corpus / "clean" / "test",
+        valid_ratio=0.3,
+        split_by="file",
+        progress=False,
+    )
+    return root / "prepared"

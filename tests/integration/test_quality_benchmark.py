@@ -7,25 +7,12 @@ import pytest
 import torch
 
 from benchmarks import quality
-from speechbrain_fsce.dataio.folders import prepare_folders
-from tests.integration.recipe_utils import make_corpus
+from tests.integration.recipe_utils import make_prepared
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    corpus = make_corpus(tmp_path_factory.mktemp("corpus"), speakers=3, utts=2, test_speakers=2)
-    out = tmp_path_factory.mktemp("prepared")
-    prepare_folders(
-        corpus / "clean" / "train",
-        out,
-        corpus / "noise" / "train",
-        test_noise_folder=corpus / "noise" / "test",
-        clean_test_folder=corpus / "clean" / "test",
-        valid_ratio=0.2,
-        split_by="file",
-        progress=False,
-    )
-    return out
+    return make_prepared(tmp_path_factory.mktemp("quality"), speakers=3, utts=2, test_speakers=2)
 
 
 def test_batches_depend_on_seed_and_step_only(prepared):

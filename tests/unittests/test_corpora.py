@@ -10,6 +10,7 @@ Authors
 
 import collections
 import csv
+import json
 import os
 import re
 import struct
@@ -435,3 +436,21 @@ def test_real_opensfx_licences():
         if source.package == "openttd-opensfx":
             assert titles[source.name].is_cc0, source.name
     assert not titles["Wind"].is_cc0  # CC-BY: must never be picked
+
+
+def test_noisy_scores_per_source_and_noise_type(tmp_path):
+    from tests.integration.recipe_utils import make_prepared
+
+    prepared = make_prepared(tmp_path, speakers=3, utts=2, test_speakers=1)
+    table = bench.noisy_scores(str(prepared), n_jobs=1, progress=False)
+    # Validation: one group per source (the speaker folder's prefix).
+    assert sum(cell["n"] for cell in table["valid"].values()) == len(
+        json.loads((prepared / "valid.json").read_text())
+    )
+    # Test: noise types of both noise folders (file-name prefixes), per SNR.
+    assert set(table["test"]) == {"n0", "n1", "all"}
+    everything = table["test"]["all"]
+    assert everything["all"]["n"] == len(json.loads((prepared / "test.json").read_text()))
+    assert set(everything) == {"-5", "0", "5", "10", "all"}
+    assert everything["-5"]["stoi"] < everything["10"]["stoi"]
+    assert everything["-5"]["pesq_failed"] == 0

@@ -982,7 +982,7 @@ def _mixture_group(item, split, sources):
     offset = int(item["noise_offset"])
     for f in sources:
         if f["start"] <= offset < f["start"] + f["length"]:
-            return os.path.basename(f["path"]).split("_")[0]
+            return os.path.splitext(os.path.basename(f["path"]))[0].split("_")[0]
     return "?"
 
 
@@ -1014,8 +1014,8 @@ def noisy_scores(prepared, n_jobs=2, progress=True):
     -------
     dict
         ``{"valid": {source: {...}}, "test": {noise_type: {snr: {...}}}}``
-        with ``pesq_wb``, ``stoi`` (means over the clips PESQ scored),
-        ``n`` and ``pesq_failed``.
+        with ``pesq_wb``, ``stoi`` (means over the clips each could score),
+        ``n``, ``pesq_failed`` and ``stoi_failed``.
     """
     from multiprocessing import get_context
 
@@ -1038,35 +1038,32 @@ def noisy_scores(prepared, n_jobs=2, progress=True):
                     "clean": item["clean_wav"],
                 }
             )
-    with get_context("spawn").Pool(n_jobs) as pool:
-        scores = list(
-            tqdm(
-                pool.imap(_score_pair, jobs, chunksize=8),
-                total=len(jobs),
-                desc="Scoring noisy mixtures",
-                disable=not progress or None,
-            )
-        )
+    bar = dict(total=len(jobs), desc="Scoring noisy mixtures", disable=not progress or None)
+    if n_jobs > 1:
+        with get_context("spawn").Pool(n_jobs) as pool:
+            scores = list(tqdm(pool.imap(_score_pair, jobs, chunksize=8), **bar))
+    else:
+        scores = [_score_pair(job) for job in tqdm(jobs, **bar)]
     table = {"valid": {}, "test": {}}
     for job, (p, s) in zip(jobs, scores):
         keys = [job["group"], "all"] if job["split"] == "test" else [job["group"]]
         for key in keys:
             where = table[job["split"]].setdefault(key, {})
             for snr in {job["snr"], "all"}:
-                cell = where.setdefault(snr, {"pesq": [], "stoi": [], "failed": 0})
-                cell["stoi"].append(s)
-                if np.isfinite(p):
-                    cell["pesq"].append(p)
-                else:
-                    cell["failed"] += 1
+                cell = where.setdefault(snr, {"pesq": [], "stoi": [], "n": 0})
+                cell["n"] += 1
+                for name, value in (("pesq", p), ("stoi", s)):
+                    if np.isfinite(value):  # too short or no speech found: counted
+                        cell[name].append(value)
     for split in table.values():
         for where in split.values():
             for snr, cell in where.items():
                 where[snr] = {
                     "pesq_wb": float(np.mean(cell["pesq"])) if cell["pesq"] else None,
-                    "stoi": float(np.mean(cell["stoi"])),
-                    "n": len(cell["stoi"]),
-                    "pesq_failed": cell["failed"],
+                    "stoi": float(np.mean(cell["stoi"])) if cell["stoi"] else None,
+                    "n": cell["n"],
+                    "pesq_failed": cell["n"] - len(cell["pesq"]),
+                    "stoi_failed": cell["n"] - len(cell["stoi"]),
                 }
     for where in table["valid"].values():
         where.update(where.pop("all"))
@@ -1078,8 +1075,9 @@ def print_noisy_scores(table):
 
     def fmt(cell):
         pesq = "  -  " if cell["pesq_wb"] is None else f"{cell['pesq_wb']:.2f}"
-        failed = f" ({cell['pesq_failed']} unscored)" if cell["pesq_failed"] else ""
-        return f"{pesq} / {cell['stoi']:.3f}{failed}"
+        stoi = "  -  " if cell["stoi"] is None else f"{cell['stoi']:.3f}"
+        failed = [f"{cell[k]} {k[:-7]}" for k in ("pesq_failed", "stoi_failed") if cell[k]]
+        return f"{pesq} / {stoi}" + (f" (unscored: {', '.join(failed)})" if failed else "")
 
     print("Noisy validation mixtures per source (PESQ-WB / STOI, n):")
     for source, cell in sorted(table["valid"].items()):
