@@ -15,7 +15,9 @@ Each is a normal model folder (``hyperparams.yaml`` + ``enhancer.ckpt``, as
 (``FSCEEnhancement.from_hparams(source=...)``, ``fsce-enhance --model``,
 ``fsce-export --model``, the recipes' ``--init_from``) one of these names is
 accepted too; :func:`resolve_model` turns it into the folder. An existing
-local path of the same name wins over a shipped name.
+local model folder of the same name (holding ``hyperparams.yaml`` and
+``enhancer.ckpt``) wins over a shipped name; any other folder of that name
+does not.
 
 This module imports neither torch nor SpeechBrain at import time, so the
 torch-free ONNX example can use it.
@@ -81,10 +83,14 @@ def _names():
 def resolve_model(source=None):
     """The local model folder meant by ``source``: a path or a shipped name.
 
-    An existing local path is returned as it is (whatever its name). A
-    shipped name (:data:`SHIPPED_MODELS`) maps to its folder under
-    :func:`shipped_models_root`; ``None`` means :data:`DEFAULT_MODEL`.
-    Nothing is downloaded.
+    ``None`` means the shipped :data:`DEFAULT_MODEL`. A shipped name
+    (:data:`SHIPPED_MODELS`) maps to its folder under
+    :func:`shipped_models_root`, unless a local model folder of that name
+    (one holding ``hyperparams.yaml`` and ``enhancer.ckpt``) is in the
+    current directory: a folder that merely shares the name (say an output
+    folder ``noncausal/``) never hides the shipped model; write
+    ``./noncausal`` to mean a local path. Any other existing path is
+    returned as it is. Nothing is downloaded.
 
     Arguments
     ---------
@@ -116,7 +122,8 @@ def resolve_model(source=None):
     if source is None:
         source = DEFAULT_MODEL
     path = pathlib.Path(source)
-    if path.exists():
+    is_model_folder = all((path / n).is_file() for n in MODEL_FILES)
+    if path.exists() and (str(source) not in SHIPPED_MODELS or is_model_folder):
         return path
     if str(source) in SHIPPED_MODELS:
         folder = shipped_models_root() / str(source)

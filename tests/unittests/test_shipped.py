@@ -81,7 +81,16 @@ def test_resolve_names_paths_and_errors(installed, tmp_path, monkeypatch):
     assert shipped.resolve_model("causal") == root / "causal"
     assert shipped.resolve_model(None) == root / shipped.DEFAULT_MODEL
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "causal").mkdir()  # an existing local path wins over the name
+    # A local folder that merely shares the name (e.g. an earlier output
+    # folder) never hides the shipped model, with or without --model.
+    (tmp_path / "causal").mkdir()
+    (tmp_path / "noncausal").mkdir()
+    (tmp_path / "noncausal" / "enhanced.wav").write_bytes(b"")
+    assert shipped.resolve_model("causal") == root / "causal"
+    assert shipped.resolve_model(None) == root / "noncausal"
+    assert shipped.resolve_model("./causal") == pathlib.Path("causal")  # a path, meant as one
+    # A local model folder of that name is a model: it wins.
+    export_model(tmp_path / "causal", tiny_enhancer(True, 3), dict(SMALL, causal=True))
     assert shipped.resolve_model("causal") == pathlib.Path("causal")
     with pytest.raises(FileNotFoundError) as err:
         shipped.resolve_model("noncasual")
