@@ -31,7 +31,7 @@ install-pypesq: | $(PY)
 # Lint (ruff check + format check) first, then every test and doctest
 # (the package, the tests and the build-time tools).
 test: lint
-	$(PY) -m pytest -q --doctest-modules speechbrain_fsce tests tools
+	$(PY) -m pytest -q --doctest-modules speechbrain_fsce tests tools benchmarks/quality_systems.py benchmarks/quality.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x --doctest-modules speechbrain_fsce tests/unittests

@@ -39,8 +39,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quality_systems import System, peer_systems  # noqa: E402
 
+from speechbrain_fsce.dataio.folders import load_prepared  # noqa: E402
 from speechbrain_fsce.dataio.mixing import OnTheFlyMixer  # noqa: E402
-from speechbrain_fsce.fileio import atomic_write  # noqa: E402
+from speechbrain_fsce.fileio import atomic_path, atomic_write  # noqa: E402
 
 #: FSCE's base configuration in the table: the demo configuration's width
 #: (half the published channels, two S-TCM modules), outputs that start at
@@ -194,14 +195,6 @@ def make_system(name):
 # ---------------------------------------------------------------------------
 
 
-def _load_manifest(prepared, split):
-    from speechbrain.dataio.dataio import load_data_json
-
-    with open(os.path.join(prepared, "prepare_options.json"), encoding="utf-8") as f:
-        roots = {"data_root": json.load(f)["clean_folder"], "mix_root": prepared}
-    return load_data_json(os.path.join(prepared, f"{split}.json"), replacements=roots)
-
-
 class TrainBatches:
     """Training batch number ``step``, a function of ``(seed, step)`` only.
 
@@ -222,9 +215,7 @@ class TrainBatches:
     """
 
     def __init__(self, prepared, batch_size, excerpt_seconds, seed):
-        self.items = sorted(
-            _load_manifest(prepared, "train").values(), key=lambda v: v["clean_wav"]
-        )
+        self.items = sorted(load_prepared(prepared, "train").values(), key=lambda v: v["clean_wav"])
         self.mixer = OnTheFlyMixer(os.path.join(prepared, "noise_train.wav"), -5, 15, seed=seed)
         self.batch_size = batch_size
         self.length = int(excerpt_seconds * 16000)
@@ -252,12 +243,6 @@ class TrainBatches:
 # ---------------------------------------------------------------------------
 
 
-def _save_atomic(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
     """Trains ``system`` to ``steps`` updates, resuming from ``folder``.
 
@@ -267,11 +252,16 @@ def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
     opt = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=lr)
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if os.path.isfile(ckpt):
-        saved = torch.load(ckpt, weights_only=False)
+        saved = torch.load(ckpt, weights_only=True)
         system.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         state = saved["state"]
         log(f"resumed at update {state['step']}")
+        if state["step"] > steps:
+            raise SystemExit(
+                f"{folder}: trained for {state['step']} updates already, more than "
+                f"--steps {steps}; use another --work folder"
+            )
     if state["step"] >= steps:
         return state
     system.train()
@@ -290,17 +280,18 @@ def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
         state["wall"] = base["wall"] + time.time() - wall0
         state["cpu"] = base["cpu"] + time.process_time() - cpu0
         if state["step"] % ckpt_every == 0 or state["step"] == steps:
-            _save_atomic(
-                {"model": system.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt
-            )
+            with atomic_path(ckpt) as tmp:
+                torch.save(
+                    {"model": system.state_dict(), "opt": opt.state_dict(), "state": state}, tmp
+                )
             recent = np.mean(state["losses"][-ckpt_every:])
             log(f"update {state['step']}/{steps}: loss {recent:.4f}, {state['wall']:.0f} s")
     return state
 
 
-def test_items(prepared, utterances, seed):
+def scored_test_items(prepared, utterances, seed):
     """The scored test mixtures: ``utterances`` clean test files x every SNR."""
-    manifest = _load_manifest(prepared, "test")
+    manifest = load_prepared(prepared, "test")
     clean_ids = sorted({v["clean_id"] for v in manifest.values()})
     if utterances and utterances < len(clean_ids):
         rng = np.random.default_rng([seed, 11])
@@ -372,6 +363,34 @@ def summarize(per_item):
     return table
 
 
+def system_config(name, args):
+    """What a system's training and scores depend on, besides ``--steps``.
+
+    Stored as ``config.json`` in its work folder; a later run with other
+    values is refused rather than resumed or re-used.
+    """
+    return json.loads(
+        json.dumps(
+            {
+                "batch_size": args.batch_size,
+                "excerpt_seconds": args.excerpt_seconds,
+                "seed": args.seed,
+                "lr": _lr(name),
+                "variant": VARIANTS.get(name),
+                "configuration": (
+                    {**FSCE_BASE, **FSCE_SYSTEMS[name]}
+                    if name in FSCE_SYSTEMS
+                    else NARROWED.get(name)
+                ),
+                "source": os.path.abspath(FOLDERS[name]) if name in FOLDERS else None,
+                "test_utterances": args.test_utterances,
+                "dnsmos_utterances": args.dnsmos_utterances,
+                "prepared": args.prepared,
+            }
+        )
+    )
+
+
 def run_system(name, args):
     """Trains (if needed) and scores one system; returns its quality.json entry."""
     FOLDERS.update(getattr(args, "folder_rows", {}))  # in a spawned worker
@@ -389,6 +408,19 @@ def run_system(name, args):
 
     system = make_system(name)
     parameters = sum(p.numel() for p in system.parameters())
+    config = system_config(name, args)
+    config_path = os.path.join(folder, "config.json")
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            saved = json.load(f)
+        if saved != config:
+            changed = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+            raise SystemExit(
+                f"{folder} was trained or scored with other settings ({', '.join(changed)}); "
+                "use another --work folder or remove it"
+            )
+    else:
+        atomic_write(config_path, json.dumps(config, indent=1))
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if system.trainable:
         batches = TrainBatches(args.prepared, args.batch_size, args.excerpt_seconds, args.seed)
@@ -400,7 +432,7 @@ def run_system(name, args):
         with open(scores_path, encoding="utf-8") as f:
             per_item = json.load(f)
     else:
-        items = test_items(args.prepared, args.test_utterances, args.seed)
+        items = scored_test_items(args.prepared, args.test_utterances, args.seed)
         per_item = enhance_and_score(system, items, args.score_jobs, args.dnsmos_utterances, log)
         atomic_write(scores_path, json.dumps(per_item))
     if (name in FSCE_SYSTEMS or name in VARIANTS) and name not in FOLDERS:
@@ -424,6 +456,11 @@ def run_system(name, args):
         ),
         loss_weights={k: v for k, v in VARIANTS.get(name, {}).items() if k in LOSS_KEYS} or None,
         source=FOLDERS.get(name),
+        batch_size=args.batch_size,
+        excerpt_seconds=args.excerpt_seconds,
+        seed=args.seed,
+        threads=args.threads,
+        command=getattr(args, "command", None),
     )
     log(
         "avg "
@@ -450,8 +487,8 @@ LABELS = {
 }
 
 
-def markdown(results, command):
-    """The table of ``quality.json`` in markdown."""
+def markdown(results):
+    """The table of ``quality.json`` in markdown, with the commands that made it."""
 
     def f(v, m):
         if v is None:
@@ -461,11 +498,13 @@ def markdown(results, command):
     lines = [
         "# Quality at equal budget (benchmark corpus, unseen speaker and noise types)",
         "",
-        f"Command: `{command}`",
+        "Made by (each row records its command in quality.json):",
+        "",
+        *[f"- `{c}`" for c in dict.fromkeys(e.get("command", "?") for e in results.values())],
         "",
         "Every trained system: the same updates on the same batches (see the "
         "command's --steps, --batch_size, --excerpt_seconds, --seed), Adam at "
-        f"lr {LR:g}, gradients clipped at 5. "
+        f"lr {LR:g} (variants below may set another), gradients clipped at 5. "
         "PESQ, STOI and SI-SDR over every scored test mixture; DNSMOS OVRL over "
         "the mixtures of the first --dnsmos_utterances test files. Narrowed peers: "
         + ", ".join(f"{k} {v}" for k, v in NARROWED.items())
@@ -567,6 +606,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads per system")
     parser.add_argument("--score_jobs", type=int, default=1, help="scoring processes per system")
     args = parser.parse_args(argv)
+    args.command = "python benchmarks/quality.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     args.folder_rows = dict(kv.split("=", 1) for kv in args.folders.split(",") if kv.strip())
     FOLDERS.update(args.folder_rows)
@@ -607,11 +649,10 @@ def main(argv=None):
     results.update(done)
     order = [n for n in SYSTEMS if n in results] + sorted(set(results) - set(SYSTEMS))
     results = {n: results[n] for n in order}
-    command = "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     atomic_write(path, json.dumps(results, indent=1))
-    atomic_write(os.path.join(args.output, "quality.md"), markdown(results, command.strip()))
+    atomic_write(os.path.join(args.output, "quality.md"), markdown(results))
     plot(results, os.path.join(args.output, "quality.png"))
-    print(markdown(results, command.strip()))
+    print(markdown(results))
     return 0
 
 

@@ -334,8 +334,9 @@ def _score_file(src, dst, scores):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # too short: nan, printed as n/a
             pair = [dnsmos(load_audio(f, DNSMOS_RATE), DNSMOS_RATE) for f in (src, dst)]
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"{src}: DNSMOS not computed: {str(err).strip().splitlines()[0]}", flush=True)
+    except Exception as err:  # scoring is auxiliary (onnxruntime raises its own types)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"{src}: DNSMOS not computed: {reason}", flush=True)
         return
     scores.append(pair)
     print(_score_line(src, *pair), flush=True)

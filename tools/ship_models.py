@@ -86,7 +86,7 @@ and complex). Load it with `FSCEEnhancement.from_hparams(source="{name}")`
 or `fsce-enhance noisy.wav -o out/{" --model causal" if causal else ""}`.
 
 ## Configuration
-Demo width, not the published one: {arch}; {row["parameters"]:,} parameters
+{arch}; {row["parameters"]:,} parameters
 (published width: 3,214,992). 16 kHz, 20 ms Hann window, 10 ms hop.
 {"The `onnx/` folder holds its ONNX export (`fsce-export --onnx`)." if causal else ""}
 
@@ -96,12 +96,12 @@ Demo width, not the published one: {arch}; {row["parameters"]:,} parameters
   spoken letters in 18 languages; 111 min after the audit), noise from
   machines, vehicles, music samples, white/pink noise and babble, mixed on
   the fly at -5..15 dB. Sources and licences below.
-- {row["steps"]} updates of 8 random 1 s excerpts (Adam, lr {row["lr"]}, gradients
+- {row["steps"]} updates of {row["batch_size"]} random {row["excerpt_seconds"]:g} s excerpts (Adam, lr {row["lr"]}, gradients
   clipped at 5), loss L_mag + L_RI on compressed spectra: the `{system}` row
   of `benchmarks/results/quality.md`, trained on the same batches as every
   other system there.
 - Training time: {row["train_seconds"]:.0f} s wall, {row["train_cpu_seconds"]:.0f} s CPU
-  (one thread, on a 2-core machine shared with other jobs).
+  ({row["threads"]} torch thread(s), on a 2-core machine shared with other jobs).
 - Command: `{command}`
 
 ## Test scores
@@ -112,8 +112,7 @@ the mixtures of the first test files (`--dnsmos_utterances`).
 
 {score_table(rows, ["noisy", system, "demo_model"])}
 
-`{system}` is this model; `demo_model` is the model `make demo` trains on
-8 minutes of synthetic voices, for comparison.
+`{system}` is this model{"; `demo_model` is the model `make demo` trains on 8 minutes of synthetic voices, for comparison" if "demo_model" in rows else ""}.
 
 ## Known limits
 - Small CPU budget: far from converged, far below published FSCE results
@@ -149,9 +148,7 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
         if system not in rows:
             raise SystemExit(f"{quality}: no row {system!r} (run benchmarks/quality.py first)")
         dest = os.path.join(root, name)
-        if os.path.isdir(dest):
-            shutil.rmtree(dest)
-        with atomic_folder(dest) as tmp:
+        with atomic_folder(dest) as tmp:  # replaces an earlier folder only when complete
             for f in ("hyperparams.yaml", "enhancer.ckpt"):
                 shutil.copy(os.path.join(src, f), os.path.join(tmp, f))
             enhancer = FSCEEnhancement.from_hparams(source=tmp).mods.enhancer
@@ -159,11 +156,11 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
                 export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))
             with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
                 f.write(model_card(name, system, rows, sources, command))
-        size = sum(
-            os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(dest) for f in files
-        )
-        if size > MAX_BYTES:
-            raise SystemExit(f"{dest}: {size} bytes, over the {MAX_BYTES} allowed")
+            size = sum(
+                os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp) for f in files
+            )
+            if size > MAX_BYTES:
+                raise SystemExit(f"{dest}: {size} bytes, over the {MAX_BYTES} allowed")
         print(f"{dest}: {size / 1e6:.1f} MB")
         out.append(dest)
     return out

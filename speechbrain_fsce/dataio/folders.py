@@ -146,6 +146,53 @@ def output_paths(save_folder):
     return paths
 
 
+def load_prepared(save_folder, split):
+    """A prepared manifest with its ``{data_root}``/``{mix_root}`` filled in.
+
+    For scripts that read a prepared corpus without a ``DynamicItemDataset``
+    (benchmarks, corpus reports): the roots are the ones the preparation
+    recorded in ``prepare_options.json``.
+
+    Arguments
+    ---------
+    save_folder : str or os.PathLike
+        The preparation's output folder.
+    split : str
+        ``train``, ``valid`` or ``test``.
+
+    Returns
+    -------
+    dict
+        ``{id: entry}`` as in the manifest, paths absolute.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> from speechbrain_fsce.testing import speech_like
+    >>> tmp = getfixture("tmp_path")
+    >>> for spk in range(4):
+    ...     os.makedirs(tmp / "clean" / f"s{spk}")
+    ...     sf.write(tmp / "clean" / f"s{spk}" / "u.wav", speech_like(1.0, seed=spk), 16000)
+    >>> os.makedirs(tmp / "noise")
+    >>> sf.write(tmp / "noise" / "n.wav", np.random.default_rng(0).standard_normal(32000) * 0.1, 16000)
+    >>> _ = prepare_folders(tmp / "clean", tmp / "out", tmp / "noise", valid_ratio=0.25,
+    ...                     test_ratio=0.25, progress=False)
+    >>> test = load_prepared(tmp / "out", "test")
+    >>> all(os.path.isfile(v["noisy_wav"]) and os.path.isfile(v["clean_wav"]) for v in test.values())
+    True
+    """
+    from speechbrain.dataio.dataio import load_data_json
+
+    save_folder = os.path.abspath(str(save_folder))
+    with open(os.path.join(save_folder, "prepare_options.json"), encoding="utf-8") as f:
+        options = json.load(f)
+    data_root = options.get("clean_folder") or options.get("data_folder")
+    return load_data_json(
+        os.path.join(save_folder, f"{split}.json"),
+        replacements={"data_root": data_root, "mix_root": save_folder},
+    )
+
+
 def _normalise(options):
     return json.loads(json.dumps(options))
 

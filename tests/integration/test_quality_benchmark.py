@@ -94,6 +94,17 @@ def test_one_command_trains_resumes_and_reports(prepared, tmp_path, capsys):
     assert row["parameters"] == results["magnitude_only"]["parameters"]
     assert row["final_loss"] != results["magnitude_only"]["final_loss"]
     assert "`mag_fused`" in (tmp_path / "out" / "quality.md").read_text()
+    assert row["command"].endswith("--variant " + variant)
+    assert row["batch_size"] == 2 and row["excerpt_seconds"] == 0.5
+
+    # A work folder is never resumed or re-used under other settings.
+    for changed, why in (
+        (["--steps", "3", "--batch_size", "3"], "other settings (batch_size)"),
+        (["--steps", "2", "--systems", "magnitude_only"], "updates already, more than --steps 2"),
+    ):
+        with pytest.raises(SystemExit) as err:
+            quality.main(common + changed)
+        assert why in str(err.value)
 
 
 def test_unknown_system_is_a_usage_error(prepared, tmp_path):

@@ -765,6 +765,8 @@ def build_speech(out, roots, index, test_utterances, seed, progress=True):
         # run died before saving the index), or dropped under them (the
         # index says why); anything else is (re)decoded.
         done = index.get(src, {}).get("rules") == DROP_RULES
+        if done and index[src]["status"] == "kept" and not os.path.isfile(os.path.join(out, rel)):
+            done = False  # kept, then deleted: decode it again
         if os.path.isfile(os.path.join(out, rel)) and (done or src not in index):
             if index.get(src, {}).get("status") != "kept":
                 index[src] = {
@@ -1021,13 +1023,11 @@ def noisy_scores(prepared, n_jobs=2, progress=True):
 
     with open(os.path.join(prepared, "noise_test.sources.json"), encoding="utf-8") as f:
         sources = json.load(f)["files"]
-    from speechbrain.dataio.dataio import load_data_json
+    from speechbrain_fsce.dataio.folders import load_prepared
 
-    with open(os.path.join(prepared, "prepare_options.json"), encoding="utf-8") as f:
-        roots = {"data_root": json.load(f)["clean_folder"], "mix_root": prepared}
     jobs = []
     for split in ("valid", "test"):
-        manifest = load_data_json(os.path.join(prepared, f"{split}.json"), replacements=roots)
+        manifest = load_prepared(prepared, split)
         for item in manifest.values():
             jobs.append(
                 {
