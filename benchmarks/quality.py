@@ -440,6 +440,7 @@ def run_system(name, args):
 
         export_model(os.path.join(folder, "model"), system.enhancer, system.overrides)
     entry = summarize(per_item)
+    entry["scores_file"] = os.path.abspath(scores_path)
     entry.update(
         parameters=parameters,
         steps=state["step"],
@@ -485,6 +486,42 @@ LABELS = {
     "sisdr": "SI-SDR (dB)",
     "dnsmos_ovrl": "DNSMOS OVRL",
 }
+
+
+def paired_differences(results, reference="fsce", metrics=("pesq_wb", "stoi"), draws=2000):
+    """Mean difference of every row from ``reference`` on the same mixtures.
+
+    Returns ``{row: {metric: (mean, low, high)}}`` with a 95 % bootstrap
+    interval over mixtures (paired: the same mixtures are drawn for both),
+    for the rows whose per-mixture scores (``scores_file``) are readable.
+    """
+    per_item = {}
+    for name, e in results.items():
+        path = e.get("scores_file")
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                per_item[name] = json.load(f)
+    if reference not in per_item:
+        return {}
+    out = {}
+    rng = np.random.default_rng(0)
+    for name, items in per_item.items():
+        if name == reference:
+            continue
+        keys = sorted(set(items) & set(per_item[reference]))
+        if not keys:
+            continue
+        cell = {}
+        for m in metrics:
+            pairs = [(items[k][m], per_item[reference][k][m]) for k in keys]
+            diff = np.array([a - b for a, b in pairs if a is not None and b is not None])
+            diff = diff[np.isfinite(diff)]
+            if len(diff) == 0:
+                continue
+            boot = rng.choice(diff, (draws, len(diff))).mean(axis=1)
+            cell[m] = (float(diff.mean()), *map(float, np.percentile(boot, [2.5, 97.5])))
+        out[name] = cell
+    return out
 
 
 def markdown(results):
@@ -538,6 +575,22 @@ def markdown(results):
                 "configuration": e.get("configuration"),
             }
             lines.append(f"- `{name}`: {what}")
+    paired = paired_differences(results)
+    if paired:
+        lines += [
+            "",
+            "Difference from `fsce` on the same mixtures (mean, and 95 % bootstrap "
+            "interval over mixtures; an interval that holds 0 is no measured difference):",
+            "",
+            "| system | PESQ-WB | STOI |",
+            "|---|---|---|",
+        ]
+        for name, cell in paired.items():
+            text = [
+                f"{cell[m][0]:+.3f} [{cell[m][1]:+.3f}, {cell[m][2]:+.3f}]" if m in cell else "-"
+                for m in ("pesq_wb", "stoi")
+            ]
+            lines.append(f"| {name} | " + " | ".join(text) + " |")
     unscored = {
         name: {k: v for k, v in e["avg"].items() if k.endswith("_unscored")}
         for name, e in results.items()

@@ -94,6 +94,11 @@ def test_one_command_trains_resumes_and_reports(prepared, tmp_path, capsys):
     assert row["parameters"] == results["magnitude_only"]["parameters"]
     assert row["final_loss"] != results["magnitude_only"]["final_loss"]
     assert "`mag_fused`" in (tmp_path / "out" / "quality.md").read_text()
+    paired = quality.paired_differences(results, reference="magnitude_only")
+    low, high = paired["noisy"]["stoi"][1:]
+    assert low <= paired["noisy"]["stoi"][0] <= high
+    mean_gap = results["noisy"]["avg"]["stoi"] - results["magnitude_only"]["avg"]["stoi"]
+    assert paired["noisy"]["stoi"][0] == pytest.approx(mean_gap, abs=1e-9)
     assert row["command"].endswith("--variant " + variant)
     assert row["batch_size"] == 2 and row["excerpt_seconds"] == 0.5
 
