@@ -73,7 +73,7 @@ def score_table(rows, names):
     return "\n".join(lines)
 
 
-def model_card(name, system, rows, sources, command):
+def model_card(name, system, rows, sources, command, table="benchmarks/results/quality.md"):
     """The ``README.md`` of a shipped model folder."""
     causal = name == "causal"
     row = rows[system]
@@ -98,8 +98,7 @@ or `fsce-enhance noisy.wav -o out/{" --model causal" if causal else ""}`.
   the fly at -5..15 dB. Sources and licences below.
 - {row["steps"]} updates of {row["batch_size"]} random {row["excerpt_seconds"]:g} s excerpts (Adam, lr {row["lr"]}, gradients
   clipped at 5), loss L_mag + L_RI on compressed spectra: the `{system}` row
-  of `benchmarks/results/quality.md`, trained on the same batches as every
-  other system there.
+  of `{table}`, trained on the same batches as every other system there.
 - Training time: {row["train_seconds"]:.0f} s wall, {row["train_cpu_seconds"]:.0f} s CPU
   ({row["threads"]} torch thread(s), on a 2-core machine shared with other jobs).
 - Command: `{command}`
@@ -114,11 +113,19 @@ the mixtures of the first test files (`--dnsmos_utterances`).
 
 `{system}` is this model{"; `demo_model` is the model `make demo` trains on 8 minutes of synthetic voices, for comparison" if "demo_model" in rows else ""}.
 
+## Fine-tuning
+`python train.py hparams/fsce{"_causal" if causal else ""}.yaml --init_from={name} --fsce="{{{arch.replace("=", ": ")}}}" ...`
+(the recipe's architecture must be this model's; the error names any
+difference).
+
 ## Known limits
 - Small CPU budget: far from converged, far below published FSCE results
   (which were trained for many epochs on TIMIT at full width).
 - One test voice (Czech, male); no test on other languages or real rooms.
 - Trained at 16 kHz; other rates are resampled by the tools.
+- Licence: trained on GPL-2+ and CC-BY-SA-3.0 audio (below); whether such
+  terms reach trained weights is unsettled, so treat the weights as under
+  the most restrictive of them (GPL-2+).
 
 ## Data sources and licences
 {sources}
@@ -155,7 +162,8 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
             if name == "causal":
                 export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))
             with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
-                f.write(model_card(name, system, rows, sources, command))
+                table = os.path.join(os.path.dirname(quality), "quality.md")
+                f.write(model_card(name, system, rows, sources, command, table))
             size = sum(
                 os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp) for f in files
             )
