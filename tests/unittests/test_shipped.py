@@ -292,3 +292,35 @@ def test_init_from_model_by_name_resume_and_mismatch(installed, tmp_path, caplog
     with caplog.at_level("INFO", logger=shipped.__name__):
         assert shipped.init_from_model(wider, "noncausal", arch, checkpointer=ckpter) is None
     assert "not used: resuming from the checkpoint" in caplog.text
+
+
+def test_the_real_shipped_models_enhance_speech_out_of_the_box(tmp_path):
+    """The committed package data: no monkeypatching, no network, no --model."""
+    from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
+    from speechbrain_fsce.metrics import sisdr
+    from speechbrain_fsce.testing import speech_like
+
+    for name in shipped.SHIPPED_MODELS:
+        card = (shipped.shipped_models_root() / name / "README.md").read_text()
+        assert "## Test scores" in card and "## Data sources and licences" in card
+    clean = speech_like(3.0, seed=4)
+    rng = np.random.default_rng(4)
+    noise = rng.standard_normal(len(clean)).astype(np.float32)
+    noisy = clean + noise * np.sqrt((clean**2).mean() / (noise**2).mean())  # 0 dB white
+    path = tmp_path / "in" / "noisy.wav"
+    path.parent.mkdir()
+    sf.write(path, noisy, 16000)
+    default = _enhance([str(path)], tmp_path / "out")
+    assert default.shape == noisy.shape and np.isfinite(default).all()
+    # Trained models, not copies of the input: they remove white noise.
+    assert sisdr(clean, default) > sisdr(clean, noisy) + 3.0
+    causal = FSCEEnhancement.from_hparams(source="causal")
+    offline = causal.enhance_batch(torch.from_numpy(noisy)[None])[0].numpy()
+    assert sisdr(clean, offline) > sisdr(clean, noisy) + 3.0
+    # Its ONNX export streams (torch-free runtime) what the causal model gives
+    # offline, one hop later, at the level the offline path measures.
+    level = float(np.sqrt((noisy**2).mean()))
+    streamer = OnnxStreamer(str(shipped.onnx_folder("causal")), scale=level)
+    streamed = np.concatenate([streamer.process(noisy), streamer.flush()])
+    hop = streamer.hop_samples
+    assert np.abs(streamed[hop : hop + len(noisy)] - offline).max() < 1e-3
