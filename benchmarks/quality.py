@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from multiprocessing import get_context
@@ -580,7 +581,9 @@ def markdown(results):
         lines += [
             "",
             "Difference from `fsce` on the same mixtures (mean, and 95 % bootstrap "
-            "interval over mixtures; an interval that holds 0 is no measured difference):",
+            "interval over mixtures; an interval that holds 0 is no measured difference; "
+            "the mixtures of one utterance are correlated, so the intervals are if anything "
+            "too narrow):",
             "",
             "| system | PESQ-WB | STOI |",
             "|---|---|---|",
@@ -659,7 +662,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads per system")
     parser.add_argument("--score_jobs", type=int, default=1, help="scoring processes per system")
     args = parser.parse_args(argv)
-    args.command = "python benchmarks/quality.py " + " ".join(
+    args.command = "python benchmarks/quality.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
