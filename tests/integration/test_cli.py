@@ -504,6 +504,9 @@ def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, s
         text=True,
         env=env,
         cwd=str(pathlib.Path(__file__).parents[2]),
+        # As from a terminal: a shell's background job (e.g. `make test &`)
+        # starts with SIGINT ignored, which the child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 180  # generous: a loaded machine starts slowly
     while time.time() < deadline and not (out.exists() and any(out.iterdir())):
