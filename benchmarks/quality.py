@@ -244,7 +244,7 @@ class TrainBatches:
 # ---------------------------------------------------------------------------
 
 
-def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
+def train(system, folder, batches, steps, ckpt_every, log, lr=LR, device="cpu"):
     """Trains ``system`` to ``steps`` updates, resuming from ``folder``.
 
     Returns ``{"steps", "train_seconds", "train_cpu_seconds", "final_loss"}``.
@@ -253,7 +253,7 @@ def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
     opt = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=lr)
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if os.path.isfile(ckpt):
-        saved = torch.load(ckpt, weights_only=True)
+        saved = torch.load(ckpt, weights_only=True, map_location=device)
         system.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         state = saved["state"]
@@ -268,7 +268,7 @@ def train(system, folder, batches, steps, ckpt_every, log, lr=LR):
     system.train()
     wall0, cpu0, base = time.time(), time.process_time(), dict(state)
     for step in range(state["step"], steps):
-        noisy, clean, lengths = batches(step)
+        noisy, clean, lengths = (t.to(device) for t in batches(step))
         loss = system.loss(noisy, clean, lengths)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at update {step}")
@@ -318,7 +318,7 @@ def _score_one(job):
     return out
 
 
-def enhance_and_score(system, items, n_jobs, dnsmos_utterances, log):
+def enhance_and_score(system, items, n_jobs, dnsmos_utterances, log, device="cpu"):
     """Per-mixture scores of ``system`` on ``items``.
 
     DNSMOS (~0.5-2 s per clip here, against ~0.3 s for all the intrusive
@@ -332,7 +332,7 @@ def enhance_and_score(system, items, n_jobs, dnsmos_utterances, log):
         for key, item in items.items():
             noisy = torch.from_numpy(sf.read(item["noisy_wav"], dtype="float32")[0])
             clean = sf.read(item["clean_wav"], dtype="float32")[0]
-            enhanced = system.enhance(noisy[None])[0].numpy()
+            enhanced = system.enhance(noisy[None].to(device))[0].cpu().numpy()
             jobs.append((clean, enhanced.astype(np.float32), item["clean_id"] in dnsmos_ids))
             keys.append(key)
     log(f"enhanced {len(jobs)} test mixtures; scoring")
@@ -407,7 +407,8 @@ def run_system(name, args):
         with open(os.path.join(folder, "log.txt"), "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
-    system = make_system(name)
+    device = torch.device(getattr(args, "device", "cpu"))
+    system = make_system(name).to(device)
     parameters = sum(p.numel() for p in system.parameters())
     config = system_config(name, args)
     config_path = os.path.join(folder, "config.json")
@@ -425,7 +426,9 @@ def run_system(name, args):
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if system.trainable:
         batches = TrainBatches(args.prepared, args.batch_size, args.excerpt_seconds, args.seed)
-        state = train(system, folder, batches, args.steps, args.ckpt_every, log, lr=_lr(name))
+        state = train(
+            system, folder, batches, args.steps, args.ckpt_every, log, lr=_lr(name), device=device
+        )
     scores_path = os.path.join(
         folder, f"scores_{args.steps}_{args.test_utterances}_{args.dnsmos_utterances}.json"
     )
@@ -434,7 +437,9 @@ def run_system(name, args):
             per_item = json.load(f)
     else:
         items = scored_test_items(args.prepared, args.test_utterances, args.seed)
-        per_item = enhance_and_score(system, items, args.score_jobs, args.dnsmos_utterances, log)
+        per_item = enhance_and_score(
+            system, items, args.score_jobs, args.dnsmos_utterances, log, device=device
+        )
         atomic_write(scores_path, json.dumps(per_item))
     if (name in FSCE_SYSTEMS or name in VARIANTS) and name not in FOLDERS:
         from speechbrain_fsce.inference.export import export_model
@@ -660,6 +665,11 @@ def main(argv=None):
     parser.add_argument("--dnsmos_utterances", type=int, default=25)
     parser.add_argument("--jobs", type=int, default=2, help="systems trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per system")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device of training and enhancement (default: cuda when present)",
+    )
     parser.add_argument("--score_jobs", type=int, default=1, help="scoring processes per system")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/quality.py " + shlex.join(
