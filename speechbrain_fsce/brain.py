@@ -23,6 +23,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_fsce.checkpoints import SafeCheckpointer, TrainingLock
 from speechbrain_fsce.dataio.audio import save_wav
+from speechbrain_fsce.dataio.mixing import as_snr
 from speechbrain_fsce.metrics import DNSMOS_NAMES, EnhancementStats, dnsmos_available
 from speechbrain_fsce.reporting import (
     REPORTED_METRICS,
@@ -207,7 +208,7 @@ class FSCEBrain(sb.Brain):
         self.noisy_stats.append(batch.id, predict=noisy, target=clean, lengths=lens)
         for i, utt_id in enumerate(batch.id):
             n = int(round(lens[i].item() * noisy.shape[-1]))
-            self.snrs[utt_id] = int(batch.snr[i])
+            self.snrs[utt_id] = as_snr(float(batch.snr[i]))
             self._save_test_outputs(
                 utt_id,
                 self.snrs[utt_id],

@@ -28,6 +28,7 @@ import os
 import pathlib
 
 import speechbrain as sb
+from speechbrain.augment.time_domain import SpeedPerturb
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_fsce.dataio import OnTheFlyMixer, load_audio, prepare_corpus
@@ -48,6 +49,7 @@ CORPUS_OPTIONS = {
     "noise_folder": ("timit", "folders"),
     "test_noise_folder": ("timit", "folders"),
     "clean_test_folder": ("folders",),
+    "valid_split_by": ("folders",),
     "core_test_only": ("timit",),
 }
 
@@ -96,6 +98,8 @@ def resolve_corpus(hparams, hparams_file):
     )
     if corpus == "folders":
         args["clean_test_folder"] = hparams["clean_test_folder"]
+        if hparams["valid_split_by"]:
+            args["split_by"] = hparams["valid_split_by"]
     else:
         args["core_test_only"] = hparams["core_test_only"]
     return args
@@ -112,13 +116,23 @@ def dataio_prep(hparams, paths):
         snr_high=hparams["train_snr_high"],
         seed=hparams["seed"],
         sample_rate=sr,
+        clean_share=hparams["train_clean_share"],
     )
+    speeds = hparams["train_speed_perturb"]
+    perturb = None
+    if speeds:
+        # SpeechBrain's own augmentation: resampling changes speed and pitch
+        # together, one speed drawn per excerpt (100 = unchanged).
+        perturb = SpeedPerturb(orig_freq=sr, speeds=list(speeds))
 
     @sb.utils.data_pipeline.takes("clean_wav")
     @sb.utils.data_pipeline.provides("clean_sig", "noisy_sig")
     def train_pipeline(clean_wav):
         # A random excerpt per epoch: more, shorter steps per CPU minute.
-        clean = mixer.excerpt(load_audio(clean_wav, sr), chunk)
+        clean = load_audio(clean_wav, sr)
+        if perturb is not None:
+            clean = perturb(clean.unsqueeze(0))[0]
+        clean = mixer.excerpt(clean, chunk)
         noisy, _ = mixer(clean)
         yield clean
         yield noisy

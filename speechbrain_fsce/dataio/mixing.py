@@ -80,6 +80,32 @@ def compute_snr(clean, noise):
     return float(10.0 * np.log10(_energy(clean) / _energy(noise)))
 
 
+def as_snr(snr):
+    """An SNR as stored in manifests: an int in dB, or ``inf`` (clean input).
+
+    Example
+    -------
+    >>> as_snr(5.0), as_snr("inf"), as_snr(float("inf"))
+    (5, inf, inf)
+    """
+    snr = float(snr)
+    if np.isnan(snr) or snr == -np.inf:
+        raise ValueError(f"not an SNR: {snr}")
+    return snr if snr == np.inf else int(round(snr))
+
+
+def snr_label(snr):
+    """``"5"``, ``"-5"`` or ``"clean"`` (an infinite SNR): names and table rows.
+
+    Example
+    -------
+    >>> snr_label(-5), snr_label(float("inf"))
+    ('-5', 'clean')
+    """
+    snr = as_snr(snr)
+    return "clean" if snr == np.inf else str(snr)
+
+
 def mix_at_snr(clean, noise_segment, snr_db):
     """Adds noise scaled so that the mixture has exactly ``snr_db``.
 
@@ -302,7 +328,11 @@ class OnTheFlyMixer:
 
     For training: every call draws an integer SNR uniformly from
     ``[snr_low, snr_high]`` and a random offset into the concatenated noise,
-    then mixes by energy ratio (:func:`mix_at_snr`). The noise file is loaded
+    then mixes by energy ratio (:func:`mix_at_snr`); with probability
+    ``clean_share`` it returns the clean signal itself (SNR ``inf``), so
+    that the network also learns to leave clean speech alone (a model that
+    never sees clean input suppresses its strongest harmonics as if they
+    were tonal noise; ``benchmarks/RESULTS.md``, over-suppression). The noise file is loaded
     once, lazily, in each process that uses the mixer, so it can sit inside a
     SpeechBrain dynamic-item pipeline with any number of DataLoader workers::
 
@@ -345,6 +375,9 @@ class OnTheFlyMixer:
         Seed of the draws (see above).
     sample_rate : int
         Rate of the clean speech.
+    clean_share : float
+        Share of calls that return the clean input unmixed (``snr`` is
+        ``float("inf")``), in ``[0, 1)``.
 
     Example
     -------
@@ -358,11 +391,21 @@ class OnTheFlyMixer:
     True
     >>> bool((OnTheFlyMixer(path, seed=1)(clean)[0] == noisy).all())
     True
+    >>> mixer = OnTheFlyMixer(path, seed=1, clean_share=0.5)
+    >>> draws = [mixer(clean) for _ in range(40)]
+    >>> unmixed = [n for n, s in draws if s == float("inf")]
+    >>> 10 < len(unmixed) < 30, all(bool((n == clean).all()) for n in unmixed)
+    (True, True)
     """
 
-    def __init__(self, noise_wav, snr_low=-5, snr_high=15, seed=None, sample_rate=16000):
+    def __init__(
+        self, noise_wav, snr_low=-5, snr_high=15, seed=None, sample_rate=16000, clean_share=0.0
+    ):
         if int(snr_low) > int(snr_high):
             raise ValueError(f"snr_low {snr_low} > snr_high {snr_high}")
+        if not 0.0 <= float(clean_share) < 1.0:
+            raise ValueError(f"clean_share must be in [0, 1), got {clean_share}")
+        self.clean_share = float(clean_share)
         self.noise = NoiseSource(noise_wav, sample_rate)
         self.snr_low = int(snr_low)
         self.snr_high = int(snr_high)
@@ -443,10 +486,13 @@ class OnTheFlyMixer:
         return stats
 
     def draw(self, length):
-        """Draws ``(snr, offset)`` for a clean signal of ``length`` samples."""
+        """Draws ``(snr, offset)`` for a clean signal of ``length`` samples
+        (``snr`` is ``inf`` for an unmixed draw, see ``clean_share``)."""
         rng = self._generator()
         snr = int(rng.integers(self.snr_low, self.snr_high + 1))
         _, offset = self.noise.random_segment(length, rng)
+        if self.clean_share and rng.random() < self.clean_share:
+            snr = float("inf")
         return snr, offset
 
     def __call__(self, clean):
@@ -454,6 +500,8 @@ class OnTheFlyMixer:
         if not isinstance(clean, torch.Tensor) or clean.dim() != 1:
             raise ValueError("OnTheFlyMixer expects a 1-D torch tensor")
         snr, offset = self.draw(len(clean))
+        if snr == float("inf"):
+            return clean.clone(), snr
         raw = np.asarray(self.noise.segment(offset, len(clean)))
         segment = torch.from_numpy(raw)
         if _energy(clean.detach().cpu().numpy()) <= 0.0:
@@ -667,7 +715,9 @@ def write_fixed_mixtures(
         ``{"data_root": ..., "mix_root": ...}``, as the recipe passes them to
         ``DynamicItemDataset.from_json``.
     snrs : list of int, optional
-        Fixed SNRs (test). ``None``: one random SNR per utterance.
+        Fixed SNRs (test); ``float("inf")`` is the clean input itself
+        (``mix_id`` suffix ``snrclean``, ``"snr": Infinity`` in the JSON).
+        ``None``: one random SNR per utterance.
     snr_range : tuple
         ``(low, high)`` inclusive, used when ``snrs`` is None.
     seed : int
@@ -727,7 +777,8 @@ def write_fixed_mixtures(
         utt_snrs = list(snrs) if snrs is not None else [int(rng.integers(low, high + 1))]
         for snr in utt_snrs:
             _, offset = source.random_segment(info.frames, rng)
-            mix_id = f"{utt_id}_snr{int(snr)}"
+            snr = as_snr(snr)
+            mix_id = f"{utt_id}_snr{snr_label(snr)}"
             plan.append(
                 {
                     "mix_id": mix_id,
@@ -735,7 +786,7 @@ def write_fixed_mixtures(
                     "clean_wav": clean_wav,
                     "clean_size": os.path.getsize(clean_path),
                     "frames": int(info.frames),
-                    "snr": int(snr),
+                    "snr": snr,
                     "noise_offset": int(offset),
                 }
             )

@@ -103,8 +103,9 @@ from tools.corpora.common import (
 
 logger = logging.getLogger(__name__)
 
-#: Tools installed system-wide (root) or required.
-TOOL_PACKAGES = ("ffmpeg",)
+#: Tools installed system-wide (root) or required (flite speaks the English
+#: synthetic test voices).
+TOOL_PACKAGES = ("ffmpeg", "flite")
 
 #: Data packages, used in place when installed, else downloaded + unpacked.
 DATA_PACKAGES = {
@@ -112,6 +113,10 @@ DATA_PACKAGES = {
     "fillets-ng-data-nl": "GPL-2+",
     "asterisk-core-sounds-en-g722": "CC-BY-SA-3.0",
     "klettres-data": "GPL-2+",
+    "asterisk-core-sounds-es-g722": "CC-BY-SA-3.0",
+    "asterisk-core-sounds-fr-g722": "CC-BY-SA-3.0",
+    "asterisk-core-sounds-it-g722": "CC-BY-SA-3.0",
+    "asterisk-core-sounds-ru-g722": "CC-BY-SA-3.0",
     "openttd-opensfx": "CC0-1.0 / CC-BY-3.0 / CC-BY-SA-3.0 per clip",
     "sonic-pi-samples": "CC0-1.0 (listed files) / MIT",
     "bucklespring-data": "GPL-2+",
@@ -131,6 +136,47 @@ KLETTRES_HELD_OUT = ("nl", "nds")
 
 #: The voice held out for the test: every clip of it is test-only.
 TEST_SPEAKER = "cs_big_fish"
+
+#: Studio prompt voices in the English set's format (one speaker each):
+#: package -> speaker label. Mexican Spanish (f), Canadian French (f),
+#: Italian (m), Russian (f).
+PROMPT_VOICES = {
+    "asterisk-core-sounds-es-g722": "es_allison",
+    "asterisk-core-sounds-fr-g722": "fr_june",
+    "asterisk-core-sounds-it-g722": "it_carlo",
+    "asterisk-core-sounds-ru-g722": "ru_ivr",
+}
+
+#: The prompt voice held out for the test (a female, French voice: the
+#: other held-out real voice is a Czech male) and how many of its clips.
+TEST_PROMPT_SPEAKER = "fr_june"
+TEST_PROMPT_UTTERANCES = 40
+
+#: Synthetic English test voices (flite; never used for training here):
+#: speaker label -> flite options. US female, US male, Scottish male.
+TTS_TEST_VOICES = {
+    "en_tts_slt": ("-voice", "slt"),
+    "en_tts_rms": ("-voice", "rms"),
+    "en_tts_awb": ("-voice", "awb"),
+}
+TTS_TEST_SENTENCES = 14
+
+#: Test SNRs: -5..20 dB and the clean input itself (inf).
+TEST_SNRS = (-5, 0, 5, 10, 20, float("inf"))
+
+
+def test_group(speaker):
+    """The labelled test group of a held-out voice (scores are given per group).
+
+    Example
+    -------
+    >>> [test_group(s) for s in ("cs_big_fish", "fr_june", "en_tts_slt")]
+    ['cs_real', 'fr_real', 'en_tts']
+    """
+    if speaker.startswith("en_tts_"):
+        return "en_tts"
+    return speaker.split("_")[0] + "_real"
+
 
 #: Frequency (Hz) under which 99 % of a kept clip's energy may not lie.
 MIN_BANDWIDTH_HZ = 2000.0
@@ -698,6 +744,24 @@ def _speech_items(roots, test_utterances, seed):
         name = slug(os.path.splitext(os.path.relpath(path, ast))[0])
         items.append(("train", "en_allison", path, f"clean/train/en_allison/{name}.flac", "g722"))
 
+    for pkg, spk in PROMPT_VOICES.items():
+        root = os.path.join(roots[pkg], ASTERISK_SOUNDS)
+        paths = sorted(glob.glob(os.path.join(root, "**", "*.g722"), recursive=True))
+        if spk == TEST_PROMPT_SPEAKER:
+            # Test-only voice; clips long enough for STOI (>= 1.5 s of G.722
+            # at 64 kbit/s = 8000 bytes per second).
+            paths = [p for p in paths if os.path.getsize(p) >= 12000]
+            paths, _ = choose_test_subset(paths, TEST_PROMPT_UTTERANCES, seed)
+        split = "test" if spk == TEST_PROMPT_SPEAKER else "train"
+        for path in paths:
+            name = slug(os.path.splitext(os.path.relpath(path, root))[0])
+            items.append((split, spk, path, f"clean/{split}/{spk}/{name}.flac", "g722"))
+
+    for spk in TTS_TEST_VOICES:
+        for n in range(TTS_TEST_SENTENCES):
+            src = f"tts:{spk}:{n}"
+            items.append(("test", spk, src, f"clean/test/{spk}/s{n:02d}.flac", "tts"))
+
     kl = os.path.join(roots["klettres-data"], KLETTRES)
     for path in sorted(glob.glob(os.path.join(kl, "*", "*", "*.ogg"))):
         lang, kind = path.split(os.sep)[-3:-1]
@@ -731,8 +795,35 @@ def _remove_stale(out, items):
     return removed
 
 
+def speak_tts(src):
+    """Speaks test sentence ``n`` of ``tts:<speaker>:<n>`` with flite (16 kHz).
+
+    The sentences are the last ones of :data:`tools.corpora.sentences.SENTENCES`
+    taken from the end, so they differ per voice; the demo corpus (which
+    trains the ``make demo`` model, not the models trained on this corpus)
+    draws from the same list.
+    """
+    import tempfile
+
+    from tools.corpora.sentences import SENTENCES
+
+    _, spk, n = src.split(":")
+    voices = list(TTS_TEST_VOICES)
+    index = len(SENTENCES) - 1 - (voices.index(spk) * TTS_TEST_SENTENCES + int(n))
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = os.path.join(tmp, "tts.wav")
+        subprocess.run(
+            ["flite", *TTS_TEST_VOICES[spk], "-t", SENTENCES[index], "-o", wav],
+            capture_output=True,
+            check=True,
+        )
+        return read_audio_native(wav)
+
+
 def _decode(path, codec):
-    if codec == "g722":
+    if codec == "tts":
+        signal, sr = speak_tts(path)
+    elif codec == "g722":
         signal, sr = decode_g722(path)
     else:
         signal, sr = read_audio_native(path)
@@ -741,6 +832,8 @@ def _decode(path, codec):
 
 def _prepare_speech(signal):
     """Trims a decoded clip and keeps its level (only clipping is prevented)."""
+    if len(signal) == 0:
+        return signal  # an empty source file (some prompt packages hold them): too short
     speech = trim_silence(signal, SAMPLE_RATE, threshold_db=-45.0, margin=0.1)
     peak = float(np.abs(speech).max()) if len(speech) else 0.0
     if peak > 0.99:
@@ -988,6 +1081,19 @@ def _mixture_group(item, split, sources):
     return "?"
 
 
+def label_test_groups(manifest_path):
+    """Adds ``"group"`` (:func:`test_group` of the voice) to every test mixture."""
+    with open(manifest_path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    changed = False
+    for item in manifest.values():
+        group = test_group(os.path.basename(os.path.dirname(item["clean_wav"])))
+        if item.get("group") != group:
+            item["group"], changed = group, True
+    if changed:
+        atomic_write(manifest_path, json.dumps(manifest, indent=1))
+
+
 def _score_pair(job):
     from speechbrain_fsce.metrics import pesq_wb, stoi
 
@@ -1091,7 +1197,7 @@ def print_noisy_scores(table):
 
 
 def _snr_order(snr):
-    return float("inf") if snr == "all" else float(snr)
+    return 1e9 if snr == "all" else float(snr)
 
 
 def _write_sources(out, cache):
@@ -1110,6 +1216,10 @@ def _write_sources(out, cache):
         "fillets-ng-data-cs": f"train speech (Czech); test speech ({TEST_SPEAKER})",
         "fillets-ng-data-nl": "test babble (Dutch; band-limited, not used as speech)",
         "asterisk-core-sounds-en-g722": "train speech (English)",
+        "asterisk-core-sounds-es-g722": "train speech (Mexican Spanish)",
+        "asterisk-core-sounds-fr-g722": f"test speech ({TEST_PROMPT_SPEAKER}, Canadian French)",
+        "asterisk-core-sounds-it-g722": "train speech (Italian)",
+        "asterisk-core-sounds-ru-g722": "train speech (Russian)",
         "klettres-data": "train speech (letters, 20 languages minus nl/nds)",
         "openttd-opensfx": "noise (animals: test)",
         "sonic-pi-samples": "train noise",
@@ -1124,7 +1234,7 @@ def _write_sources(out, cache):
 
 def build_benchmark_corpus(
     output_folder,
-    test_utterances=200,
+    test_utterances=50,
     valid_ratio=0.05,
     seed=1234,
     install=True,
@@ -1192,8 +1302,10 @@ def build_benchmark_corpus(
             valid_ratio=valid_ratio,
             split_by="file",
             seed=seed,
+            test_snrs=TEST_SNRS,
             progress=progress,
         )
+        label_test_groups(summary["prepared"]["test"])
         scores_path = os.path.join(out, "prepared", "noisy_scores.json")
         if new_speech or new_noise or not os.path.isfile(scores_path):
             atomic_write(
@@ -1217,7 +1329,7 @@ def main(argv=None):
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_folder", default="data/benchmark")
-    parser.add_argument("--test_utterances", type=int, default=200)
+    parser.add_argument("--test_utterances", type=int, default=50)
     parser.add_argument("--valid_ratio", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--no_install", action="store_true")
