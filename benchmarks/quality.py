@@ -1,34 +1,51 @@
 #!/usr/bin/env python3
-"""Quality of FSCE, its ablations, SpeechBrain's enhancers and a classical one.
+"""Quality of FSCE, its ablations, SpeechBrain's enhancers and a classical one,
+and of the pretrained enhancers a user already has.
 
 One command trains every system at the same budget -- the same training
 utterances, noise, SNRs, excerpts and batches in the same order (drawn from
 ``(seed, step)`` only), the same number of updates, batch size and excerpt
 length, the same STFT where a system has one -- and scores each on the
 unseen test split of the benchmark corpus (``make benchmark-corpus``) at
--5/0/5/10 dB::
+every SNR of its manifest (-5/0/5/10 dB, and 20 dB or clean input where the
+corpus has them)::
 
     python benchmarks/quality.py                       # the whole table
     python benchmarks/quality.py --systems fsce,noisy  # some systems
     python benchmarks/quality.py --steps 2000          # a longer budget
 
-Every system trains in its own folder under ``--work`` with a checkpoint
-every ``--ckpt_every`` updates (an interrupted run resumes where it
-stopped; a finished system is only re-scored if its scores are missing).
-Writes ``quality.json`` (``{system: {"-5"|"0"|"5"|"10"|"avg": {metric:
-value}, "train_seconds", "train_cpu_seconds", "parameters", "steps", ...}}``),
-``quality.md`` and ``quality.png`` into ``--output``; FSCE systems are also
-exported as model folders (``<work>/<system>/model``).
+Pretrained rows (:data:`PRETRAINED`) are scored as they come, on the same
+test mixtures, not trained: the packaged peers ``rnnoise``, ``dtln``,
+``gtcrn``, ``dfn3`` (:func:`quality_systems.packaged_systems`; they need the
+``peers`` extra, ``pip install -e '.[peers]'``) and the models shipped in
+the package, ``shipped_noncausal`` and ``shipped_causal``, loaded as
+``fsce-enhance`` loads them::
+
+    python benchmarks/quality.py --systems noisy,rnnoise,dtln,gtcrn,dfn3,shipped_noncausal,shipped_causal
+
+Every trained system trains in its own folder under ``--work`` with a
+checkpoint every ``--ckpt_every`` updates (an interrupted run resumes where
+it stopped; a finished system is only re-scored if its scores are missing
+or were made on other test mixtures). Each row also records what it is,
+its parameter count (None where unknown) and its real-time factor on one
+thread (:func:`measure_rtf`). Writes ``quality.json`` (``{system:
+{"-5"|"0"|...|"clean"|"avg": {metric: value}, "snrs", "groups",
+"noise_types", "description", "parameters", "rtf", "steps", ...}}``: per
+SNR, per corpus group and per noise type), ``quality.md`` and
+``quality.png`` into ``--output``; FSCE systems are also exported as model
+folders (``<work>/<system>/model``).
 
 Authors
  * speechbrain-fsce developers
 """
 
 import argparse
+import copy
 import json
 import math
 import os
 import shlex
+import statistics
 import sys
 import time
 from multiprocessing import get_context
@@ -38,7 +55,13 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quality_systems import System, peer_systems  # noqa: E402
+from quality_systems import (  # noqa: E402
+    PEERS_INSTALL,
+    PackagedEnhancer,
+    System,
+    packaged_systems,
+    peer_systems,
+)
 
 from speechbrain_fsce.dataio.folders import load_prepared  # noqa: E402
 from speechbrain_fsce.dataio.mixing import OnTheFlyMixer  # noqa: E402
@@ -82,6 +105,31 @@ SYSTEMS = (
     "enhance_resnet",
 )
 
+#: Shipped-model rows: row name -> shipped model name
+#: (:data:`speechbrain_fsce.inference.shipped.SHIPPED_MODELS`).
+SHIPPED_ROWS = {"shipped_noncausal": "noncausal", "shipped_causal": "causal"}
+
+#: Rows scored as they come (not trained), after :data:`SYSTEMS` in the table:
+#: the packaged peers (the ``peers`` extra), then the shipped models. Not in
+#: the default ``--systems``.
+PRETRAINED = (*packaged_systems(), *SHIPPED_ROWS)
+
+#: What each row of :data:`SYSTEMS` is (the packaged peers and the shipped
+#: models describe themselves).
+DESCRIPTIONS = {
+    "noisy": "unprocessed input",
+    "classical": "MMSE-STSA with minimum-statistics noise (no training)",
+    "fsce": "FSCE, demo width, trained here",
+    "fsce_causal": "causal FSCE, demo width, trained here",
+    "magnitude_only": "FSCE ablation: magnitude branch only, trained here",
+    "complex_only": "FSCE ablation: complex branch only, trained here",
+    "no_collaboration": "FSCE ablation: branches without collaboration, trained here",
+    "plain_conv": "FSCE ablation: plain convolutions, trained here",
+    "metricgan_generator": "SpeechBrain MetricGAN+ generator (MSE only), trained here",
+    "cnn_transformer": "SpeechBrain CNN-Transformer mask, trained here",
+    "enhance_resnet": "SpeechBrain EnhanceResnet (quarter width), trained here",
+}
+
 #: Learning rate of every trained system (Adam, gradients clipped at 5):
 #: one value for all. The peers' recipes use 1e-4 to 5e-4 over tens of
 #: epochs; at a budget of a few hundred updates that leaves them far from
@@ -97,7 +145,10 @@ NARROWED = {
 }
 
 METRICS = ("pesq_nb_raw", "pesq_wb", "stoi", "sisdr", "dnsmos_ovrl")
+#: SNR columns always present (others appear when the manifest has them).
 SNRS = ("-5", "0", "5", "10")
+#: Column of the mixtures with an infinite SNR (clean input: noisy == clean).
+CLEAN = "clean"
 
 
 class FSCESystem(System):
@@ -158,6 +209,35 @@ class ModelFolderSystem(System):
         return self.enhancer(noisy, lengths)
 
 
+class ShippedModelSystem(ModelFolderSystem):
+    """A model shipped in the package, loaded as ``fsce-enhance`` loads it.
+
+    ``FSCEEnhancement.from_hparams(source=str(resolve_model(name)))``: the
+    folder under ``speechbrain_fsce/pretrained_models/`` (a local model
+    folder of that name in the working directory would win, as it does for
+    ``fsce-enhance``; :attr:`folder` says which was used). Its network
+    enhances each whole test mixture (``fsce-enhance`` runs long files in
+    10 s chunks with, by default, their exact context: the same output).
+
+    Arguments
+    ---------
+    name : str
+        ``noncausal`` or ``causal``.
+    """
+
+    def __init__(self, name):
+        from speechbrain_fsce.inference.shipped import resolve_model
+
+        self.folder = str(resolve_model(name))
+        super().__init__(self.folder)
+        self.name = name
+
+    @property
+    def description(self):
+        """One line: which shipped model, from where."""
+        return f"shipped model `{self.name}` (package data), as fsce-enhance loads it"
+
+
 #: Extra rows: ``--folders name=DIR`` (set by :func:`main`).
 FOLDERS = {}
 
@@ -180,6 +260,10 @@ def make_system(name):
     """A fresh system by table name."""
     if name in FOLDERS:
         return ModelFolderSystem(FOLDERS[name])
+    if name in SHIPPED_ROWS:
+        return ShippedModelSystem(SHIPPED_ROWS[name])
+    if name in packaged_systems():
+        return packaged_systems()[name]()
     if name in VARIANTS:
         loss = {k: v for k, v in VARIANTS[name].items() if k in LOSS_KEYS}
         return FSCESystem(_variant_configuration(name), loss)
@@ -187,7 +271,7 @@ def make_system(name):
         return FSCESystem({**FSCE_BASE, **FSCE_SYSTEMS[name]})
     peers = peer_systems()
     if name not in peers:
-        raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
+        raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS + PRETRAINED)}")
     return peers[name](**NARROWED.get(name, {}))
 
 
@@ -290,6 +374,80 @@ def train(system, folder, batches, steps, ckpt_every, log, lr=LR, device="cpu"):
     return state
 
 
+def snr_key(snr):
+    """Column of an SNR: ``"clean"`` when infinite (clean input), else as written.
+
+    Example
+    -------
+    >>> snr_key(-5), snr_key(10.0), snr_key(2.5), snr_key(float("inf"))
+    ('-5', '10', '2.5', 'clean')
+    """
+    value = float(snr)
+    if math.isinf(value) and value > 0:
+        return CLEAN
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _snr_order(key):
+    return math.inf if key == CLEAN else float(key)
+
+
+def _noise_type_of():
+    """``tools/corpora/benchmark_corpus.py``'s mixture-to-noise-type rule."""
+    try:
+        from tools.corpora.benchmark_corpus import _mixture_group
+    except ImportError:  # run as a script: the repository root is not on sys.path
+        sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from tools.corpora.benchmark_corpus import _mixture_group
+    return _mixture_group
+
+
+def mixture_labels(prepared, keys):
+    """Corpus group and noise type of test mixtures.
+
+    The group is the manifest's ``"group"`` (``"all"`` where absent). The
+    noise type is the manifest's ``"noise_type"`` where present, else the
+    type of the noise file the mixture was cut from, as
+    ``tools/corpora/benchmark_corpus.py`` (``noisy_scores``) derives it from
+    ``noise_test.sources.json`` and the mixture's ``noise_offset`` (the
+    file name up to its first ``_``; ``"?"`` where unknown), and None for
+    clean input (infinite SNR).
+
+    Arguments
+    ---------
+    prepared : str
+        The prepared corpus folder.
+    keys : iterable of str
+        Test mixture ids.
+
+    Returns
+    -------
+    dict
+        ``{key: {"group": str, "noise_type": str or None}}``.
+    """
+    manifest = load_prepared(prepared, "test")
+    sources_path = os.path.join(prepared, "noise_test.sources.json")
+    sources = None
+    if os.path.isfile(sources_path):
+        with open(sources_path, encoding="utf-8") as f:
+            sources = json.load(f)["files"]
+    noise_type_of = None
+    labels = {}
+    for key in keys:
+        item = manifest[key]
+        if snr_key(item["snr"]) == CLEAN:
+            noise_type = None
+        elif item.get("noise_type") is not None:
+            noise_type = str(item["noise_type"])
+        elif sources is not None and "noise_offset" in item:
+            noise_type_of = noise_type_of or _noise_type_of()
+            noise_type = noise_type_of(item, "test", sources)
+        else:
+            noise_type = "?"
+        labels[key] = {"group": str(item.get("group") or "all"), "noise_type": noise_type}
+    return labels
+
+
 def scored_test_items(prepared, utterances, seed):
     """The scored test mixtures: ``utterances`` clean test files x every SNR."""
     manifest = load_prepared(prepared, "test")
@@ -344,27 +502,201 @@ def enhance_and_score(system, items, n_jobs, dnsmos_utterances, log, device="cpu
     return {k: {"snr": items[k]["snr"], **s} for k, s in zip(keys, scores)}
 
 
-def summarize(per_item):
-    """Means per SNR and over all, over the clips each metric could score."""
-    table = {}
-    groups = {snr: [v for v in per_item.values() if str(v["snr"]) == snr] for snr in SNRS}
-    groups["avg"] = list(per_item.values())
-    for snr, rows in groups.items():
-        cell = {}
-        for m in METRICS:
-            tried = [r[m] for r in rows if r[m] is not None]
-            values = [v for v in tried if math.isfinite(v)]
-            cell[m] = float(np.mean(values)) if values else None
-            if len(values) < len(tried):  # e.g. PESQ found no utterance
-                cell[f"{m}_unscored"] = len(tried) - len(values)
-            if m == "dnsmos_ovrl":
-                cell["dnsmos_n"] = len(values)
-        cell["n"] = len(rows)
-        table[snr] = cell
+def _cell(rows):
+    """Means of each metric over ``rows``, over the clips it could score."""
+    cell = {}
+    for m in METRICS:
+        tried = [r[m] for r in rows if r.get(m) is not None]
+        values = [v for v in tried if math.isfinite(v)]
+        cell[m] = float(np.mean(values)) if values else None
+        if len(values) < len(tried):  # e.g. PESQ found no utterance, or an infinite SI-SDR
+            cell[f"{m}_unscored"] = len(tried) - len(values)
+        if m == "dnsmos_ovrl":
+            cell["dnsmos_n"] = len(values)
+    cell["n"] = len(rows)
+    return cell
+
+
+def _per_snr(rows):
+    """``{snr column: cell}`` in SNR order, with ``"avg"`` over the noisy ones."""
+    by_snr = {}
+    for r in rows:
+        by_snr.setdefault(snr_key(r["snr"]), []).append(r)
+    table = {key: _cell(by_snr[key]) for key in sorted(by_snr, key=_snr_order)}
+    table["avg"] = _cell([r for r in rows if snr_key(r["snr"]) != CLEAN])
     return table
 
 
-def system_config(name, args):
+def summarize(per_item):
+    """Means per SNR, per group and per noise type, over the clips each metric could score.
+
+    A metric's non-finite values (PESQ finding no utterance, an infinite
+    SI-SDR) are left out of its means and counted as ``<metric>_unscored``.
+
+    Arguments
+    ---------
+    per_item : dict
+        ``{mixture: {"snr", metric: value, "group"?, "noise_type"?}}``.
+
+    Returns
+    -------
+    dict
+        ``{snr column: cell}`` for :data:`SNRS` and every other SNR present
+        (``"clean"`` for clean input), ``"avg"`` (every mixture with a
+        finite SNR), ``"snrs"`` (the SNR columns present, in order),
+        ``"groups"`` (``{group: {snr column: cell, "avg": cell}}``; group
+        ``"all"`` where the manifest has none) and ``"noise_types"``
+        (``{type: {snr column: cell, "avg": cell}}``, noisy mixtures only).
+        A cell holds each metric's mean (None: no clip scored), ``n``,
+        ``dnsmos_n`` and the ``_unscored`` counts.
+    """
+    rows = list(per_item.values())
+    snrs = sorted({snr_key(r["snr"]) for r in rows}, key=_snr_order)
+    table = {snr: _cell([]) for snr in SNRS}
+    table.update(_per_snr(rows))
+    table = {key: table[key] for key in sorted(set(table) - {"avg"}, key=_snr_order)} | {
+        "avg": table["avg"]
+    }
+    table["snrs"] = snrs
+    groups, noise_types = {}, {}
+    for r in rows:
+        groups.setdefault(r.get("group") or "all", []).append(r)
+        if snr_key(r["snr"]) != CLEAN:
+            noise_types.setdefault(r.get("noise_type") or "?", []).append(r)
+    table["groups"] = {g: _per_snr(groups[g]) for g in sorted(groups)}
+    table["noise_types"] = {t: _per_snr(noise_types[t]) for t in sorted(noise_types)}
+    return table
+
+
+def rtf_audio(items, seconds):
+    """``seconds`` of 16 kHz test audio to time the systems on.
+
+    The noisy test mixtures one after another (in manifest order, repeated
+    if they are shorter), cut to ``seconds``.
+
+    Arguments
+    ---------
+    items : dict
+        Test mixtures (``scored_test_items``).
+    seconds : float
+        Length wanted.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``round(seconds * 16000)`` samples.
+    """
+    wanted = int(round(seconds * 16000))
+    signals = [sf.read(item["noisy_wav"], dtype="float32")[0] for item in items.values()]
+    total = sum(len(x) for x in signals)
+    if total == 0:
+        raise ValueError("no test audio to measure the real-time factor on")
+    repeated = np.concatenate(signals * (wanted // total + 1))
+    return repeated[:wanted].astype(np.float32)
+
+
+def measure_rtf(system, audio, repeats=3):
+    """Real-time factor of ``system`` on ``audio``, on the CPU with one thread.
+
+    Seconds of processing per second of audio, median over ``repeats``
+    timed runs after one untimed warm-up on the first second: wall-clock
+    (``rtf``) and the process's CPU time (``rtf_cpu``; on a machine shared
+    with other work the wall time also counts waiting, the CPU time does
+    not), with torch at one thread (the packaged peers' onnxruntime sessions
+    are set to one thread; their C runtimes ran on one here: CPU time never
+    above wall time). A system on
+    another device is timed on a CPU copy. For a packaged peer the
+    per-signal start (:meth:`~quality_systems.PackagedEnhancer.open_stream`,
+    e.g. DeepFilterNet3 loading its model) is timed apart (``start_seconds``):
+    the RTF is the cost per hop of a running stream.
+
+    Arguments
+    ---------
+    system : quality_systems.System
+        The system (in eval mode).
+    audio : numpy.ndarray
+        1-D 16 kHz float32.
+    repeats : int
+        Timed runs.
+
+    Returns
+    -------
+    dict
+        ``rtf``, ``rtf_cpu``, ``start_seconds`` (None except for packaged
+        peers), ``rtf_seconds`` (audio length), ``rtf_repeats``,
+        ``rtf_load`` (the machine's one-minute load average just before).
+
+    Example
+    -------
+    >>> from quality_systems import NoisyInput
+    >>> out = measure_rtf(NoisyInput(), np.zeros(16000, dtype=np.float32), repeats=1)
+    >>> out["rtf"] >= 0, out["rtf_seconds"], out["start_seconds"]
+    (True, 1.0, None)
+    """
+    on_cpu = all(t.device.type == "cpu" for t in [*system.parameters(), *system.buffers()])
+    if not on_cpu:
+        system = copy.deepcopy(system).cpu()
+    system.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    walls, cpus, starts = [], [], []
+    try:
+        with torch.no_grad():
+            for run in range(repeats + 1):
+                signal = audio[:16000] if run == 0 else audio
+                state = None
+                if isinstance(system, PackagedEnhancer):
+                    wall0 = time.perf_counter()
+                    state = system.open_stream()
+                    starts.append(time.perf_counter() - wall0)
+                wall0, cpu0 = time.perf_counter(), time.process_time()
+                if isinstance(system, PackagedEnhancer):
+                    system.enhance_signal(signal, state)
+                    system.close_stream(state)
+                else:
+                    system.enhance(torch.from_numpy(signal)[None])
+                if run:
+                    walls.append(time.perf_counter() - wall0)
+                    cpus.append(time.process_time() - cpu0)
+    finally:
+        torch.set_num_threads(threads)
+    seconds = len(audio) / 16000
+    return {
+        "rtf": statistics.median(walls) / seconds,
+        "rtf_cpu": statistics.median(cpus) / seconds,
+        "start_seconds": statistics.median(starts[1:]) if starts else None,
+        "rtf_seconds": seconds,
+        "rtf_repeats": repeats,
+        "rtf_load": load,
+    }
+
+
+def describe(name, system):
+    """One line: what the row ``name`` is."""
+    if name in FOLDERS:
+        return f"FSCE model folder {FOLDERS[name]}, not trained here"
+    if name in VARIANTS:
+        return "FSCE variant (see its configuration), trained here"
+    if isinstance(system, PackagedEnhancer):
+        return f"{system.description} ({system.distribution} {system.version()})"
+    if isinstance(system, ShippedModelSystem):
+        return system.description
+    return DESCRIPTIONS.get(name, name)
+
+
+def _source(name, system=None):
+    """Where a row's weights come from (None: trained here)."""
+    if name in FOLDERS:
+        return os.path.abspath(FOLDERS[name])
+    if isinstance(system, ShippedModelSystem):
+        return system.folder
+    if isinstance(system, PackagedEnhancer):
+        return f"{system.distribution}=={system.version()}"
+    return None
+
+
+def system_config(name, args, system=None):
     """What a system's training and scores depend on, besides ``--steps``.
 
     Stored as ``config.json`` in its work folder; a later run with other
@@ -383,7 +715,7 @@ def system_config(name, args):
                     if name in FSCE_SYSTEMS
                     else NARROWED.get(name)
                 ),
-                "source": os.path.abspath(FOLDERS[name]) if name in FOLDERS else None,
+                "source": _source(name, system),
                 "test_utterances": args.test_utterances,
                 "dnsmos_utterances": args.dnsmos_utterances,
                 "prepared": args.prepared,
@@ -409,8 +741,8 @@ def run_system(name, args):
 
     device = torch.device(getattr(args, "device", "cpu"))
     system = make_system(name).to(device)
-    parameters = sum(p.numel() for p in system.parameters())
-    config = system_config(name, args)
+    parameters = system.num_parameters()
+    config = system_config(name, args, system)
     config_path = os.path.join(folder, "config.json")
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as f:
@@ -432,23 +764,51 @@ def run_system(name, args):
     scores_path = os.path.join(
         folder, f"scores_{args.steps}_{args.test_utterances}_{args.dnsmos_utterances}.json"
     )
+    items = scored_test_items(args.prepared, args.test_utterances, args.seed)
+    per_item = None
     if os.path.isfile(scores_path):
         with open(scores_path, encoding="utf-8") as f:
             per_item = json.load(f)
-    else:
-        items = scored_test_items(args.prepared, args.test_utterances, args.seed)
+        if set(per_item) != set(items):
+            log(f"{scores_path}: scored on other test mixtures; scoring again")
+            per_item = None
+    if per_item is None:
         per_item = enhance_and_score(
             system, items, args.score_jobs, args.dnsmos_utterances, log, device=device
         )
-        atomic_write(scores_path, json.dumps(per_item))
+    labels = mixture_labels(args.prepared, per_item)
+    for key, label in labels.items():
+        per_item[key].update(label)
+    atomic_write(scores_path, json.dumps(per_item))
+    rtf = {}
+    if getattr(args, "rtf_seconds", 0) > 0:
+        rtf = measure_rtf(system, rtf_audio(items, args.rtf_seconds), args.rtf_repeats)
+        log(
+            f"RTF on one thread: {rtf['rtf']:.4f} wall, {rtf['rtf_cpu']:.4f} CPU "
+            f"({rtf['rtf_seconds']:g} s of audio, load {rtf['rtf_load']})"
+        )
     if (name in FSCE_SYSTEMS or name in VARIANTS) and name not in FOLDERS:
+        import inspect
+
         from speechbrain_fsce.inference.export import export_model
 
-        export_model(os.path.join(folder, "model"), system.enhancer, system.overrides)
+        # The harness's own export, rewritten after every run (a resumed training
+        # changes it); export_model refuses to replace a folder unless told to,
+        # where it has that option.
+        replace = "overwrite" in inspect.signature(export_model).parameters
+        export_model(
+            os.path.join(folder, "model"),
+            system.enhancer,
+            system.overrides,
+            **({"overwrite": True} if replace else {}),
+        )
     entry = summarize(per_item)
     entry["scores_file"] = os.path.abspath(scores_path)
     entry.update(
+        description=describe(name, system),
+        trained_here=system.trainable,
         parameters=parameters,
+        **rtf,
         steps=state["step"],
         train_seconds=round(state["wall"], 1),
         train_cpu_seconds=round(state["cpu"], 1),
@@ -462,7 +822,7 @@ def run_system(name, args):
             else NARROWED.get(name, {})
         ),
         loss_weights={k: v for k, v in VARIANTS.get(name, {}).items() if k in LOSS_KEYS} or None,
-        source=FOLDERS.get(name),
+        source=_source(name, system),
         batch_size=args.batch_size,
         excerpt_seconds=args.excerpt_seconds,
         seed=args.seed,
@@ -499,7 +859,8 @@ def paired_differences(results, reference="fsce", metrics=("pesq_wb", "stoi"), d
 
     Returns ``{row: {metric: (mean, low, high)}}`` with a 95 % bootstrap
     interval over mixtures (paired: the same mixtures are drawn for both),
-    for the rows whose per-mixture scores (``scores_file``) are readable.
+    for the rows whose per-mixture scores (``scores_file``) are readable;
+    mixtures with noise only (clean input left out, as in ``avg``).
     """
     per_item = {}
     for name, e in results.items():
@@ -515,6 +876,7 @@ def paired_differences(results, reference="fsce", metrics=("pesq_wb", "stoi"), d
         if name == reference:
             continue
         keys = sorted(set(items) & set(per_item[reference]))
+        keys = [k for k in keys if snr_key(items[k]["snr"]) != CLEAN]
         if not keys:
             continue
         cell = {}
@@ -530,6 +892,70 @@ def paired_differences(results, reference="fsce", metrics=("pesq_wb", "stoi"), d
     return out
 
 
+def _snr_columns(results):
+    """SNR columns of the rows, in SNR order (``"clean"`` last)."""
+    keys = {k for e in results.values() for k in e.get("snrs", SNRS)} | set(SNRS)
+    return sorted(keys, key=_snr_order)
+
+
+def _paired_table(results, reference):
+    paired = paired_differences(results, reference=reference)
+    if not paired:
+        return []
+    lines = [
+        "",
+        f"Difference from `{reference}` on the same mixtures (with noise; mean, and 95 % "
+        "bootstrap interval over mixtures; an interval that holds 0 is no measured "
+        "difference; the mixtures of one utterance are correlated, so the intervals are if "
+        "anything too narrow):",
+        "",
+        "| system | PESQ-WB | STOI |",
+        "|---|---|---|",
+    ]
+    for name, cell in paired.items():
+        text = [
+            f"{cell[m][0]:+.3f} [{cell[m][1]:+.3f}, {cell[m][2]:+.3f}]" if m in cell else "-"
+            for m in ("pesq_wb", "stoi")
+        ]
+        lines.append(f"| {name} | " + " | ".join(text) + " |")
+    return lines
+
+
+def _breakdown_table(results, key, title):
+    """Rows x (groups or noise types): PESQ-WB / STOI / SI-SDR averages."""
+    columns = sorted({c for e in results.values() for c in e.get(key, {})})
+    if not columns:
+        return []
+
+    def cell(e, c):
+        avg = e.get(key, {}).get(c, {}).get("avg")
+        if not avg or not avg.get("n"):
+            return "-"
+        parts = [
+            "-" if avg[m] is None else (f"{avg[m]:.2f}" if m == "sisdr" else f"{avg[m]:.3f}")
+            for m in ("pesq_wb", "stoi", "sisdr")
+        ]
+        return " / ".join(parts)
+
+    counts = {}
+    for e in results.values():
+        for c in columns:
+            n = e.get(key, {}).get(c, {}).get("avg", {}).get("n")
+            if n:
+                counts[c] = n
+    lines = [
+        "",
+        f"{title}: PESQ-WB / STOI / SI-SDR (dB), averages over the mixtures with noise "
+        "(per SNR in quality.json):",
+        "",
+        "| system | " + " | ".join(f"{c} (n={counts.get(c, 0)})" for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name, e in results.items():
+        lines.append(f"| {name} | " + " | ".join(cell(e, c) for c in columns) + " |")
+    return lines
+
+
 def markdown(results):
     """The table of ``quality.json`` in markdown, with the commands that made it."""
 
@@ -538,8 +964,25 @@ def markdown(results):
             return "-"
         return f"{v:.2f}" if m in ("sisdr",) else f"{v:.3f}"
 
+    def params(e):
+        return "n/a" if e.get("parameters") is None else f"{e['parameters']:,}"
+
+    def rtf(e):
+        if e.get("rtf") is None:
+            return "-"
+        return f"{e['rtf']:.3f} / {e['rtf_cpu']:.3f}"
+
+    def trained(e):
+        return e.get("trained_here", e.get("steps", 0) > 0)
+
+    snr_columns = _snr_columns(results)
+    noisy_columns = [c for c in snr_columns if c != CLEAN]
+    timing = {
+        (e.get("rtf_seconds"), e.get("rtf_repeats")) for e in results.values() if e.get("rtf")
+    }
     lines = [
-        "# Quality at equal budget (benchmark corpus, unseen speaker and noise types)",
+        "# Quality at equal budget, and pretrained enhancers "
+        "(benchmark corpus, unseen speaker and noise types)",
         "",
         "Made by (each row records its command in quality.json):",
         "",
@@ -548,30 +991,69 @@ def markdown(results):
         "Every trained system: the same updates on the same batches (see the "
         "command's --steps, --batch_size, --excerpt_seconds, --seed), Adam at "
         f"lr {LR:g} (variants below may set another), gradients clipped at 5. "
+        "Pretrained rows (updates `-`) are scored as they come on the same test mixtures: "
+        "the packaged peers at their own rates (16 kHz input resampled with soxr to and "
+        "from 48 kHz for RNNoise and DeepFilterNet3), their algorithmic delays removed, "
+        "the shipped models as fsce-enhance loads them. "
         "PESQ, STOI and SI-SDR over every scored test mixture; DNSMOS OVRL over "
         "the mixtures of the first --dnsmos_utterances test files. Narrowed peers: "
         + ", ".join(f"{k} {v}" for k, v in NARROWED.items())
         + ".",
         "",
-        "Averages over -5/0/5/10 dB:",
+        "RTF: seconds of processing per second of audio, on the CPU with one thread, "
+        "wall-clock / process CPU time (median of "
+        + (
+            ", ".join(f"{r} runs on {s:g} s" for s, r in sorted(timing))
+            if timing
+            else "no measurement"
+        )
+        + " of test audio; the machine's load average at the time is in quality.json; "
+        "a packaged peer's per-stream start, such as DeepFilterNet3 loading its model, "
+        "is left out: `start_seconds`).",
         "",
-        "| system | " + " | ".join(LABELS[m] for m in METRICS) + " | parameters | updates "
-        "| train wall s | train CPU s |",
-        "|---|" + "---|" * (len(METRICS) + 4),
+        f"Averages over the mixtures with noise ({', '.join(noisy_columns)} dB):",
+        "",
+        "| system | what | "
+        + " | ".join(LABELS[m] for m in METRICS)
+        + " | parameters | RTF 1 thread (wall / CPU) | updates | train wall s | train CPU s |",
+        "|---|---|" + "---|" * (len(METRICS) + 5),
     ]
     for name, e in results.items():
+        what = e.get("description") or DESCRIPTIONS.get(name, "")
         lines.append(
-            f"| {name} | "
+            f"| {name} | {what} | "
             + " | ".join(f(e["avg"][m], m) for m in METRICS)
-            + f" | {e['parameters']:,} | {e['steps']} | {e['train_seconds']:.0f} "
-            f"| {e['train_cpu_seconds']:.0f} |"
+            + f" | {params(e)} | {rtf(e)} | "
+            + (
+                f"{e['steps']} | {e['train_seconds']:.0f} | {e['train_cpu_seconds']:.0f} |"
+                if trained(e)
+                else "- | - | - |"
+            )
         )
+    headers = [c + (" (clean input)" if c == CLEAN else "") for c in snr_columns]
     for m in METRICS:
-        lines += ["", f"{LABELS[m]} per SNR:", "", "| system | " + " | ".join(SNRS) + " |"]
-        lines.append("|---|" + "---|" * len(SNRS))
+        lines += ["", f"{LABELS[m]} per SNR (dB):", "", "| system | " + " | ".join(headers) + " |"]
+        lines.append("|---|" + "---|" * len(snr_columns))
         for name, e in results.items():
-            lines.append(f"| {name} | " + " | ".join(f(e[s][m], m) for s in SNRS) + " |")
-    variants = {n: e for n, e in results.items() if e.get("loss_weights") or n not in SYSTEMS}
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f(e[c][m], m) if c in e else "-" for c in snr_columns)
+                + " |"
+            )
+    if CLEAN in snr_columns:
+        lines += [
+            "",
+            "`clean (clean input)`: mixtures without noise (noisy = clean); `noisy` there "
+            "scores the clean signal against itself (SI-SDR at the metric's ceiling, about "
+            "100 dB: not a measurement). They are left out of every average above and below.",
+        ]
+    lines += _breakdown_table(results, "groups", "Per corpus group")
+    lines += _breakdown_table(results, "noise_types", "Per noise type")
+    variants = {
+        n: e
+        for n, e in results.items()
+        if e.get("loss_weights") or (n not in SYSTEMS and n not in PRETRAINED)
+    }
     if variants:
         lines += ["", "Rows beyond the systems (FSCE variants, model folders):", ""]
         for name, e in variants.items():
@@ -581,29 +1063,21 @@ def markdown(results):
                 "configuration": e.get("configuration"),
             }
             lines.append(f"- `{name}`: {what}")
-    paired = paired_differences(results)
-    if paired:
-        lines += [
-            "",
-            "Difference from `fsce` on the same mixtures (mean, and 95 % bootstrap "
-            "interval over mixtures; an interval that holds 0 is no measured difference; "
-            "the mixtures of one utterance are correlated, so the intervals are if anything "
-            "too narrow):",
-            "",
-            "| system | PESQ-WB | STOI |",
-            "|---|---|---|",
-        ]
-        for name, cell in paired.items():
-            text = [
-                f"{cell[m][0]:+.3f} [{cell[m][1]:+.3f}, {cell[m][2]:+.3f}]" if m in cell else "-"
-                for m in ("pesq_wb", "stoi")
-            ]
-            lines.append(f"| {name} | " + " | ".join(text) + " |")
-    unscored = {
-        name: {k: v for k, v in e["avg"].items() if k.endswith("_unscored")}
-        for name, e in results.items()
-    }
-    unscored = {k: v for k, v in unscored.items() if v}
+    pretrained = {n: e for n, e in results.items() if n in PRETRAINED}
+    if pretrained:
+        lines += ["", "Pretrained rows, where their weights come from:", ""]
+        for name, e in pretrained.items():
+            start = e.get("start_seconds")
+            extra = f"; per-stream start {start:.2f} s" if start and start >= 0.01 else ""
+            lines.append(f"- `{name}`: {e.get('source')}{extra}")
+    for reference in ("fsce", "shipped_noncausal", "shipped_causal"):
+        lines += _paired_table(results, reference)
+    unscored = {}
+    for name, e in results.items():
+        for c in [*snr_columns, "avg"]:
+            cell = {k: v for k, v in e.get(c, {}).items() if k.endswith("_unscored")}
+            if cell:
+                unscored.setdefault(name, {})[c] = cell
     if unscored:
         lines += ["", f"Clips a metric could not score (left out of its mean): {unscored}"]
     return "\n".join(lines) + "\n"
@@ -621,7 +1095,14 @@ def plot(results, path):
     for ax, m in zip(axes, METRICS):
         values = [results[n]["avg"][m] if results[n]["avg"][m] is not None else 0 for n in names]
         colors = [
-            "0.6" if n == "noisy" else ("C0" if n.startswith("fsce") else "C1") for n in names
+            "0.6"
+            if n == "noisy"
+            else "C0"
+            if n.startswith("fsce") or n.startswith("shipped")
+            else "C2"
+            if n in PRETRAINED
+            else "C1"
+            for n in names
         ]
         ax.bar(range(len(names)), values, color=colors)
         ax.set_xticks(range(len(names)))
@@ -629,7 +1110,10 @@ def plot(results, path):
         ax.set_title(LABELS[m])
         low = min(values)
         ax.set_ylim(min(0, low) if m == "sisdr" else 0.9 * low, max(values) * 1.05 + 1e-9)
-    fig.suptitle("Equal budget, average over -5/0/5/10 dB (grey: noisy, blue: FSCE family)")
+    fig.suptitle(
+        "Average over the mixtures with noise (grey: noisy, blue: FSCE family and shipped "
+        "models, green: packaged pretrained peers)"
+    )
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
@@ -643,7 +1127,12 @@ def main(argv=None):
     parser.add_argument("--prepared", default="data/benchmark/prepared")
     parser.add_argument("--work", default="results/quality")
     parser.add_argument("--output", default="benchmarks/results")
-    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help="comma-separated rows (default: every trained system, noisy and classical); "
+        f"also the pretrained rows {','.join(PRETRAINED)}",
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -671,6 +1160,14 @@ def main(argv=None):
         help="torch device of training and enhancement (default: cuda when present)",
     )
     parser.add_argument("--score_jobs", type=int, default=1, help="scoring processes per system")
+    parser.add_argument(
+        "--rtf_seconds",
+        type=float,
+        default=10.0,
+        help="seconds of test audio each system's real-time factor is measured on "
+        "(one thread, CPU; 0: not measured)",
+    )
+    parser.add_argument("--rtf_repeats", type=int, default=3, help="timed runs of the RTF")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/quality.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
@@ -688,8 +1185,13 @@ def main(argv=None):
     VARIANTS.update(args.variant_rows)
     names += [n for n in (*args.folder_rows, *args.variant_rows) if n not in names]
     for n in [n for n in names if n not in FOLDERS and n not in VARIANTS]:
-        if n not in SYSTEMS:
-            parser.error(f"unknown system {n!r}; choose from {', '.join(SYSTEMS)}")
+        if n not in SYSTEMS + PRETRAINED:
+            parser.error(f"unknown system {n!r}; choose from {', '.join(SYSTEMS + PRETRAINED)}")
+        peer = packaged_systems().get(n)
+        if peer is not None and not peer.available():
+            parser.error(f"{n} needs {peer.distribution} (the peers extra: {PEERS_INSTALL})")
+    if args.rtf_repeats < 1:
+        parser.error("--rtf_repeats must be at least 1")
     if not os.path.isfile(os.path.join(args.prepared, "test.json")):
         parser.error(f"{args.prepared}: no prepared corpus (run `make benchmark-corpus`)")
     args.prepared = os.path.abspath(args.prepared)
@@ -713,7 +1215,8 @@ def main(argv=None):
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
     results.update(done)
-    order = [n for n in SYSTEMS if n in results] + sorted(set(results) - set(SYSTEMS))
+    known = SYSTEMS + PRETRAINED
+    order = [n for n in known if n in results] + sorted(set(results) - set(known))
     results = {n: results[n] for n in order}
     atomic_write(path, json.dumps(results, indent=1))
     atomic_write(os.path.join(args.output, "quality.md"), markdown(results))

