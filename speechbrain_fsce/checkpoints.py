@@ -7,7 +7,14 @@
   recovering, a checkpoint that is incomplete or unreadable anyway (an empty
   or damaged file, e.g. written by an older version) is skipped with a
   warning and moved aside to ``.invalid-CKPT+...`` (kept for inspection);
-  recovery falls back to the previous good checkpoint.
+  recovery falls back to the previous good checkpoint. Before a checkpoint
+  is loaded, the weights of every module are read as data
+  (:func:`speechbrain_fsce.model_folder.read_weights`: size-bounded,
+  ``weights_only``) and compared with the module: a pickled checkpoint, or
+  one of another architecture (a run folder resumed with another
+  ``--fsce``), stops with one line
+  (:class:`~speechbrain_fsce.model_folder.ModelFolderError`) instead of a
+  traceback.
 * :class:`TrainingLock` is a lock file in the output folder: a second
   training started in the same folder stops with a clear error instead of
   writing every epoch twice and deleting the other run's checkpoints. A
@@ -232,6 +239,35 @@ class SafeCheckpointer(Checkpointer):
         logger.log(verbosity, "Saved a checkpoint in %s", final)
         paramfiles = {key: final / path.name for key, path in staged.paramfiles.items()}
         return Checkpoint(final, staged.meta, paramfiles)
+
+    def _call_load_hooks(self, checkpoint):
+        """Checks every module's weights (one-line errors), then loads as SpeechBrain does."""
+        import torch
+
+        from speechbrain_fsce.model_folder import (
+            ModelMismatchError,
+            module_bound,
+            read_weights,
+            state_difference,
+        )
+
+        for name, obj in self.recoverables.items():
+            path = checkpoint.paramfiles.get(name)
+            if (
+                not isinstance(obj, torch.nn.Module)
+                or path is None
+                or name in self.custom_load_hooks
+            ):
+                continue
+            state = read_weights(path, module_bound(obj))
+            problem = state_difference(obj, state)
+            if problem:
+                raise ModelMismatchError(
+                    f"{path} does not fit the {name} of this run: {problem}; the checkpoints of "
+                    f"{self.checkpoints_dir} were trained with another architecture (--fsce): "
+                    "give that architecture to resume them, or another --output_folder to start afresh"
+                )
+        return super()._call_load_hooks(checkpoint)
 
     def list_checkpoints(self):
         """Lists the readable checkpoints; moves the others aside with a warning.

@@ -22,8 +22,8 @@ the exit status is then 1. Usage errors (bad options, an unusable model
 folder or device) exit with status 2. Every error is one line naming the
 file or option; ``--debug`` adds Python tracebacks. SIGINT/SIGTERM stop the
 run, remove the file being written and exit with 130/143 and a one-line
-message. Model folders are loaded safely (no code from them runs; see
-:mod:`speechbrain_fsce.safe_loading`) unless ``--unsafe-load`` is given.
+message. Model folders are read as data (no code from them runs; see
+:mod:`speechbrain_fsce.model_folder`) unless ``--unsafe-load`` is given.
 
 Input shorter than one STFT frame is enhanced (zero-padded by the centred
 STFT, same length out); silence comes out as near-zero silence.
@@ -36,9 +36,13 @@ needs the ``dnsmos`` extra, a one-line error otherwise; a file shorter than
 
 ``fsce-export --save_folder <run>/save --output <model folder>`` writes the
 best checkpoint of a training run as a model folder, with the architecture
-given by ``--overrides '{"causal": true}'`` or read from the run's
-``--hparams <run>/hyperparams.yaml``. ``fsce-export --model <model folder or
-shipped name> --onnx <folder>`` writes a model's ONNX graphs.
+given by ``--overrides '{"causal": true}'`` or read (as data) from the run's
+``--hparams <run>/hyperparams.yaml``. ``--output`` must be new, empty, or,
+with ``--overwrite``, an earlier model folder; a folder holding anything
+else (a training run, a model card) is never replaced. ``fsce-export
+--model <model folder or shipped name> --onnx <folder>`` writes a model's
+ONNX graphs; ``fsce-export --upgrade <model folder>`` adds the
+``model.json`` of a folder written by an older version.
 
 ``fsce-prepare`` forwards to ``python -m speechbrain_fsce.dataio.folders``.
 
@@ -428,7 +432,7 @@ def _enhance(args, prog):
     import soundfile as sf
     from tqdm import tqdm
 
-    from speechbrain_fsce.safe_loading import check_device
+    from speechbrain_fsce.model_folder import check_device
 
     _threads(args.threads)
     if args.score:
@@ -572,13 +576,30 @@ def export_main(argv=None):
         help="an existing model folder or a shipped model (noncausal, causal); "
         "with --onnx: export it to ONNX",
     )
+    src.add_argument(
+        "--upgrade",
+        metavar="MODEL_FOLDER",
+        help="add model.json to a model folder written by an older speechbrain-fsce "
+        "(its hyperparams.yaml is read as data, never run)",
+    )
     parser.add_argument(
-        "--output", help="model folder to write (an earlier export there is replaced)"
+        "--output",
+        help="model folder to write: new or empty (an earlier model folder only with "
+        "--overwrite; a folder holding anything else is never replaced)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier model folder at --output"
     )
     parser.add_argument(
         "--onnx",
         default=None,
         help="also write ONNX graphs + fsce_onnx.json to this folder (needs the onnx extra)",
+    )
+    parser.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="with --model: load it with SpeechBrain's loader, which runs code from its "
+        "hyperparams.yaml and checkpoint: only for folders from a source you trust",
     )
     arch = parser.add_mutually_exclusive_group()
     arch.add_argument(
@@ -587,7 +608,8 @@ def export_main(argv=None):
     arch.add_argument(
         "--hparams",
         default=None,
-        help="training run's hyperparams.yaml to read the architecture from",
+        help="training run's hyperparams.yaml (or a model folder's model.json) to read "
+        "the architecture from",
     )
     parser.add_argument(
         "--max_key",
@@ -596,15 +618,30 @@ def export_main(argv=None):
     )
     parser.add_argument("--min_key", default=None, help="checkpoint meta key to minimise instead")
     args = parser.parse_args(argv)
+    prog = "fsce-export"
+    if args.upgrade is not None:
+        if args.output is not None or args.onnx is not None:
+            return _fail("--upgrade changes a folder in place: no --output or --onnx", prog)
+        from speechbrain_fsce.model_folder import upgrade
+
+        try:
+            written = upgrade(args.upgrade)
+        except (ValueError, OSError) as err:
+            return _fail(_one_line(err), prog)
+        print(
+            f"{prog}: {'wrote' if written else 'already has'} "
+            f"{os.path.join(args.upgrade, 'model.json')}"
+        )
+        return EXIT_OK
     if args.model is not None:
         if args.onnx is None or args.output is not None:
             return _fail(
                 "--model exports an existing model folder to ONNX: give --onnx DIR (and no --output)",
-                "fsce-export",
+                prog,
             )
-        return _export_onnx(args.model, args.onnx)
+        return _export_onnx(args.model, args.onnx, trusted=args.unsafe_load)
     if args.output is None:
-        return _fail("--output is required with --save_folder or --ckpt", "fsce-export")
+        return _fail("--output is required with --save_folder or --ckpt", prog)
 
     from speechbrain_fsce.inference.export import export_best, export_model, overrides_from_hparams
 
@@ -613,39 +650,51 @@ def export_main(argv=None):
             try:
                 overrides = json.loads(args.overrides)
             except json.JSONDecodeError as err:
-                return _fail(f"--overrides is not valid JSON ({err})", "fsce-export")
+                return _fail(f"--overrides is not valid JSON ({err})", prog)
             if not isinstance(overrides, dict):
-                return _fail("--overrides must be a JSON object", "fsce-export")
+                return _fail("--overrides must be a JSON object", prog)
         elif args.hparams is not None:
             overrides = overrides_from_hparams(args.hparams)
         else:
             overrides = {}
         if args.ckpt:
-            folder = export_model(args.output, args.ckpt, overrides)
+            folder = export_model(args.output, args.ckpt, overrides, overwrite=args.overwrite)
             chosen = f"{args.ckpt}"
         else:
             result = export_best(
-                args.save_folder, args.output, overrides, max_key=args.max_key, min_key=args.min_key
+                args.save_folder,
+                args.output,
+                overrides,
+                max_key=args.max_key,
+                min_key=args.min_key,
+                overwrite=args.overwrite,
             )
             folder = result["folder"]
             chosen = f"{result['checkpoint']} {result['meta']}"
     except (ValueError, OSError) as err:
-        return _fail(str(err), "fsce-export")
-    print(f"fsce-export: wrote {folder} from {chosen}")
+        return _fail(_one_line(err), prog)
+    print(f"{prog}: wrote {folder} from {chosen}")
     if overrides:
-        print(f"fsce-export: architecture {json.dumps(overrides)}")
+        from speechbrain_fsce.model_folder import architecture_from
+
+        print(f"{prog}: architecture {json.dumps(architecture_from(overrides))}")
     if args.onnx is not None:
         return _export_onnx(folder, args.onnx)
     return EXIT_OK
 
 
-def _export_onnx(model_folder, onnx_folder):
-    """Loads a model folder (safely) and writes its ONNX graphs; returns an exit status."""
+def _one_line(err):
+    """First line of an error's message (its type when it has none)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _export_onnx(model_folder, onnx_folder, trusted=False):
+    """Loads a model folder (as data) and writes its ONNX graphs; returns an exit status."""
     try:
         from speechbrain_fsce.inference.onnx_export import export_onnx
         from speechbrain_fsce.inference.pretrained import FSCEEnhancement
 
-        model = FSCEEnhancement.from_hparams(source=model_folder)
+        model = FSCEEnhancement.from_hparams(source=str(model_folder), trusted=trusted)
         config = export_onnx(model.mods.enhancer, onnx_folder)
     except ImportError as err:
         return _fail(

@@ -31,7 +31,8 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain_fsce.brain import FSCEBrain, close_distributed
 from speechbrain_fsce.checkpoints import TrainingLockError
 from speechbrain_fsce.dataio.audio import AudioError, load_audio
-from speechbrain_fsce.inference.shipped import ModelMismatchError, init_from_model
+from speechbrain_fsce.inference.shipped import init_from_model
+from speechbrain_fsce.model_folder import ModelFolderError
 
 logger = logging.getLogger(__name__)
 
@@ -258,8 +259,12 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
     if if_main_process() and hparams["export_model"]:
         from speechbrain_fsce.inference.export import export_best
 
-        exported = export_best(
-            hparams["save_folder"], hparams["model_folder"], architecture, max_key=brain.best_metric
+        exported = export_best(  # the run's own model folder: an earlier export is replaced
+            hparams["save_folder"],
+            hparams["model_folder"],
+            architecture,
+            max_key=brain.best_metric,
+            overwrite=True,
         )
         logger.info(
             "Pretrained-model folder written to %s (from %s)",
@@ -273,7 +278,9 @@ def run_recipe(main, argv=None):
     """Runs a recipe's ``main(argv)`` as its ``__main__``.
 
     A user's data or folder problem (unreadable audio, a missing folder, a
-    training already running in the folder) ends the process with one line,
+    training already running in the folder, a refused model folder or
+    checkpoint, weights that do not fit the architecture) ends the process
+    with one line,
     ``train.py: error: ...`` (``FSCE_TRACEBACK=1`` shows the traceback), and
     the process group of a multi-process run is closed before exit.
 
@@ -294,7 +301,7 @@ def run_recipe(main, argv=None):
     """
     try:
         main(sys.argv[1:] if argv is None else argv)
-    except (AudioError, FileNotFoundError, TrainingLockError, ModelMismatchError) as err:
+    except (AudioError, FileNotFoundError, TrainingLockError, ModelFolderError) as err:
         if os.environ.get("FSCE_TRACEBACK"):
             raise
         sys.exit(f"train.py: error: {err}")

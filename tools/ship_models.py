@@ -3,8 +3,10 @@
 ``python -m tools.ship_models --work results/quality
 --quality benchmarks/results/quality.json --command "..."`` takes the FSCE model folders
 that ``benchmarks/quality.py`` exported (``<work>/fsce/model``,
-``<work>/fsce_causal/model``), checks that they load with the package's
-safe loader, adds the causal model's ONNX export (``onnx/``), writes a
+``<work>/fsce_causal/model``: ``model.json``, ``hyperparams.yaml``,
+``enhancer.ckpt``; a folder exported before ``model.json`` existed gets it
+from :func:`speechbrain_fsce.model_folder.upgrade`), checks that they load
+with the package's loader (as data), adds the causal model's ONNX export (``onnx/``), writes a
 ``README.md`` model card from the measured rows of ``quality.json`` and
 places them under ``speechbrain_fsce/pretrained_models/{noncausal,causal}``
 (each folder replaced whole, atomically). A one-off builder: it lives
@@ -140,6 +142,7 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
     from speechbrain_fsce.inference.onnx_export import export_onnx
     from speechbrain_fsce.inference.pretrained import FSCEEnhancement
     from speechbrain_fsce.inference.shipped import shipped_models_root
+    from speechbrain_fsce.model_folder import CKPT_NAME, HPARAMS_NAME, MODEL_JSON, upgrade
 
     root = root or shipped_models_root()
     with open(quality, encoding="utf-8") as f:
@@ -156,8 +159,10 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
             raise SystemExit(f"{quality}: no row {system!r} (run benchmarks/quality.py first)")
         dest = os.path.join(root, name)
         with atomic_folder(dest) as tmp:  # replaces an earlier folder only when complete
-            for f in ("hyperparams.yaml", "enhancer.ckpt"):
-                shutil.copy(os.path.join(src, f), os.path.join(tmp, f))
+            for f in (HPARAMS_NAME, CKPT_NAME, MODEL_JSON):
+                if f != MODEL_JSON or os.path.isfile(os.path.join(src, f)):
+                    shutil.copy(os.path.join(src, f), os.path.join(tmp, f))
+            upgrade(tmp)  # model.json of a folder exported before it existed (checked)
             enhancer = FSCEEnhancement.from_hparams(source=tmp).mods.enhancer
             if name == "causal":
                 export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))

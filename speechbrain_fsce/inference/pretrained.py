@@ -13,20 +13,19 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig
 
 from speechbrain_fsce.dataio.audio import load_audio, save_wav
-from speechbrain_fsce.inference.export import (
+from speechbrain_fsce.inference.shipped import SHIPPED_MODELS, resolve_model
+from speechbrain_fsce.model_folder import (
     CKPT_NAME,
     HPARAMS_NAME,
-    describe_mismatch,
-    key_mismatch,
-    load_state_dict,
-)
-from speechbrain_fsce.inference.shipped import SHIPPED_MODELS, resolve_model
-from speechbrain_fsce.safe_loading import (
+    MODEL_FILES,
+    MODEL_JSON,
+    ModelFolderError,
     check_device,
-    check_hparams_text,
-    check_overrides,
-    load_weights,
-    read_checkpoint,
+    check_folder,
+    check_loaded,
+    load_enhancer,
+    module_bound,
+    read_weights,
 )
 
 logger = logging.getLogger(__name__)
@@ -151,13 +150,14 @@ def enhance_waveforms(enhancer, noisy, lengths=None):
 class FSCEEnhancement(Pretrained):
     """FSCE speech enhancement from a model folder.
 
-    A model folder holds ``hyperparams.yaml`` and ``enhancer.ckpt`` (see
-    :func:`speechbrain_fsce.inference.export.export_model`). The package
+    A model folder holds ``model.json`` (the architecture, plain data),
+    ``enhancer.ckpt`` (the weights) and ``hyperparams.yaml`` (for plain
+    SpeechBrain; see :mod:`speechbrain_fsce.model_folder`). The package
     ships two, loaded by name: ``from_hparams(source="noncausal")`` and
     ``from_hparams(source="causal")`` (see :meth:`from_hparams`).
-    :meth:`from_hparams` reads a local folder in place: no network, no copy,
-    no symbolic links, and it checks that the checkpoint fits the architecture
-    exactly (SpeechBrain's ``Pretrainer`` alone only logs warnings).
+    :meth:`from_hparams` reads a local folder in place as data: no code of
+    the folder runs, no network, no copy, no symbolic links, and the
+    weights must fit the architecture exactly.
 
     Input waveforms are at the model's rate (``sample_rate``, 16 kHz);
     :meth:`enhance_file` reads any rate, channel count and sample format
@@ -197,44 +197,48 @@ class FSCEEnhancement(Pretrained):
 
     @classmethod
     def from_hparams(cls, source, hparams_file=HPARAMS_NAME, savedir=None, trusted=False, **kwargs):
-        """Loads a model folder (in place), safely, and checks its weights strictly.
+        """Loads a model folder (in place) as data, and checks its weights strictly.
 
-        By default nothing in the folder can run code (see
-        :mod:`speechbrain_fsce.safe_loading`): ``enhancer.ckpt`` is read
-        first with ``torch.load(weights_only=True)``, the YAML may only
-        build this package's model classes (``!apply``, ``!name`` and
-        ``!new`` of anything else are refused, naming the tag), and the
-        weights are loaded strictly by this method (SpeechBrain's
-        ``Pretrainer``, which unpickles without ``weights_only``, is not
-        used).
+        By default nothing in the folder runs (see
+        :mod:`speechbrain_fsce.model_folder`): the architecture is read from
+        ``model.json`` (plain JSON, every key known, every value type- and
+        range-checked, the parameter count bounded), the module is built in
+        Python, and ``enhancer.ckpt`` is read with
+        ``torch.load(weights_only=True)`` after its size and its zip
+        members' unpacked size are checked; the weights are loaded strictly
+        and compared with the file's. ``hyperparams.yaml`` is not read (it
+        is there for plain SpeechBrain).
 
         The models shipped with the package load by name, from the installed
         package, with no network: ``source="noncausal"`` (best quality for
         files) or ``source="causal"`` (streaming); see
-        :mod:`speechbrain_fsce.inference.shipped`. They load with this safe
+        :mod:`speechbrain_fsce.inference.shipped`. They load with this
         loader like any other folder.
 
         Arguments
         ---------
         source : str or pathlib.Path
             A local model folder, or the name of a shipped model
-            (``"noncausal"``, ``"causal"``; a local folder of that name wins).
-            Anything else (e.g. a HuggingFace id) is only fetched when an
-            explicit ``fetch_config`` is passed, so a typo in a local path
+            (``"noncausal"``, ``"causal"``; a local model folder of that name
+            wins). Anything else (e.g. a HuggingFace id) is only fetched when
+            an explicit ``fetch_config`` is passed, so a typo in a local path
             never turns into a download attempt.
         hparams_file : str
-            Name of the YAML inside ``source``.
+            Name of the YAML inside ``source``; only read with ``trusted``.
         savedir : str, optional
             SpeechBrain's collection folder; None (default) reads the files
             where they are and creates nothing.
         trusted : bool
             Load through SpeechBrain's own ``Pretrained.from_hparams``, which
-            runs whatever the YAML and checkpoint hold. Only for folders from
-            a source you trust that need more than this package's classes.
+            runs whatever ``hyperparams.yaml`` and the checkpoint hold (the
+            weights are still compared with the checkpoint afterwards). Only
+            for folders from a source you trust that need more than plain
+            data (``model.json`` is not needed then).
         **kwargs : dict
-            ``run_opts``, ``overrides``, ``overrides_must_match``,
-            ``freeze_params``, ``fetch_config`` (and, with ``trusted``, the
-            other options of ``Pretrained.from_hparams``).
+            ``run_opts``, ``overrides`` (a dict of architecture values; with
+            ``trusted``, SpeechBrain's YAML overrides), ``freeze_params``,
+            ``fetch_config`` (and, with ``trusted``, the other options of
+            ``Pretrained.from_hparams``).
 
         Returns
         -------
@@ -243,12 +247,11 @@ class FSCEEnhancement(Pretrained):
         Raises
         ------
         FileNotFoundError
-            No such folder, a file of the folder missing, or a shipped model
-            that is not installed.
+            No such folder, or a shipped model that is not installed.
         ValueError
-            One line naming the file: a refused YAML tag or checkpoint
-            content (``UnsafeModelError``), unreadable or mismatched weights,
-            an unusable ``device``.
+            One line naming the file: a refused ``model.json`` or checkpoint
+            (:class:`~speechbrain_fsce.model_folder.ModelFolderError`),
+            mismatched weights, an unusable ``device``.
         """
         run_opts = kwargs.get("run_opts") or {}
         device = (
@@ -259,16 +262,21 @@ class FSCEEnhancement(Pretrained):
         if device is not None:
             check_device(device)
         if isinstance(source, str) and source in SHIPPED_MODELS:
-            source = resolve_model(source)  # a local folder of that name wins
+            source = resolve_model(source)  # a local model folder of that name wins
         if not isinstance(source, str) or not source.startswith(("http:", "https:")):
             folder = pathlib.Path(source)
             if folder.is_dir():
-                missing = [n for n in (hparams_file, CKPT_NAME) if not (folder / n).is_file()]
-                if missing:
-                    raise FileNotFoundError(
-                        f"{folder}: not an FSCE model folder (missing {', '.join(missing)})"
-                    )
+                if trusted:
+                    missing = [n for n in (hparams_file, CKPT_NAME) if not (folder / n).is_file()]
+                    if missing:
+                        raise FileNotFoundError(
+                            f"{folder}: not an FSCE model folder (missing {', '.join(missing)})"
+                        )
+                else:
+                    check_folder(folder)
                 source = str(folder.absolute())
+            elif folder.exists():
+                check_folder(folder)  # a file: one line saying so
             elif "fetch_config" not in kwargs:
                 raise FileNotFoundError(
                     f"{source}: no such model folder (to fetch a remote model, "
@@ -277,54 +285,56 @@ class FSCEEnhancement(Pretrained):
         kwargs.setdefault("fetch_config", FetchConfig(allow_network=False))
         if trusted:
             return cls._from_hparams_trusted(source, hparams_file, savedir, **kwargs)
-        return cls._from_hparams_safe(source, hparams_file, savedir, **kwargs)
+        return cls._from_hparams_safe(source, savedir, **kwargs)
 
     @classmethod
     def _from_hparams_safe(
         cls,
         source,
-        hparams_file,
         savedir,
         fetch_config,
         overrides=None,
         overrides_must_match=True,
         **ctor_kwargs,
     ):
-        """Safe path of :meth:`from_hparams`: weights first, then a checked YAML."""
-        from hyperpyyaml import load_hyperpyyaml
-
+        """Safe path of :meth:`from_hparams`: ``model.json`` and bounded weights, as data."""
         folder = pathlib.Path(source)
-        if folder.is_dir():
-            hparams_path, ckpt_path = folder / hparams_file, folder / CKPT_NAME
-        else:  # remote: fetch both files, then read them like a local folder
+        if not folder.is_dir():  # remote: fetch the two files, then read them like a folder
             from speechbrain.utils.fetching import fetch
 
-            hparams_path, ckpt_path = (
+            paths = [
                 pathlib.Path(fetch(name, source=source, savedir=savedir, fetch_config=fetch_config))
-                for name in (hparams_file, CKPT_NAME)
-            )
-        state = read_checkpoint(ckpt_path)  # before anything else reads the file
-        text = hparams_path.read_text(encoding="utf-8")
-        check_hparams_text(text, str(hparams_path))
-        check_overrides(overrides)
-        hparams = load_hyperpyyaml(text, overrides, overrides_must_match)
-        modules = hparams.get("modules") or {}
-        if "enhancer" not in modules:
-            raise ValueError(
-                f"{hparams_path}: no 'modules: enhancer:' entry; not an FSCE model folder"
-            )
-        load_weights(
-            modules["enhancer"],
-            state,
-            what=f"{ckpt_path}",
-            hint=f"; does {hparams_file} describe the architecture it was trained with?",
-        )
-        hparams["savedir"] = savedir
-        return cls(modules=modules, hparams=hparams, **ctor_kwargs)
+                for name in MODEL_FILES
+            ]
+            if paths[0].parent != paths[1].parent:
+                raise ModelFolderError(f"{source}: {MODEL_JSON} and {CKPT_NAME} were fetched apart")
+            folder = paths[0].parent
+        if isinstance(overrides, str):  # plain YAML (safe_load: no tags), kept small
+            import yaml
+
+            if len(overrides) > 65536:
+                raise ModelFolderError("overrides: longer than 65536 characters")
+            try:
+                overrides = yaml.safe_load(overrides)
+            except yaml.YAMLError as err:
+                first = str(err).strip().splitlines()[0]
+                raise ModelFolderError(f"overrides: not plain YAML ({first})") from None
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ModelFolderError("overrides: expected a mapping of architecture values")
+        enhancer, arch = load_enhancer(folder, overrides=overrides)
+        hparams = {
+            **arch,
+            "front_end": enhancer.front_end,
+            "model": enhancer.model,
+            "enhancer": enhancer,
+            "modules": {"enhancer": enhancer},
+            "savedir": savedir,
+        }
+        return cls(modules=hparams["modules"], hparams=hparams, **ctor_kwargs)
 
     @classmethod
     def _from_hparams_trusted(cls, source, hparams_file, savedir, **kwargs):
-        """SpeechBrain's loader (runs the folder's code), then a strict key check."""
+        """SpeechBrain's loader (runs the folder's code), then a strict comparison."""
         # The non-strict loader logs one warning per bad key, each with the
         # whole module printed; _check_loaded raises one clear error instead.
         transfer_logger = logging.getLogger("speechbrain.utils.checkpoints")
@@ -344,21 +354,19 @@ class FSCEEnhancement(Pretrained):
         return obj
 
     def _check_loaded(self, source):
-        """Raises if the checkpoint had missing or unexpected keys."""
+        """Raises unless the module holds exactly the checkpoint's tensors."""
         pretrainer = getattr(self.hparams, "pretrainer", None)
         if pretrainer is None or "enhancer" not in pretrainer.paths:
             raise ValueError(
                 f"{source}: the pretrainer of the model folder has no 'enhancer' loadable"
             )
         path = pretrainer.paths["enhancer"]
-        missing, unexpected = key_mismatch(
-            self.mods.enhancer.state_dict().keys(), load_state_dict(path)
-        )
-        if missing or unexpected:
-            raise ValueError(
-                f"{path} does not match the architecture of {source}: "
-                f"{describe_mismatch(missing, unexpected)}"
-            )
+        enhancer = self.mods.enhancer
+        state = read_weights(path, module_bound(enhancer))
+        try:
+            check_loaded(enhancer, state, what=str(path))
+        except ModelFolderError as err:
+            raise ModelFolderError(f"{err} (architecture of {source})") from None
 
     @property
     def sample_rate(self):

@@ -9,15 +9,16 @@ network needed), under ``speechbrain_fsce/pretrained_models/``:
   (``recipes/examples/stream_wav.py``) and ONNX
   (``recipes/examples/stream_onnx.py`` reads its ``onnx/`` sub-folder).
 
-Each is a normal model folder (``hyperparams.yaml`` + ``enhancer.ckpt``, as
-:func:`~speechbrain_fsce.inference.export.export_model` writes them) with a
+Each is a normal model folder (``model.json`` + ``enhancer.ckpt`` +
+``hyperparams.yaml``, see :mod:`speechbrain_fsce.model_folder`) with a
 ``README.md`` model card. Wherever a model folder is accepted
 (``FSCEEnhancement.from_hparams(source=...)``, ``fsce-enhance --model``,
 ``fsce-export --model``, the recipes' ``--init_from``) one of these names is
 accepted too; :func:`resolve_model` turns it into the folder. An existing
-local model folder of the same name (holding ``hyperparams.yaml`` and
-``enhancer.ckpt``) wins over a shipped name; any other folder of that name
-does not.
+local model folder of the same name (holding ``model.json`` and
+``enhancer.ckpt``) wins over a shipped name given explicitly; any other
+folder of that name does not, and no local folder is looked at when no name
+is given (``fsce-enhance`` without ``--model``).
 
 This module imports neither torch nor SpeechBrain at import time, so the
 torch-free ONNX example can use it.
@@ -29,6 +30,21 @@ Authors
 import logging
 import pathlib
 
+from speechbrain_fsce.model_folder import (
+    CKPT_NAME,
+    MODEL_FILES,
+    ONNX_FOLDER,
+    ModelMismatchError,
+    architecture_difference,
+    check_folder,
+    check_size,
+    checkpoint_bound,
+    load_state,
+    read_architecture,
+    read_weights,
+    show_value,
+)
+
 logger = logging.getLogger(__name__)
 
 #: Names of the models installed with the package.
@@ -37,25 +53,18 @@ SHIPPED_MODELS = ("noncausal", "causal")
 DEFAULT_MODEL = "noncausal"
 #: The model the streaming and ONNX examples use by default.
 STREAMING_MODEL = "causal"
-#: Sub-folder of a model folder holding its ONNX export (``fsce-export --onnx``).
-ONNX_FOLDER = "onnx"
-#: Files a model folder must hold (``export.HPARAMS_NAME``, ``export.CKPT_NAME``).
-MODEL_FILES = ("hyperparams.yaml", "enhancer.ckpt")
-
-
-class ModelMismatchError(ValueError):
-    """A model folder whose architecture or weights do not fit the model to start.
-
-    Arguments
-    ---------
-    message : str
-        One line naming the model folder and the differing keys.
-
-    Example
-    -------
-    >>> isinstance(ModelMismatchError("x"), ValueError)
-    True
-    """
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_FILES",
+    "ModelMismatchError",
+    "ONNX_FOLDER",
+    "SHIPPED_MODELS",
+    "STREAMING_MODEL",
+    "init_from_model",
+    "onnx_folder",
+    "resolve_model",
+    "shipped_models_root",
+]
 
 
 def shipped_models_root():
@@ -83,14 +92,15 @@ def _names():
 def resolve_model(source=None):
     """The local model folder meant by ``source``: a path or a shipped name.
 
-    ``None`` means the shipped :data:`DEFAULT_MODEL`. A shipped name
+    ``None`` means the shipped :data:`DEFAULT_MODEL`, always the installed
+    one (nothing in the current directory is looked at). A shipped name
     (:data:`SHIPPED_MODELS`) maps to its folder under
     :func:`shipped_models_root`, unless a local model folder of that name
-    (one holding ``hyperparams.yaml`` and ``enhancer.ckpt``) is in the
-    current directory: a folder that merely shares the name (say an output
-    folder ``noncausal/``) never hides the shipped model; write
-    ``./noncausal`` to mean a local path. Any other existing path is
-    returned as it is. Nothing is downloaded.
+    (one holding ``model.json`` and ``enhancer.ckpt``) is in the current
+    directory: a folder that merely shares the name (say an output folder
+    ``noncausal/``) never hides the shipped model; write ``./noncausal`` to
+    mean a local path. Any other existing path is returned as it is.
+    Nothing is downloaded.
 
     Arguments
     ---------
@@ -119,11 +129,16 @@ def resolve_model(source=None):
     ...
     FileNotFoundError: ...nope: no such model folder, and not a shipped model name (noncausal, causal)
     """
+    installed_only = source is None
     if source is None:
         source = DEFAULT_MODEL
     path = pathlib.Path(source)
-    is_model_folder = all((path / n).is_file() for n in MODEL_FILES)
-    if path.exists() and (str(source) not in SHIPPED_MODELS or is_model_folder):
+    is_model_folder = not installed_only and all((path / n).is_file() for n in MODEL_FILES)
+    if (
+        not installed_only
+        and path.exists()
+        and (str(source) not in SHIPPED_MODELS or is_model_folder)
+    ):
         return path
     if str(source) in SHIPPED_MODELS:
         folder = shipped_models_root() / str(source)
@@ -183,53 +198,6 @@ def onnx_folder(source=None):
     )
 
 
-def _plain(value):
-    """Comparable form of an architecture value (tuples as lists)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def architecture_difference(first, second):
-    """Architecture keys whose values differ (missing keys take their defaults).
-
-    Arguments
-    ---------
-    first, second : dict
-        Architecture values (keys of ``hparams/fsce_model.yaml``).
-
-    Returns
-    -------
-    dict
-        Key -> ``(first value, second value)``, in the order of
-        ``fsce_model.yaml``.
-
-    Example
-    -------
-    >>> architecture_difference({"channels": 8, "causal": False}, {"channels": 16})
-    {'channels': (8, 16)}
-    >>> architecture_difference({"dilations": (1, 2)}, {"dilations": [1, 2]})
-    {}
-    """
-    from speechbrain_fsce.inference.export import architecture_keys
-
-    defaults = architecture_keys()
-    first, second = {**defaults, **first}, {**defaults, **second}
-    return {
-        key: (first[key], second[key])
-        for key in defaults
-        if _plain(first[key]) != _plain(second[key])
-    }
-
-
-def _shown(value):
-    if isinstance(value, type):
-        return value.__name__
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
-    return str(value)
-
-
 def init_from_model(enhancer, source, architecture=None, checkpointer=None):
     """Starts a training from the weights of a model folder (``--init_from``).
 
@@ -238,8 +206,10 @@ def init_from_model(enhancer, source, architecture=None, checkpointer=None):
     fresh start the model folder must describe the same architecture as the
     training (``architecture``; compared key by key, nothing is taken from
     the folder: give the folder's values with ``--fsce="{...}"`` to train
-    its architecture), and its weights are loaded strictly, safely
-    (``weights_only``; the YAML is checked, and no object of it is built).
+    its architecture), and its weights are loaded strictly. The folder is
+    read as data (:mod:`speechbrain_fsce.model_folder`: ``model.json``, and
+    ``enhancer.ckpt`` size-bounded with ``weights_only``); its
+    ``hyperparams.yaml`` is not read.
 
     Arguments
     ---------
@@ -261,10 +231,15 @@ def init_from_model(enhancer, source, architecture=None, checkpointer=None):
     Raises
     ------
     FileNotFoundError
-        ``source`` is not a model folder nor an installed shipped model.
+        ``source`` does not exist and is not an installed shipped model.
+    ModelFolderError
+        One line: ``source`` is not a model folder (a file, a folder
+        without ``model.json``, say a training run or a recipe yaml), or
+        its ``model.json`` or checkpoint is refused.
     ModelMismatchError
-        One line naming the differing architecture keys (with both values)
-        or the missing, unexpected and mis-shaped tensors.
+        (a ``ModelFolderError``) One line naming the differing architecture
+        keys (with both values) or the missing, unexpected and mis-shaped
+        tensors.
 
     Example
     -------
@@ -280,11 +255,8 @@ def init_from_model(enhancer, source, architecture=None, checkpointer=None):
     >>> init_from_model(FSCEEnhancer(FSCE(**dict(small, channels=16))), folder, dict(small, channels=16))
     Traceback (most recent call last):
     ...
-    speechbrain_fsce.inference.shipped.ModelMismatchError: --init_from ...model: its architecture differs from the training's: channels: 8 in the model folder, 16 in the training (to train its architecture: --fsce="{channels: 8}")
+    speechbrain_fsce.model_folder.ModelMismatchError: --init_from ...model: its architecture differs from the training's: channels: 8 in the model folder, 16 in the training (to train its architecture: --fsce="{channels: 8}")
     """
-    from speechbrain_fsce.inference.export import CKPT_NAME, HPARAMS_NAME, overrides_from_hparams
-    from speechbrain_fsce.safe_loading import check_hparams_text, load_weights, read_checkpoint
-
     if checkpointer is not None:
         checkpoint = checkpointer.find_checkpoint()
         if checkpoint is not None:
@@ -295,31 +267,27 @@ def init_from_model(enhancer, source, architecture=None, checkpointer=None):
             )
             return None
     folder = resolve_model(source)
-    missing = [n for n in (HPARAMS_NAME, CKPT_NAME) if not (folder / n).is_file()]
-    if not folder.is_dir() or missing:
-        raise FileNotFoundError(
-            f"--init_from {source}: not an FSCE model folder "
-            f"(missing {', '.join(missing) if folder.is_dir() else 'the folder'})"
-        )
     what = f"--init_from {folder}"
+    try:
+        check_folder(folder, what)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--init_from {source}: no such model folder") from None
+    arch = read_architecture(folder, what)
     if architecture is not None:
-        check_hparams_text((folder / HPARAMS_NAME).read_text(encoding="utf-8"), what)
-        differ = architecture_difference(
-            overrides_from_hparams(folder / HPARAMS_NAME), architecture
-        )
+        differ = architecture_difference(arch, architecture)
         if differ:
             listed = "; ".join(
-                f"{k}: {_shown(a)} in the model folder, {_shown(b)} in the training"
+                f"{k}: {show_value(a)} in the model folder, {show_value(b)} in the training"
                 for k, (a, b) in differ.items()
             )
-            override = ", ".join(f"{k}: {_shown(a)}" for k, (a, _) in differ.items())
+            override = ", ".join(f"{k}: {show_value(a)}" for k, (a, _) in differ.items())
             raise ModelMismatchError(
                 f"{what}: its architecture differs from the training's: {listed} "
                 f'(to train its architecture: --fsce="{{{override}}}")'
             )
-    try:
-        load_weights(enhancer, read_checkpoint(folder / CKPT_NAME), what=what)
-    except ValueError as err:
-        raise ModelMismatchError(str(err)) from None
+    info = check_size(arch, what)
+    bound = checkpoint_bound(info["state_bytes"], info["tensors"])
+    state = read_weights(folder / CKPT_NAME, bound, what=f"{what}: {CKPT_NAME}")
+    load_state(enhancer, state, what=what)
     logger.info("init_from: training starts from the weights of %s", folder)
     return folder

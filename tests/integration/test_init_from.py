@@ -8,6 +8,7 @@ has a checkpoint to resume resumes it instead (the folder is not read).
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -99,3 +100,23 @@ def test_resuming_wins_over_init_from(corpus, run_a, other_model):
     after = _enhanced(run_a)
     for name in before:
         assert np.array_equal(before[name], after[name]), name
+
+
+def test_rerun_with_another_architecture_is_one_line(corpus, run_a, tmp_path):
+    """Issue 17: a run folder rerun with another --fsce stopped with a 167-line
+    state_dict error; its checkpoints do not fit: one line naming what to do."""
+    output = tmp_path / "rerun"
+    shutil.copytree(run_a, output)
+    other = "{" + ", ".join(f"{k}: {v}" for k, v in OTHER_MODEL.items()) + "}"
+    extra = [
+        f"--fsce={other}",
+        f"--prepared_folder={run_a / 'prepared'}",
+        "--skip_prep=True",
+        "--export_model=False",
+        *FAST,
+    ]
+    proc = run_recipe(recipe_args(corpus, output, extra=extra))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: ") and "does not fit the enhancer of this run" in last
+    assert "another architecture (--fsce)" in last and "Traceback" not in proc.stderr

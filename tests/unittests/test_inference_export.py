@@ -53,7 +53,7 @@ def test_unknown_override_is_rejected():
 def test_export_writes_model_folder_that_rebuilds_the_same_module(tmp_path):
     enh = small_enhancer(causal=True)
     folder = export_model(tmp_path / "model", enh, {**SMALL, "causal": True})
-    assert sorted(os.listdir(folder)) == ["enhancer.ckpt", "hyperparams.yaml"]
+    assert sorted(os.listdir(folder)) == ["enhancer.ckpt", "hyperparams.yaml", "model.json"]
     assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary left over
     with open(folder / "hyperparams.yaml") as f:
         hp = load_hyperpyyaml(f)
@@ -81,16 +81,23 @@ def test_export_rejects_wrong_architecture(tmp_path):
     assert not any(p.name in ("a", "b") for p in tmp_path.iterdir())
 
 
-def test_export_replaces_an_export_but_not_other_folders(tmp_path):
+def test_export_replaces_an_export_only_with_overwrite_and_never_other_folders(tmp_path):
     enh = small_enhancer()
     export_model(tmp_path / "model", enh, SMALL)
-    (tmp_path / "model" / "README.md").write_text("old")
-    export_model(tmp_path / "model", enh, SMALL)
-    assert sorted(os.listdir(tmp_path / "model")) == ["enhancer.ckpt", "hyperparams.yaml"]
+    with pytest.raises(FileExistsError, match="earlier model folder; pass --overwrite"):
+        export_model(tmp_path / "model", enh, SMALL)
+    export_model(tmp_path / "model", enh, SMALL, overwrite=True)
+    expected = ["enhancer.ckpt", "hyperparams.yaml", "model.json"]
+    assert sorted(os.listdir(tmp_path / "model")) == expected
+    # A file the export did not write (a model card someone added) is never replaced.
+    (tmp_path / "model" / "README.md").write_text("mine")
+    with pytest.raises(FileExistsError, match="README.md"):
+        export_model(tmp_path / "model", enh, SMALL, overwrite=True)
+    assert (tmp_path / "model" / "README.md").read_text() == "mine"
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "data.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a model folder"):
-        export_model(tmp_path / "precious", enh, SMALL)
+    with pytest.raises(FileExistsError, match="export does not write"):
+        export_model(tmp_path / "precious", enh, SMALL, overwrite=True)
     assert (tmp_path / "precious" / "data.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "precious"]
 
@@ -151,7 +158,7 @@ def test_overrides_from_training_yaml(tmp_path):
     found = overrides_from_hparams(run_yaml)
     assert set(found) == set(architecture_keys())  # the whole fsce: block, nothing else
     assert {k: found[k] for k in arch} == arch
-    assert found["activation"] is torch.nn.PReLU
+    assert found["activation"] == "PReLU"  # plain data: the name of a torch.nn class
     # Only the fsce: block is read: a same-named key elsewhere is not a candidate.
     decoy = tmp_path / "decoy.yaml"
     decoy.write_text("channels: 99\nfsce:\n  channels: 8\nother:\n  causal: true\n")
@@ -195,6 +202,7 @@ def test_every_constructor_argument_is_exported(tmp_path):
     torch.manual_seed(0)
     enh = FSCEEnhancer(FSCE(**arch))
     folder = export_model(tmp_path / "model", enh, arch)
+    assert overrides_from_hparams(folder / "model.json")["activation"] == "ELU"
     with open(folder / "hyperparams.yaml") as f:
         model = load_hyperpyyaml(f)["enhancer"].model
     assert repr(model) == repr(enh.model)  # kernels, strides, activation class

@@ -80,15 +80,13 @@ def test_unexpected_checkpoint_key_is_an_error(folder, tmp_path):
 
 def test_wrong_shapes_and_incomplete_folders_are_clear_errors(folder, tmp_path):
     bad = _copy_folder(folder, tmp_path / "bad")
-    text = (bad / "hyperparams.yaml").read_text()
-    assert "\nchannels: 8\n" in text
-    (bad / "hyperparams.yaml").write_text(text.replace("\nchannels: 8\n", "\nchannels: 16\n"))
+    text = (bad / "model.json").read_text()
+    assert '"channels": 8,' in text
+    (bad / "model.json").write_text(text.replace('"channels": 8,', '"channels": 16,'))
     with pytest.raises(ValueError, match="does not fit"):
         FSCEEnhancement.from_hparams(source=str(bad))
     os.remove(bad / "enhancer.ckpt")
-    with pytest.raises(
-        FileNotFoundError, match=r"not an FSCE model folder \(missing enhancer.ckpt\)"
-    ):
+    with pytest.raises(ValueError, match=r"not an FSCE model folder \(missing enhancer.ckpt\)"):
         FSCEEnhancement.from_hparams(source=str(bad))
     # A path that does not exist is not mistaken for a HuggingFace id.
     with pytest.raises(FileNotFoundError, match="no such model folder"):
@@ -220,26 +218,23 @@ def _with_yaml_line(folder, dst, line):
 
 
 @pytest.mark.parametrize(
-    "line, tag",
+    "line",
     [
-        ('evil: !apply:os.system ["touch {marker}"]', "!apply:os.system"),
-        ('evil: !new:subprocess.Popen [["touch", "{marker}"]]', "!new:subprocess.Popen"),
-        ("evil: !name:os.system", "!name:os.system"),
-        (
-            'evil: !!python/object/apply:os.system ["touch {marker}"]',
-            "python/object/apply:os.system",
-        ),
-        ("evil: !ref <enhancer.__class__>", "!ref <enhancer.__class__>"),
-        ("evil: !include:{marker}.yaml", "!include"),
+        'evil: !apply:os.system ["touch {marker}"]',
+        'evil: !new:subprocess.Popen [["touch", "{marker}"]]',
+        "evil: !name:os.system",
+        'evil: !!python/object/apply:os.system ["touch {marker}"]',
+        "evil: !ref <enhancer.__class__>",
+        "evil: !include:{marker}.yaml",
+        'enhancer: !apply:os.system ["touch {marker}"]',
     ],
 )
-def test_hostile_yaml_runs_nothing(folder, tmp_path, line, tag):
+def test_hostile_yaml_runs_nothing(folder, tmp_path, line):
+    """The safe loader reads model.json; hyperparams.yaml (for plain SpeechBrain) is never run."""
     marker = tmp_path / "marker"
     bad = _with_yaml_line(folder, tmp_path / "bad", line.format(marker=marker))
-    with pytest.raises(ValueError, match="refusing tag") as err:
-        FSCEEnhancement.from_hparams(source=str(bad))
-    assert tag in str(err.value) and "hyperparams.yaml line" in str(err.value)
-    assert "trusted=True" in str(err.value) and "\n" not in str(err.value)
+    loaded = FSCEEnhancement.from_hparams(source=str(bad))
+    assert loaded.enhance_batch(torch.randn(1, 2000) * 0.1).shape == (1, 2000)
     assert not marker.exists()
 
 
@@ -273,9 +268,9 @@ def test_damaged_checkpoint_is_one_clear_line(folder, tmp_path, content, reason)
 def test_architecture_mismatch_is_one_line(enhancer, tmp_path):
     wide = dict(SMALL, channels=SMALL["channels"] * 2)
     folder = export_model(tmp_path / "wide", FSCEEnhancer(FSCE(**wide)), wide)
-    text = (folder / "hyperparams.yaml").read_text()
-    (folder / "hyperparams.yaml").write_text(
-        text.replace(f"channels: {wide['channels']}\n", f"channels: {SMALL['channels']}\n", 1)
+    text = (folder / "model.json").read_text()
+    (folder / "model.json").write_text(
+        text.replace(f'"channels": {wide["channels"]},', f'"channels": {SMALL["channels"]},', 1)
     )
     with pytest.raises(ValueError, match="of another shape") as err:
         FSCEEnhancement.from_hparams(source=str(folder))
@@ -347,22 +342,14 @@ def test_extreme_input_level_is_an_error_and_writes_nothing(model, tmp_path):
         ],
     ],
 )
-def test_indirect_payloads_are_refused(folder, tmp_path, lines):
+def test_indirect_payloads_run_nothing(folder, tmp_path, lines):
+    """Payloads that got past the old text checks of hyperparams.yaml: not read at all now."""
     marker = tmp_path / "marker"
     bad = _copy_folder(folder, tmp_path / "bad")
     text = (bad / "hyperparams.yaml").read_text()
     (bad / "hyperparams.yaml").write_text(
         text + "\n" + "\n".join(lines).format(marker=marker) + "\n"
     )
-    with pytest.raises(ValueError, match="refusing") as err:
-        FSCEEnhancement.from_hparams(source=str(bad))
-    assert "\n" not in str(err.value)
+    loaded = FSCEEnhancement.from_hparams(source=str(bad))
+    assert loaded.enhance_batch(torch.randn(1, 2000) * 0.1).shape == (1, 2000)
     assert not marker.exists()
-
-
-def test_oversized_yaml_is_refused(folder, tmp_path):
-    bad = _copy_folder(folder, tmp_path / "bad")
-    text = (bad / "hyperparams.yaml").read_text()
-    (bad / "hyperparams.yaml").write_text(text + "\n# " + "x" * (1 << 20) + "\n")
-    with pytest.raises(ValueError, match="larger than"):
-        FSCEEnhancement.from_hparams(source=str(bad))

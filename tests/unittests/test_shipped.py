@@ -24,6 +24,7 @@ from speechbrain_fsce.inference.export import export_model
 from speechbrain_fsce.inference.onnx_export import export_onnx
 from speechbrain_fsce.inference.pretrained import FSCEEnhancement
 from speechbrain_fsce.inference.streaming import FSCEStreamer
+from speechbrain_fsce.model_folder import EXPORT_FILES
 from tests.unittests.tiny_models import SMALL, calibrated
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -248,7 +249,7 @@ def test_package_data_ships_the_model_folders(tmp_path):
     layout = [  # what export_model, export_onnx and the model card write
         f"pretrained_models/{name}/{file}"
         for name in shipped.SHIPPED_MODELS
-        for file in (*shipped.MODEL_FILES, "README.md")
+        for file in (*EXPORT_FILES, "README.md")
     ] + [
         f"pretrained_models/causal/onnx/{file}"
         for file in ("fsce_onnx.json", "fsce_stream.onnx", "fsce_offline.onnx")
