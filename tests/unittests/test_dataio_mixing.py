@@ -389,3 +389,35 @@ def test_fixed_mixtures_reject_non_16k_reference(tmp_path):
     sf.write(os.path.join(roots["data_root"], "spk0", "u0.wav"), speech_like(0.3, 8000), 8000)
     with pytest.raises(ValueError, match="16000 Hz"):
         write_fixed_mixtures(utts, noise, out, manifest_path, roots, progress=False)
+
+
+def test_fixed_mixtures_clean_input_at_infinite_snr(tmp_path):
+    utts, noise, out, manifest_path, roots = _fixed_setup(tmp_path)
+    manifest = write_fixed_mixtures(
+        utts, noise, out, manifest_path, roots, snrs=[0, float("inf")], progress=False
+    )
+    clean_ids = [m for m in manifest if m.endswith("_snrclean")]
+    assert len(clean_ids) == len(utts) and len(manifest) == 2 * len(utts)
+    with open(manifest_path) as f:
+        stored = json.load(f)  # Infinity round-trips through the JSON
+    for mix_id in clean_ids:
+        assert stored[mix_id]["snr"] == float("inf")
+        noisy = sf.read(stored[mix_id]["noisy_wav"].format_map(roots), dtype="float64")[0]
+        clean = sf.read(stored[mix_id]["clean_wav"].format_map(roots), dtype="float64")[0]
+        np.testing.assert_allclose(noisy, clean, atol=1e-7)  # float32 file of the clean input
+
+
+def test_on_the_fly_mixer_clean_share(noise_wav):
+    clean = torch.from_numpy(speech_like(1.0, seed=2))
+    mixer = OnTheFlyMixer(noise_wav, snr_low=-5, snr_high=25, seed=3, clean_share=0.2)
+    draws = [mixer(clean) for _ in range(300)]
+    unmixed = [(n, s) for n, s in draws if s == float("inf")]
+    assert 35 <= len(unmixed) <= 85  # 20 % of 300 = 60
+    assert all(torch.equal(n, clean) for n, _ in unmixed)
+    assert {s for _, s in draws if s != float("inf")} == set(range(-5, 26))
+    # clean_share=0 keeps the draws of earlier versions (resumed runs replay them).
+    plain = OnTheFlyMixer(noise_wav, seed=3)
+    same = OnTheFlyMixer(noise_wav, seed=3, clean_share=0.0)
+    assert all(torch.equal(plain(clean)[0], same(clean)[0]) for _ in range(5))
+    with pytest.raises(ValueError, match="clean_share"):
+        OnTheFlyMixer(noise_wav, clean_share=1.0)

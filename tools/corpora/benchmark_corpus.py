@@ -140,12 +140,15 @@ TEST_SPEAKER = "cs_big_fish"
 #: Studio prompt voices in the English set's format (one speaker each):
 #: package -> speaker label. Mexican Spanish (f), Canadian French (f),
 #: Italian (m), Russian (f).
+#: Each package's files lie in its voice's own folder under
+#: :data:`ASTERISK_SOUNDS` (the unpacked packages share one tree).
 PROMPT_VOICES = {
-    "asterisk-core-sounds-es-g722": "es_allison",
-    "asterisk-core-sounds-fr-g722": "fr_june",
-    "asterisk-core-sounds-it-g722": "it_carlo",
-    "asterisk-core-sounds-ru-g722": "ru_ivr",
+    "asterisk-core-sounds-es-g722": ("es_allison", "es_MX_f_Allison"),
+    "asterisk-core-sounds-fr-g722": ("fr_june", "fr_CA_f_June"),
+    "asterisk-core-sounds-it-g722": ("it_carlo", "it_IT_m_Carlo"),
+    "asterisk-core-sounds-ru-g722": ("ru_ivr", "ru_RU_f_IvrvoiceRU"),
 }
+ENGLISH_PROMPT_FOLDER = "en_US_f_Allison"
 
 #: The prompt voice held out for the test (a female, French voice: the
 #: other held-out real voice is a Czech male) and how many of its clips.
@@ -165,12 +168,12 @@ TTS_TEST_SENTENCES = 14
 TEST_SNRS = (-5, 0, 5, 10, 20, float("inf"))
 
 
-def test_group(speaker):
+def held_out_group(speaker):
     """The labelled test group of a held-out voice (scores are given per group).
 
     Example
     -------
-    >>> [test_group(s) for s in ("cs_big_fish", "fr_june", "en_tts_slt")]
+    >>> [held_out_group(s) for s in ("cs_big_fish", "fr_june", "en_tts_slt")]
     ['cs_real', 'fr_real', 'en_tts']
     """
     if speaker.startswith("en_tts_"):
@@ -738,15 +741,16 @@ def _speech_items(roots, test_utterances, seed):
         items.append(("test", TEST_SPEAKER, path, f"clean/test/{TEST_SPEAKER}/{name}.flac", "sf"))
 
     ast = os.path.join(roots["asterisk-core-sounds-en-g722"], ASTERISK_SOUNDS)
-    for path in sorted(glob.glob(os.path.join(ast, "**", "*.g722"), recursive=True)):
+    english = os.path.join(ast, ENGLISH_PROMPT_FOLDER, "**", "*.g722")
+    for path in sorted(glob.glob(english, recursive=True)):
         # The package's silence fillers (silence/1..10) are dropped by the
         # level check like any other silent file.
         name = slug(os.path.splitext(os.path.relpath(path, ast))[0])
         items.append(("train", "en_allison", path, f"clean/train/en_allison/{name}.flac", "g722"))
 
-    for pkg, spk in PROMPT_VOICES.items():
-        root = os.path.join(roots[pkg], ASTERISK_SOUNDS)
-        paths = sorted(glob.glob(os.path.join(root, "**", "*.g722"), recursive=True))
+    for pkg, (spk, folder) in PROMPT_VOICES.items():
+        sounds = os.path.join(roots[pkg], ASTERISK_SOUNDS)
+        paths = sorted(glob.glob(os.path.join(sounds, folder, "**", "*.g722"), recursive=True))
         if spk == TEST_PROMPT_SPEAKER:
             # Test-only voice; clips long enough for STOI (>= 1.5 s of G.722
             # at 64 kbit/s = 8000 bytes per second).
@@ -754,7 +758,7 @@ def _speech_items(roots, test_utterances, seed):
             paths, _ = choose_test_subset(paths, TEST_PROMPT_UTTERANCES, seed)
         split = "test" if spk == TEST_PROMPT_SPEAKER else "train"
         for path in paths:
-            name = slug(os.path.splitext(os.path.relpath(path, root))[0])
+            name = slug(os.path.splitext(os.path.relpath(path, sounds))[0])
             items.append((split, spk, path, f"clean/{split}/{spk}/{name}.flac", "g722"))
 
     for spk in TTS_TEST_VOICES:
@@ -861,7 +865,7 @@ def build_speech(out, roots, index, test_utterances, seed, progress=True):
         if done and index[src]["status"] == "kept" and not os.path.isfile(os.path.join(out, rel)):
             done = False  # kept, then deleted: decode it again
         if os.path.isfile(os.path.join(out, rel)) and (done or src not in index):
-            if index.get(src, {}).get("status") != "kept":
+            if index.get(src, {}).get("status") != "kept" or index[src].get("out") != rel:
                 index[src] = {
                     "status": "kept",
                     "out": rel,
@@ -1082,12 +1086,12 @@ def _mixture_group(item, split, sources):
 
 
 def label_test_groups(manifest_path):
-    """Adds ``"group"`` (:func:`test_group` of the voice) to every test mixture."""
+    """Adds ``"group"`` (:func:`held_out_group` of the voice) to every test mixture."""
     with open(manifest_path, encoding="utf-8") as f:
         manifest = json.load(f)
     changed = False
     for item in manifest.values():
-        group = test_group(os.path.basename(os.path.dirname(item["clean_wav"])))
+        group = held_out_group(os.path.basename(os.path.dirname(item["clean_wav"])))
         if item.get("group") != group:
             item["group"], changed = group, True
     if changed:
