@@ -336,6 +336,7 @@ class FSCEBrain(sb.Brain):
                 self._longest_valid = max(
                     getattr(self, "_longest_valid", 0.0), time.time() - self.stage_start_time
                 )
+            self._log_progress(epoch)
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
@@ -343,6 +344,29 @@ class FSCEBrain(sb.Brain):
             )
             if if_main_process():
                 self._write_test_reports()
+
+    def _log_progress(self, epoch):
+        """Logs the epochs done and left, with an estimate of the training time left.
+
+        The number of epochs (and of updates per epoch) is fixed by the
+        recipe; the estimate is the mean time per epoch so far (training
+        and validation) times the epochs left. SpeechBrain's progress bar
+        shows the current epoch's own ETA.
+        """
+        counter = getattr(self.hparams, "epoch_counter", None)
+        start = getattr(self, "fit_start_time", None)
+        if counter is None or start is None or not if_main_process():
+            return
+        elapsed = time.time() - start
+        done = max(1, epoch - getattr(self, "_first_epoch", 1) + 1)
+        left = max(0, counter.limit - epoch)
+        logger.info(
+            "Epoch %d of %d done (%.1f min so far); about %.1f min of training left",
+            epoch,
+            counter.limit,
+            elapsed / 60,
+            left * elapsed / done / 60,
+        )
 
     def _report_silent_excerpts(self, stage_stats, epoch):
         """Adds the epoch's silent-excerpt redraws (if any) to the train stats."""

@@ -16,14 +16,18 @@ For another causal model, export it first and pass the folder::
 The file (at the model's sample rate; mono, or its channels are averaged) is
 fed one hop (10 ms) at a time, as a live stream would be; the per-hop time is
 printed and the enhanced stream is written with its one-hop delay removed.
-Level: by default the RMS of the first second is the fixed input level;
-``--scale`` sets it.
+Level: by default it is tracked on line, as ``stream_wav.py`` does (a running
+RMS of the speech-active hops, 1 s time constant, ``--time-constant``;
+``speechbrain_fsce/inference/stream_level.py``, numpy only); ``--scale``
+fixes it by hand. The output must not be the input file (refused before
+anything is written).
 
 Authors
  * speechbrain-fsce developers
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -33,6 +37,16 @@ import soundfile as sf
 
 from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
 from speechbrain_fsce.inference.shipped import STREAMING_MODEL, onnx_folder
+
+
+def same_file(a, b):
+    """Whether two paths name one file: the same path, a symbolic or a hard link."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def main(argv=None):
@@ -49,28 +63,32 @@ def main(argv=None):
         "--scale",
         type=float,
         default=None,
-        help="fixed input level (default: RMS of the first second)",
+        help="fixed input level, the input's RMS (default: tracked on line)",
+    )
+    parser.add_argument(
+        "--time-constant",
+        type=float,
+        default=1.0,
+        help="seconds of speech the tracked level averages over (default: 1.0)",
     )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if same_file(args.input, args.output):
+        print(
+            f"error: the output {args.output} is the input file; write elsewhere", file=sys.stderr
+        )
+        return 2
     try:
         onnx = str(onnx_folder(args.onnx))  # None: the shipped causal model's onnx/
         noisy, rate = sf.read(args.input, dtype="float32", always_2d=True)
         noisy = noisy.mean(axis=1)
-        streamer = OnnxStreamer(onnx, scale=1.0, threads=args.threads)
+        streamer = OnnxStreamer(
+            onnx, scale=args.scale, threads=args.threads, time_constant=args.time_constant
+        )
         if rate != streamer.sample_rate:
             raise ValueError(
                 f"{args.input} is at {rate} Hz; the model needs {streamer.sample_rate} Hz"
             )
-        scale = args.scale
-        if scale is None:
-            head = noisy[:rate].astype(np.float64)
-            scale = (
-                float(np.sqrt(np.mean(head**2))) + 1e-8
-                if streamer.config["normalize_level"]
-                else 1.0
-            )
-        streamer = OnnxStreamer(onnx, scale=scale, threads=args.threads)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -86,8 +104,12 @@ def main(argv=None):
     sf.write(args.output, enhanced, rate, subtype="FLOAT")
     ms = sorted(t * 1000 for t in times)
     p99 = ms[min(len(ms) - 1, int(np.ceil(0.99 * len(ms))) - 1)]
+    if streamer.scale is None:
+        level = f"level tracked on line, {args.time_constant:g} s time constant"
+    else:
+        level = f"fixed level {streamer.scale:.4g}"
     print(
-        f"streamed {noisy.shape[0] / rate:.2f} s in {len(ms)} hops of {hop / rate * 1000:g} ms (level {scale:.4g})"
+        f"streamed {noisy.shape[0] / rate:.2f} s in {len(ms)} hops of {hop / rate * 1000:g} ms ({level})"
     )
     print(f"per-hop CPU time: median {statistics.median(ms):.2f} ms, p99 {p99:.2f} ms")
     print(

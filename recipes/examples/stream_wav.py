@@ -10,8 +10,13 @@ with the input). By default the causal model shipped with the package is used;
 trained and exported).
 
 Level: a live stream cannot know its overall level in advance. By default the
-RMS of the first second is used as the fixed level (a calibration step);
-``--scale`` sets it by hand.
+streamer tracks it on line (a running RMS of the speech-active hops with a
+1 s time constant, ``--time-constant``; see
+:mod:`speechbrain_fsce.inference.stream_level`), so a stream that starts with
+silence or changes level comes out at the input's level. ``--scale`` fixes
+the level by hand instead (the output then equals offline causal enhancement
+at that level). The output must not be the input file (refused before
+anything is written).
 
 Usage::
 
@@ -23,6 +28,7 @@ Authors
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -31,6 +37,16 @@ import numpy as np
 import torch
 
 from speechbrain_fsce.inference.shipped import STREAMING_MODEL
+
+
+def same_file(a, b):
+    """Whether two paths name one file: the same path, a symbolic or a hard link."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def main(argv=None):
@@ -46,7 +62,13 @@ def main(argv=None):
         "--scale",
         type=float,
         default=None,
-        help="fixed input level (default: RMS of the first second)",
+        help="fixed input level, the input's RMS (default: tracked on line)",
+    )
+    parser.add_argument(
+        "--time-constant",
+        type=float,
+        default=1.0,
+        help="seconds of speech the tracked level averages over (default: 1.0)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -56,24 +78,30 @@ def main(argv=None):
         help="run the network in torch or in onnxruntime (faster; needs the onnx extra)",
     )
     args = parser.parse_args(argv)
+    if same_file(args.input, args.output):
+        print(
+            f"error: the output {args.output} is the input file; write elsewhere", file=sys.stderr
+        )
+        return 2
 
     torch.set_num_threads(args.threads)
     from speechbrain_fsce.dataio.audio import load_audio, save_wav
     from speechbrain_fsce.inference import FSCEEnhancement
+    from speechbrain_fsce.inference.stream_level import check_scale
     from speechbrain_fsce.inference.streaming import FSCEStreamer
 
     try:
+        if args.scale is not None:
+            check_scale(args.scale)  # before the model is loaded
         model = FSCEEnhancement.from_hparams(source=args.model)
         noisy = load_audio(args.input, model.sample_rate)
-        enhancer = model.mods.enhancer
-        scale = args.scale
-        if scale is None:
-            scale = (
-                float(enhancer.front_end.level(noisy[: model.sample_rate].unsqueeze(0)))
-                if enhancer.front_end.normalize_level
-                else 1.0
-            )
-        streamer = FSCEStreamer(enhancer, scale=scale, backend=args.backend, threads=args.threads)
+        streamer = FSCEStreamer(
+            model.mods.enhancer,
+            scale=args.scale,
+            backend=args.backend,
+            threads=args.threads,
+            time_constant=args.time_constant,
+        )
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -91,9 +119,13 @@ def main(argv=None):
 
     ms = sorted(t * 1000 for t in times)
     p99 = ms[min(len(ms) - 1, int(np.ceil(0.99 * len(ms))) - 1)]
+    if streamer.scale is None:
+        level = f"level tracked on line, {args.time_constant:g} s time constant"
+    else:
+        level = f"fixed level {streamer.scale:.4g}"
     print(
         f"streamed {noisy.shape[0] / model.sample_rate:.2f} s in {len(ms)} hops of {hop / model.sample_rate * 1000:g} ms "
-        f"(level {scale:.4g})"
+        f"({level})"
     )
     print(f"per-hop compute: median {statistics.median(ms):.2f} ms, p99 {p99:.2f} ms")
     print(

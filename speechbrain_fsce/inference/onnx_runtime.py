@@ -5,7 +5,12 @@ with ``fsce_offline.onnx``, for causal models ``fsce_stream.onnx``, and
 ``fsce_onnx.json`` (STFT settings, windows, compression, state names and
 shapes, latency). This module needs only numpy and onnxruntime, so that a
 deployment can stream with neither torch nor SpeechBrain installed: copy this
-file next to the exported folder.
+file and ``stream_level.py`` (the streaming level, numpy only) next to the
+exported folder.
+
+Every value of ``fsce_onnx.json`` is checked when it is read
+(:func:`load_config`): a damaged or tampered file stops with a one-line
+``ValueError`` naming the key, never with NaN output or a division by zero.
 
 Both graphs work in the network's domain, the compressed spectrum
 ``S * |S|^(c - 1)`` of the level-normalised signal (``c`` =
@@ -26,11 +31,19 @@ Authors
 """
 
 import json
+import math
 import os
 
 import numpy as np
 
+try:
+    from speechbrain_fsce.inference.stream_level import StreamLevel, check_scale
+except ImportError:  # this file copied next to stream_level.py, without the package
+    from stream_level import StreamLevel, check_scale
+
 CONFIG_NAME = "fsce_onnx.json"
+FORMAT = "speechbrain-fsce onnx 1"
+MAX_STATE_VALUES = 10_000_000  # per state tensor, batch 1 (the published model's: < 100,000)
 
 
 def load_config(folder):
@@ -44,16 +57,198 @@ def load_config(folder):
     Returns
     -------
     dict
-        The settings; windows and initial states as numpy arrays.
+        The settings, every one checked (:func:`check_config`); windows as
+        numpy arrays.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``fsce_onnx.json`` in ``folder``.
+    ValueError
+        The file is not JSON, or a value is missing or wrong (one line that
+        names the key).
     """
     path = os.path.join(folder, CONFIG_NAME)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: export the model with fsce-export --onnx first")
-    with open(path, encoding="utf-8") as f:
-        config = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)  # NaN and Infinity parse, and are refused by key below
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path} is not a JSON file written by fsce-export --onnx: {err}"
+        ) from None
+    return check_config(config, path)
+
+
+def _bad(path, key, expected, value):
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return ValueError(f"{path}: {key} must be {expected}, got {text}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _file_name(value):
+    return (
+        isinstance(value, str)
+        and value.endswith(".onnx")
+        and os.path.basename(value) == value
+        and "/" not in value
+        and "\\" not in value
+        and not value.startswith(".")
+    )
+
+
+def check_config(config, path=CONFIG_NAME):
+    """Checks every value of an ``fsce_onnx.json`` mapping (type, range, consistency).
+
+    Arguments
+    ---------
+    config : dict
+        The parsed file.
+    path : str
+        Named in the error messages.
+
+    Returns
+    -------
+    dict
+        ``config`` with the windows as float32 numpy arrays.
+
+    Raises
+    ------
+    ValueError
+        One line naming the first wrong key.
+
+    Example
+    -------
+    >>> config = {"format": FORMAT, "sample_rate": 16000, "hop_samples": 160, "n_fft": 320,
+    ...     "num_freqs": 161, "compression": 0.5, "eps": -1.0}
+    >>> check_config(config, "fsce_onnx.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: fsce_onnx.json: eps must be a finite number in (0, 0.01], got -1.0
+    """
+    if not isinstance(config, dict):
+        raise _bad(path, "the file", "a JSON object", type(config).__name__)
+    config = dict(config)
+
+    def need(key, ok, expected):
+        if key not in config:
+            raise ValueError(f"{path}: {key} is missing (re-export with fsce-export --onnx)")
+        if not ok(config[key]):
+            raise _bad(path, key, expected, config[key])
+        return config[key]
+
+    need("format", lambda v: v == FORMAT, repr(FORMAT))
+    rate = need(
+        "sample_rate", lambda v: _is_int(v) and 1000 <= v <= 384000, "an int in [1000, 384000]"
+    )
+    hop = need("hop_samples", lambda v: _is_int(v) and 1 <= v <= rate, f"an int in [1, {rate}]")
+    need("n_fft", lambda v: v == 2 * hop and _is_int(v), f"2 * hop_samples = {2 * hop}")
+    n_fft = config["n_fft"]
+    need(
+        "num_freqs",
+        lambda v: v == n_fft // 2 + 1 and _is_int(v),
+        f"n_fft // 2 + 1 = {n_fft // 2 + 1}",
+    )
+    need("compression", lambda v: _is_number(v) and 0 < v <= 1, "a finite number in (0, 1]")
+    need("eps", lambda v: _is_number(v) and 0 < v <= 1e-2, "a finite number in (0, 0.01]")
+    need("normalize_level", lambda v: isinstance(v, bool), "true or false")
+    causal = need("causal", lambda v: isinstance(v, bool), "true or false")
+    need(
+        "receptive_field_frames",
+        lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x >= 0 for x in v),
+        "two ints >= 0 (look-back, look-ahead)",
+    )
+    need("offline_graph", _file_name, "a .onnx file name in the folder")
+    if causal:
+        need("stream_graph", _file_name, "a .onnx file name in the folder (causal: true)")
+    else:
+        need("stream_graph", lambda v: v is None, "null (causal: false)")
+    need("latency_samples", lambda v: v == hop and _is_int(v), f"hop_samples = {hop}")
+    need("algorithmic_latency_ms", lambda v: _is_number(v) and v >= 0, "a finite number >= 0")
+    need("opset", lambda v: _is_int(v) and v > 0, "a positive int")
+    states = need("state", lambda v: isinstance(v, list), "a list")
+    if causal and not states:
+        raise _bad(path, "state", "a non-empty list (causal: true)", states)
+    names = set()
+    for i, entry in enumerate(states):
+        key = f"state[{i}]"
+        if not (isinstance(entry, dict) and set(entry) == {"name", "shape", "initial"}):
+            raise _bad(path, key, "an object with name, shape and initial", entry)
+        name, shape = entry["name"], entry["shape"]
+        if not (isinstance(name, str) and name and not name.startswith("next.")) or name in names:
+            raise _bad(path, key + ".name", "a new name", name)
+        names.add(name)
+        if not (
+            isinstance(shape, list)
+            and 1 <= len(shape) <= 6
+            and all(_is_int(n) and n >= 1 for n in shape)
+            and shape[0] == 1
+            and math.prod(shape) <= MAX_STATE_VALUES
+        ):
+            raise _bad(
+                path,
+                key + ".shape",
+                f"[1, ...] ints >= 1, at most {MAX_STATE_VALUES:,} values",
+                shape,
+            )
+        try:
+            with np.errstate(over="ignore"):  # 1e300 -> inf: refused below
+                initial = np.asarray(entry["initial"], dtype=np.float32)
+            np.broadcast_to(initial, shape)
+        except (TypeError, ValueError):
+            raise _bad(
+                path, key + ".initial", f"a number or an array that fits {shape}", entry["initial"]
+            ) from None
+        if not np.isfinite(initial).all():
+            raise _bad(path, key + ".initial", "finite", entry["initial"])
     for key in ("analysis_window", "synthesis_window"):
-        config[key] = np.asarray(config[key], dtype=np.float32)
+        window = need(key, lambda v: isinstance(v, list), f"a list of n_fft = {n_fft} numbers")
+        if len(window) != n_fft:
+            raise ValueError(f"{path}: {key} must hold n_fft = {n_fft} numbers, not {len(window)}")
+        if not all(_is_number(w) and abs(w) <= 10 for w in window):
+            raise ValueError(f"{path}: {key} must hold finite numbers in [-10, 10]")
+        config[key] = np.asarray(window, dtype=np.float32)
+    w = config["synthesis_window"].astype(np.float64)
+    if (w[hop:] ** 2 + w[:hop] ** 2).min() < 1e-3:
+        raise ValueError(
+            f"{path}: synthesis_window must overlap-add to at least 1e-3 everywhere "
+            "(its two halves' squares summed)"
+        )
+    unknown = set(config) - _KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     return config
+
+
+_KEYS = {
+    "format",
+    "sample_rate",
+    "hop_samples",
+    "n_fft",
+    "num_freqs",
+    "compression",
+    "eps",
+    "normalize_level",
+    "causal",
+    "receptive_field_frames",
+    "offline_graph",
+    "stream_graph",
+    "latency_samples",
+    "algorithmic_latency_ms",
+    "opset",
+    "state",
+    "analysis_window",
+    "synthesis_window",
+}
 
 
 def _session(path, threads):
@@ -111,10 +306,18 @@ class OnnxStreamer:
     ---------
     folder : str
         Folder written by ``export_onnx`` for a causal model.
-    scale : float
-        Fixed input level (the signal is divided by it, the output multiplied).
+    scale : float, optional
+        A fixed input level (the signal is divided by it, the output
+        multiplied), checked by
+        :func:`~speechbrain_fsce.inference.stream_level.check_scale`; the
+        output then equals offline causal enhancement at that level. Default:
+        the level is tracked on line by
+        :class:`~speechbrain_fsce.inference.stream_level.StreamLevel`, as
+        the torch streamer does (1.0 for a model without level normalisation).
     threads : int
         onnxruntime intra-op threads (1 is fastest for one hop).
+    time_constant : float
+        Seconds of speech-active signal the tracked level averages over.
 
     Example
     -------
@@ -129,14 +332,20 @@ class OnnxStreamer:
     ([(160,), (160,), (160,)], (160,))
     """
 
-    def __init__(self, folder, scale=1.0, threads=1):
+    def __init__(self, folder, scale=None, threads=1, time_constant=1.0):
         self.config = load_config(folder)
         if not self.config.get("stream_graph"):
             raise ValueError(f"{folder} has no streaming graph: the model is not causal")
-        scale = float(scale)
-        if not np.isfinite(scale) or scale <= 0:
-            raise ValueError(f"scale must be a finite positive level, got {scale}")
-        self.scale = scale
+        if scale is not None:
+            scale = check_scale(scale)
+        elif not self.config["normalize_level"]:
+            scale = 1.0  # the model was trained on signals as they come
+        self.scale = scale  # None: tracked on line
+        self._level = None
+        if scale is None:
+            self._level = StreamLevel(
+                self.config["hop_samples"], self.config["sample_rate"], time_constant
+            )
         self.session = _session(os.path.join(folder, self.config["stream_graph"]), threads)
         self.hop_samples = self.config["hop_samples"]
         self.sample_rate = self.config["sample_rate"]
@@ -147,8 +356,17 @@ class OnnxStreamer:
         self._names = [s["name"] for s in self.config["state"]]
         self.reset()
 
+    @property
+    def level(self):
+        """The level the last hop was divided by: ``scale``, or the tracked level
+        (``[batch]`` array; ``None`` before the first hop)."""
+        return self.scale if self._level is None else self._level.level
+
     def reset(self):
         """Starts a new signal."""
+        if self._level is not None:
+            self._level.reset()
+        self._last_level = None
         self._pending = None
         self._state = None
         self.samples_out = 0
@@ -191,7 +409,14 @@ class OnnxStreamer:
     def _hop(self, hop_samples):
         """One hop of input ``[B, hop]`` -> one hop of delayed output ``[B, hop]``."""
         h = self.hop_samples
-        buf = np.concatenate([self._previous, hop_samples / self.scale], axis=1)
+        scale = self.scale
+        if self._level is not None:  # this hop's level; the buffers carried over to it
+            scale = self._level.update(hop_samples)[:, None].astype(np.float32)
+            if self._last_level is not None:
+                self._previous = self._previous * (self._last_level / scale)
+                self._ola = self._ola * (self._last_level / scale)
+            self._last_level = scale
+        buf = np.concatenate([self._previous, hop_samples / scale], axis=1)
         self._previous = buf[:, h:]
         self._frame.update_inplace(stft_frames(buf, self.config))
         self.session.run_with_iobinding(self._bindings[self._hops_done % 2])
@@ -202,7 +427,7 @@ class OnnxStreamer:
         if self.samples_out == 0:
             out[:] = 0.0  # the hop before the signal starts
         self.samples_out += h
-        return out * self.scale
+        return out * scale
 
     def _run(self, buf):
         h = self.hop_samples

@@ -13,18 +13,27 @@ output equals offline causal enhancement of the same signal (same level
 
 Latency: the output stream is the enhanced signal delayed by one hop
 (``latency_samples``); counting the hop being buffered, the algorithmic
-latency is one window (20 ms at 16 kHz). Level normalisation cannot see the
-future: the streamer divides by a fixed ``scale`` (default 1.0, i.e. the
-signal as it comes) and multiplies the output back.
+latency is one window (20 ms at 16 kHz).
+
+Level: offline, a level-normalised model divides the signal by its RMS,
+which a stream does not know in advance. By default the streamer tracks the
+level on line, hop by hop, with
+:class:`~speechbrain_fsce.inference.stream_level.StreamLevel` (a running RMS
+of the speech-active hops, time constant ``time_constant``, bounded gain; the
+same class drives the onnxruntime backend), so that a stream that starts
+with silence or changes level comes out at the input's level. A fixed
+``scale`` instead divides every hop by that level: the output then equals
+offline causal enhancement at that level (what
+:mod:`~speechbrain_fsce.inference.chunked` uses, with the RMS of the whole
+file).
 
 Authors
  * speechbrain-fsce developers
 """
 
-import math
-
 import torch
 
+from speechbrain_fsce.inference.stream_level import StreamLevel, check_scale
 from speechbrain_fsce.models import folding
 
 
@@ -37,8 +46,10 @@ class FSCEStreamer:
     pieces, concatenated, are the enhanced signal delayed by
     ``latency_samples`` (one hop; the first hop out is silence): one hop in
     gives one hop out. After :meth:`flush`, ``latency_samples + len(signal)``
-    samples have come out, and dropping the first ``latency_samples`` gives
-    the offline causal enhancement ``enhance_spectrum(signal, scale=scale)``.
+    samples have come out. With a fixed ``scale``, dropping the first
+    ``latency_samples`` gives the offline causal enhancement
+    ``enhance_spectrum(signal, scale=scale)``; by default the level adapts
+    (see the module docstring) and no piece size changes the output.
 
     The enhancer is put in eval mode (BatchNorm uses its running statistics,
     which is what makes a frame's output independent of later frames). On
@@ -52,10 +63,13 @@ class FSCEStreamer:
     ---------
     enhancer : speechbrain_fsce.models.FSCEEnhancer
         Waveform enhancer whose ``model.causal`` is True.
-    scale : float
-        Level the input is divided by (and the output multiplied by) in place
-        of the offline per-signal RMS, which needs the whole signal. Must be
-        finite and positive.
+    scale : float, optional
+        A fixed level the input is divided by (and the output multiplied by)
+        in place of the offline per-signal RMS, which needs the whole signal:
+        finite, positive and within
+        :data:`~speechbrain_fsce.inference.stream_level.SCALE_RANGE`. Default:
+        the level is tracked on line (1.0 for a model without level
+        normalisation, as offline).
     fold_batchnorm : bool
         Stream a copy of the network with its eval-mode BatchNorms merged
         into convolutions (:func:`~speechbrain_fsce.models.folding.fold_batchnorm`):
@@ -70,6 +84,10 @@ class FSCEStreamer:
         output within float rounding; tensors in and out either way.
     threads : int
         onnxruntime threads (``backend="onnx"``; 1 is fastest for one hop).
+    time_constant : float
+        Seconds of speech-active signal the tracked level averages over
+        (:class:`~speechbrain_fsce.inference.stream_level.StreamLevel`;
+        unused with a fixed ``scale``).
 
     Example
     -------
@@ -87,10 +105,17 @@ class FSCEStreamer:
     ValueError: Streaming needs a causal FSCE model (causal: True); this one looks 378 frames ahead. Use speechbrain_fsce.inference.chunked for non-causal models.
     """
 
-    def __init__(self, enhancer, scale=1.0, fold_batchnorm=True, backend="torch", threads=1):
-        scale = float(scale)
-        if not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"scale must be a finite positive level, got {scale}")
+    def __init__(
+        self,
+        enhancer,
+        scale=None,
+        fold_batchnorm=True,
+        backend="torch",
+        threads=1,
+        time_constant=1.0,
+    ):
+        if scale is not None:
+            scale = check_scale(scale)
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         self.enhancer = enhancer.eval()
@@ -103,16 +128,34 @@ class FSCEStreamer:
         self.hop_samples = self.front_end.hop_samples
         self.sample_rate = self.front_end.sample_rate
         self.latency_samples = self.hop_samples
-        self.scale = scale
+        if scale is None and not self.front_end.normalize_level:
+            scale = 1.0  # the model was trained on signals as they come
+        self.scale = scale  # None: tracked on line
+        self._level = None
+        if scale is None:
+            self._level = StreamLevel(self.hop_samples, self.sample_rate, time_constant)
         self._onnx = None
         if backend == "onnx":
-            self._onnx = _onnx_streamer(enhancer, scale, fold_batchnorm, threads)
+            self._onnx = _onnx_streamer(enhancer, scale, fold_batchnorm, threads, time_constant)
         self.reset()
+
+    @property
+    def level(self):
+        """The level the last hop was divided by: ``scale``, or the tracked level
+        (``[batch]`` numpy array; ``None`` before the first hop)."""
+        if self._onnx is not None:
+            return self._onnx.level
+        if self._level is None:
+            return self.scale
+        return self._level.level
 
     def reset(self):
         """Starts a new signal."""
         if self._onnx is not None:
             self._onnx.reset()
+        if self._level is not None:
+            self._level.reset()
+        self._last_level = None  # [B, 1] level of the last hop (tracked level)
         self._pending = None  # [B, samples] input not analysed yet (< one hop)
         self._net_state = self._fe_state = None
         self._squeeze = None
@@ -143,13 +186,35 @@ class FSCEStreamer:
             raise ValueError("the enhancer was moved to another device in the middle of a signal")
         return x
 
+    def _step(self, samples, scale):
+        """Enhanced output for whole hops ``[B, n * hop]`` at one level."""
+        spec, self._fe_state = self.front_end.analyze_step(samples, self._fe_state, scale)
+        output, self._net_state = self.model.forward_step(spec, self._net_state)
+        out, self._fe_state = self.front_end.synthesize_step(output.enhanced, self._fe_state, scale)
+        return out
+
+    def _tracked_hops(self, samples):
+        """:meth:`_step` hop by hop, each at the level tracked up to and with it."""
+        h = self.hop_samples
+        hops = samples.detach().cpu().numpy()
+        outs = []
+        for i in range(0, samples.shape[1], h):
+            level = torch.as_tensor(self._level.update(hops[:, i : i + h]), dtype=samples.dtype)
+            level = level.to(samples.device).unsqueeze(1)
+            if self._last_level is not None:
+                self._fe_state = self.front_end.rescale_stream_state(
+                    self._fe_state, self._last_level / level
+                )
+            self._last_level = level
+            outs.append(self._step(samples[:, i : i + h], level))
+        return torch.cat(outs, dim=1)
+
     def _hops(self, samples):
         """Enhanced output (delayed by one hop) for whole hops of input ``[B, n * hop]``."""
-        spec, self._fe_state = self.front_end.analyze_step(samples, self._fe_state, self.scale)
-        output, self._net_state = self.model.forward_step(spec, self._net_state)
-        out, self._fe_state = self.front_end.synthesize_step(
-            output.enhanced, self._fe_state, self.scale
-        )
+        if self._level is None:
+            out = self._step(samples, self.scale)
+        else:
+            out = self._tracked_hops(samples)
         if self.samples_out == 0:
             out[:, : self.hop_samples] = 0.0  # the hop before the signal starts
         self.samples_out += out.shape[1]
@@ -223,7 +288,7 @@ class FSCEStreamer:
         return result
 
 
-def _onnx_streamer(enhancer, scale, fold_batchnorm, threads):
+def _onnx_streamer(enhancer, scale, fold_batchnorm, threads, time_constant):
     """An :class:`OnnxStreamer` on a freshly exported step graph of ``enhancer``."""
     import tempfile
 
@@ -232,4 +297,4 @@ def _onnx_streamer(enhancer, scale, fold_batchnorm, threads):
 
     with tempfile.TemporaryDirectory() as folder:
         export_onnx(enhancer, folder, fold=fold_batchnorm)
-        return OnnxStreamer(folder, scale=scale, threads=threads)
+        return OnnxStreamer(folder, scale=scale, threads=threads, time_constant=time_constant)

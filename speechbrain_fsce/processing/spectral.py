@@ -263,6 +263,35 @@ class SpectralFrontEnd(torch.nn.Module):
         zeros = torch.zeros(batch_size, self.hop_samples, device=device)
         return [zeros, zeros.clone()]
 
+    @staticmethod
+    def rescale_stream_state(state, ratio):
+        """Stream state carried over to a new level (a level that adapts hop by hop).
+
+        Both buffers of the state hold samples divided by the level of the
+        hop they came with (the last input hop, the overlap of the last
+        synthesised frame); multiplied by ``ratio = old_level / new_level``
+        they hold the same samples divided by the new level, so that the next
+        frame is analysed, and the next hop overlap-added, at one level.
+
+        Arguments
+        ---------
+        state : list of torch.Tensor
+            From :meth:`init_stream_state` or the last step.
+        ratio : float or torch.Tensor
+            ``old_level / new_level`` (a number or ``[B, 1]``).
+
+        Returns
+        -------
+        list of torch.Tensor
+
+        Example
+        -------
+        >>> state = [torch.ones(1, 160), torch.ones(1, 160)]
+        >>> [float(s[0, 0]) for s in SpectralFrontEnd.rescale_stream_state(state, 0.5)]
+        [0.5, 0.5]
+        """
+        return [s * ratio for s in state]
+
     def analyze_step(self, samples, state, scale=1.0):
         """Network input for the next whole hops of a stream.
 
