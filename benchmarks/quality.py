@@ -41,6 +41,7 @@ Authors
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import os
@@ -696,11 +697,45 @@ def _source(name, system=None):
     return None
 
 
+def prepared_fingerprint(prepared):
+    """A hash of what a prepared corpus holds: its manifests and options.
+
+    ``train.json``, ``valid.json``, ``test.json``, ``prepare_options.json``
+    and the noise ``*.sources.json`` (those present): a corpus prepared
+    again in the same folder, or another one put in its place, has another
+    fingerprint, so its work folders are not re-used.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> _ = (tmp / "test.json").write_text("{}")
+    >>> a = prepared_fingerprint(str(tmp))
+    >>> _ = (tmp / "test.json").write_text('{"x": {}}')
+    >>> len(a), a == prepared_fingerprint(str(tmp))
+    (16, False)
+    """
+    digest = hashlib.sha256()
+    for name in (
+        "train.json",
+        "valid.json",
+        "test.json",
+        "prepare_options.json",
+        "noise_train.sources.json",
+        "noise_test.sources.json",
+    ):
+        path = os.path.join(prepared, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digest.update(name.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()[:16]
+
+
 def system_config(name, args, system=None):
     """What a system's training and scores depend on, besides ``--steps``.
 
     Stored as ``config.json`` in its work folder; a later run with other
-    values is refused rather than resumed or re-used.
+    values (another prepared corpus included, even in the same folder:
+    :func:`prepared_fingerprint`) is refused rather than resumed or re-used.
     """
     return json.loads(
         json.dumps(
@@ -719,6 +754,7 @@ def system_config(name, args, system=None):
                 "test_utterances": args.test_utterances,
                 "dnsmos_utterances": args.dnsmos_utterances,
                 "prepared": args.prepared,
+                "prepared_fingerprint": prepared_fingerprint(args.prepared),
             }
         )
     )

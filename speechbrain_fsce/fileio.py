@@ -5,10 +5,16 @@ reports, exported model folders) goes through :func:`atomic_path` (or its
 shortcuts :func:`atomic_write` and :func:`atomic_folder`):
 
 * the content is written under a hidden temporary name in the destination
-  folder (``.<name>.<random>.partial``) and renamed into place only when
-  complete, so a killed run never leaves a truncated file under the final
-  name; on any error (``KeyboardInterrupt`` and a signal turned into an
-  exception included) the temporary file is removed;
+  folder (``.<name>.<pid>-<host>.<random>.partial``; a name too long for the
+  file system, ``NAME_MAX`` bytes, is replaced by its hash there) and renamed
+  into place only when complete, so a killed run never leaves a truncated
+  file under the final name; on any error (``KeyboardInterrupt`` and a
+  signal turned into an exception included) the temporary file is removed;
+* what a ``SIGKILL`` leaves (nothing can remove it then) is named after its
+  process: :func:`remove_partials` (called by the next run on the folders it
+  writes) removes the ``.partial`` files and folders of processes of this
+  host that are no longer running, never those of a live one; folder walks
+  ignore them meanwhile;
 * the result gets the permissions a plain ``open()`` / ``mkdir`` would have
   given it (``0o666`` / ``0o777`` minus the umask) rather than the private
   ``0o600`` / ``0o700`` of temporary files, so colleagues and web servers can
@@ -23,12 +29,22 @@ Authors
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import zlib
 
 #: Ending of unfinished files; folder walks ignore them.
 PARTIAL_SUFFIX = ".partial"
+
+#: Longest file name (bytes) assumed where the file system does not say.
+NAME_MAX = 255
+
+#: ``<pid>-<host>`` of the process writing a temporary file (in its name).
+_OWNER = re.compile(r"\.(\d+)-([0-9a-f]{8})\.[^.]*$")
 
 
 def current_umask():
@@ -70,9 +86,40 @@ def folder_mode():
     return 0o777 & ~current_umask()
 
 
+def _host_id():
+    """Eight hex digits naming this host in temporary names."""
+    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'replace')):08x}"
+
+
+def _name_max(folder):
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
 def _temp_name(path):
+    """``(folder, prefix)`` of the temporary names of ``path``.
+
+    The prefix is ``.<name>.<pid>-<host>.``; ``tempfile`` adds 8 random
+    characters and the suffix. A name too long for that to fit in the file
+    system's ``NAME_MAX`` bytes is replaced by a hash of it.
+
+    Example
+    -------
+    >>> folder, prefix = _temp_name("/x/a.wav")
+    >>> folder, prefix == f".a.wav.{os.getpid()}-{_host_id()}."
+    ('/x', True)
+    >>> len(_temp_name("/x/" + "n" * 252 + ".wav")[1]) < 80
+    True
+    """
     folder, name = os.path.split(os.path.abspath(str(path)))
-    return folder, "." + name + "."
+    owner = f".{os.getpid()}-{_host_id()}."
+    room = _name_max(folder if os.path.isdir(folder) else os.path.dirname(folder) or "/")
+    room -= 1 + len(owner) + 8 + len(PARTIAL_SUFFIX) + 8  # dot, owner, random, suffix, margin
+    if len(os.fsencode(name)) > room:
+        name = "h" + hashlib.sha1(os.fsencode(name)).hexdigest()[:24]
+    return folder, "." + name + owner
 
 
 def _place(tmp, path, overwrite):
@@ -235,13 +282,63 @@ def atomic_folder(path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def remove_partials(folder):
-    """Removes unfinished ``*.partial`` files (of a killed run) in a folder.
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # someone else's process / not a pid
+        return True
+    return True
+
+
+def is_abandoned(name):
+    """Whether a ``.partial`` name was left by a process that is gone.
+
+    Names written by :func:`atomic_path` / :func:`atomic_folder` carry
+    ``<pid>-<host>``: abandoned when the host is this one and no process
+    has that id. A name of another host is never judged abandoned (its
+    process may be running there); a name without an owner (an older
+    version's) is.
+
+    Arguments
+    ---------
+    name : str
+        File or folder name.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> is_abandoned(f".a.wav.{os.getpid()}-{_host_id()}.x1y2z3w4.partial")
+    False
+    >>> is_abandoned(".a.wav.1-00000000.x1y2z3w4.partial"), is_abandoned(".a.wav.x1.partial")
+    (False, True)
+    >>> is_abandoned("a.wav")
+    False
+    """
+    if not name.endswith(PARTIAL_SUFFIX):
+        return False
+    owner = _OWNER.search(name[: -len(PARTIAL_SUFFIX)])
+    if owner is None:
+        return True
+    return owner.group(2) == _host_id() and not _pid_alive(int(owner.group(1)))
+
+
+def remove_partials(folder, recursive=False):
+    """Removes what killed runs left in a folder: their ``*.partial`` files and folders.
+
+    Only what :func:`is_abandoned` says (a live process's temporary file is
+    kept). Symbolic links are not followed.
 
     Arguments
     ---------
     folder : str
-        Folder to clean (not recursive); a missing folder is fine.
+        Folder to clean; a missing folder is fine.
+    recursive : bool
+        Also clean every sub-folder.
 
     Returns
     -------
@@ -252,14 +349,28 @@ def remove_partials(folder):
     -------
     >>> tmp = getfixture("tmp_path")
     >>> _ = (tmp / ".a.wav.x1.partial").write_bytes(b"")
-    >>> remove_partials(str(tmp)), remove_partials(str(tmp / "nope"))
-    (1, 0)
+    >>> mine = tmp / f".b.wav.{os.getpid()}-{_host_id()}.abcdefgh.partial"
+    >>> _ = mine.write_bytes(b"")  # a live process's (this one's): kept
+    >>> remove_partials(str(tmp)), remove_partials(str(tmp / "nope")), mine.exists()
+    (1, 0, True)
     """
     if not os.path.isdir(folder):
         return 0
     count = 0
-    for name in os.listdir(folder):
-        if name.endswith(PARTIAL_SUFFIX) and os.path.isfile(os.path.join(folder, name)):
-            os.remove(os.path.join(folder, name))
-            count += 1
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if is_abandoned(name) and not os.path.islink(path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                    count += 1
+        keep = []
+        for name in dirs:
+            path = os.path.join(root, name)
+            if is_abandoned(name) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+                count += 1
+            else:
+                keep.append(name)
+        dirs[:] = keep if recursive else []
     return count

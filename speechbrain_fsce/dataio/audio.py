@@ -14,6 +14,11 @@ Bad input must fail early and clearly, never deep inside a training epoch:
   de-duplicated by real path, the shortest path wins).
   :func:`find_audio_files` uses it; a missing folder or one without audio
   raises ``FileNotFoundError`` with a helpful message.
+* Held-out files stay held out: :func:`exclude_files` drops training files
+  that are test files under another name (a symbolic link or a hard link,
+  :func:`file_identity`), and :func:`check_separate_folders` refuses two
+  folders of different roles that are one folder or lie one inside the
+  other (:class:`FolderError`).
 * :func:`open_audio`, :func:`audio_info` and :func:`read_blocks` read a file
   piece by piece (constant memory) with the same mix-down and resampling as
   :func:`load_audio`; a WAV whose data chunk is cut short is read with a
@@ -127,6 +132,105 @@ class AudioError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class FolderError(ValueError):
+    """Folders given for different roles that cannot be used together.
+
+    E.g. the noise folder is the speech folder, or the test speech lies
+    inside the training speech. A ``ValueError`` whose message is one line
+    naming both options.
+
+    Example
+    -------
+    >>> isinstance(FolderError("x"), ValueError)
+    True
+    """
+
+
+def file_identity(path):
+    """What makes two paths the same file: ``(st_dev, st_ino)``, links followed.
+
+    Two names of one file (a symbolic link, a hard link, another spelling
+    of the path) have the same identity.
+
+    Arguments
+    ---------
+    path : str
+        Any path.
+
+    Returns
+    -------
+    tuple or None
+        ``(device, inode)``, or None when the path cannot be read.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> _ = (tmp / "a.wav").write_bytes(b"x")
+    >>> os.link(tmp / "a.wav", tmp / "b.wav")
+    >>> file_identity(tmp / "a.wav") == file_identity(tmp / "b.wav")
+    True
+    >>> file_identity(tmp / "nope.wav") is None
+    True
+    """
+    try:
+        st = os.stat(str(path))
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _inside(path, folder):
+    """Whether the real ``path`` is ``folder`` or lies below it."""
+    path, folder = os.path.realpath(str(path)), os.path.realpath(str(folder))
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_separate_folders(roles):
+    """Refuses folders of different roles that are one folder or nested.
+
+    Arguments
+    ---------
+    roles : list of (str, str or None)
+        ``(option name, folder)`` pairs; None folders are skipped.
+
+    Raises
+    ------
+    FolderError
+        Naming both options and folders.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> (tmp / "speech" / "noise").mkdir(parents=True)
+    >>> check_separate_folders([("--clean_folder", tmp / "speech"), ("--noise_folder", None)])
+    >>> check_separate_folders([("--clean_folder", tmp / "speech"),
+    ...                         ("--noise_folder", tmp / "speech" / "noise")])
+    Traceback (most recent call last):
+    ...
+    speechbrain_fsce.dataio.audio.FolderError: --noise_folder ... lies inside --clean_folder ...
+    """
+    roles = [(name, str(folder)) for name, folder in roles if folder]
+    for i, (name_a, a) in enumerate(roles):
+        for name_b, b in roles[i + 1 :]:
+            same = _inside(a, b) and _inside(b, a)
+            if not same:
+                ident_a, ident_b = file_identity(a), file_identity(b)
+                same = ident_a is not None and ident_a == ident_b
+            if same:
+                raise FolderError(
+                    f"{name_a} {a} and {name_b} {b} are the same folder: give each its own folder"
+                )
+            for (inner_name, inner), (outer_name, outer) in (
+                ((name_a, a), (name_b, b)),
+                ((name_b, b), (name_a, a)),
+            ):
+                if _inside(inner, outer):
+                    raise FolderError(
+                        f"{inner_name} {inner} lies inside {outer_name} {outer}: "
+                        "its files would be used for both; give each its own folder"
+                    )
 
 
 def read_audio_native(path):
@@ -560,8 +664,9 @@ def load_audio(path, sample_rate=16000):
     return resample(signal, native_rate, sample_rate).contiguous()
 
 
-def _wav_float32_bytes(signal, sample_rate):
-    """Serialises a mono float32 WAV (fmt type 3 + fact chunk), no PEAK."""
+def _wav_float32_bytes(signal, sample_rate, comment=None):
+    """Serialises a mono float32 WAV (fmt type 3 + fact chunk), no PEAK;
+    ``comment`` goes into a ``LIST``/``INFO``/``ICMT`` chunk after the data."""
     data = np.asarray(signal, dtype="<f4").tobytes()
     n = len(data) // 4
     fmt = struct.pack("<HHIIHH", 3, 1, sample_rate, sample_rate * 4, 4, 32)
@@ -576,7 +681,38 @@ def _wav_float32_bytes(signal, sample_rate):
         + struct.pack("<I", len(data))
         + data
     )
+    if comment is not None:
+        text = comment.encode("utf-8") + b"\0"
+        text += b"\0" * (len(text) % 2)
+        info = b"INFO" + b"ICMT" + struct.pack("<I", len(text)) + text
+        body += b"LIST" + struct.pack("<I", len(info)) + info
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def wav_comment(path):
+    """The comment a file carries (WAV ``ICMT``), or None (none, or unreadable).
+
+    Arguments
+    ---------
+    path : str
+        An audio file.
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> path = str(getfixture("tmp_path") / "c.wav")
+    >>> save_wav(path, np.zeros(4), 16000, comment="copy of a.wav")
+    >>> wav_comment(path), sf.read(path)[0].tolist()
+    ('copy of a.wav', [0.0, 0.0, 0.0, 0.0])
+    """
+    try:
+        with sf.SoundFile(str(path)) as f:
+            return f.comment or None
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
+        return None
 
 
 def check_finite_output(signal, path):
@@ -613,7 +749,7 @@ def check_finite_output(signal, path):
         )
 
 
-def save_wav(path, signal, sample_rate=16000, overwrite=True):
+def save_wav(path, signal, sample_rate=16000, overwrite=True, comment=None):
     """Writes a mono float32 WAV atomically and reproducibly.
 
     The file is written under a hidden temporary name and renamed over
@@ -635,6 +771,9 @@ def save_wav(path, signal, sample_rate=16000, overwrite=True):
     overwrite : bool
         Replace an existing file (default); False raises
         ``FileExistsError`` instead.
+    comment : str, optional
+        Text stored in the file (read back with :func:`wav_comment`), e.g.
+        what a resampled copy was made from.
 
     Example
     -------
@@ -653,7 +792,7 @@ def save_wav(path, signal, sample_rate=16000, overwrite=True):
     check_finite_output(signal, path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
-            f.write(_wav_float32_bytes(signal, int(sample_rate)))
+            f.write(_wav_float32_bytes(signal, int(sample_rate), comment))
 
 
 def is_audio_name(name, extensions=AUDIO_EXTENSIONS):
@@ -764,10 +903,11 @@ def walk_files(folder, extensions=None, exclude=(), on_error=None):
 
 
 def exclude_files(items, others, what="training", other_what="test"):
-    """Drops the items whose file is also one of ``others`` (by real path).
+    """Drops the items whose file is also one of ``others`` (by real path or inode).
 
     Guards held-out sets: a link inside a training folder that points at
-    test or validation files must not put them into training.
+    test or validation files (symbolic, or hard: the same inode,
+    :func:`file_identity`) must not put them into training.
 
     Arguments
     ---------
@@ -788,19 +928,26 @@ def exclude_files(items, others, what="training", other_what="test"):
     >>> tmp = getfixture("tmp_path")
     >>> _ = (tmp / "t.wav").write_bytes(b"")
     >>> os.symlink(tmp / "t.wav", tmp / "link.wav")
-    >>> exclude_files([str(tmp / "link.wav")], [str(tmp / "t.wav")])
+    >>> os.link(tmp / "t.wav", tmp / "hard.wav")
+    >>> exclude_files([str(tmp / "link.wav"), str(tmp / "hard.wav")], [str(tmp / "t.wav")])
     []
     """
-    banned = {os.path.realpath(str(p)) for p in others}
+    others = [str(p) for p in others]
+    banned = {os.path.realpath(p) for p in others}
+    banned_ids = {file_identity(p) for p in others} - {None}
 
     def path_of(item):
         if isinstance(item, dict):
             return item["path"]
         return getattr(item, "path", item)
 
-    kept = [i for i in items if os.path.realpath(str(path_of(i))) not in banned]
+    def shared(item):
+        path = str(path_of(item))
+        return os.path.realpath(path) in banned or file_identity(path) in banned_ids
+
+    kept = [i for i in items if not shared(i)]
     if len(kept) < len(items):
-        dropped = next(path_of(i) for i in items if os.path.realpath(str(path_of(i))) in banned)
+        dropped = next(path_of(i) for i in items if shared(i))
         logger.warning(
             "left out %d %s file(s) that are also %s files (through links; e.g. %s)",
             len(items) - len(kept),

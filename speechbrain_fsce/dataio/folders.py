@@ -67,10 +67,14 @@ from tqdm import tqdm
 
 from speechbrain_fsce.dataio.audio import (
     AudioInfo,
+    FolderError,
+    _inside,
+    check_separate_folders,
     exclude_files,
     load_audio,
     save_wav,
     scan_audio,
+    wav_comment,
 )
 from speechbrain_fsce.dataio.mixing import (
     _read_json,
@@ -79,6 +83,7 @@ from speechbrain_fsce.dataio.mixing import (
     write_fixed_mixtures,
     write_json_atomic,
 )
+from speechbrain_fsce.fileio import remove_partials
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +224,50 @@ def _check_noise_folders(noise_folder, test_noise_folder):
             raise FileNotFoundError(f"The noise folder '{folder}' does not exist.")
 
 
+def check_folder_roles(speech, noise_folder, test_noise_folder, save_folder):
+    """Refuses folders that would mix roles, before anything is read or written.
+
+    Speech and noise folders must be apart (not one folder, neither inside
+    the other), the speech folders apart from each other (the test speech is
+    held out), and the save folder must not lie inside any of them (its
+    files would be read as speech or noise by the next preparation).
+
+    Arguments
+    ---------
+    speech : list of (str, str or None)
+        ``(role, folder)`` of the speech folders, e.g.
+        ``[("clean speech folder", ...), ("clean test folder", ...)]``.
+    noise_folder, test_noise_folder : str or None
+        The noise folders.
+    save_folder : str
+        The output folder.
+
+    Raises
+    ------
+    speechbrain_fsce.dataio.audio.FolderError
+        One line naming the two folders.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> (tmp / "speech").mkdir()
+    >>> check_folder_roles([("clean speech folder", tmp / "speech")], tmp / "speech", None, tmp / "s")
+    Traceback (most recent call last):
+    ...
+    speechbrain_fsce.dataio.audio.FolderError: clean speech folder ... and noise folder ... are the same folder: give each its own folder
+    """
+    noises = [("noise folder", noise_folder), ("test noise folder", test_noise_folder)]
+    check_separate_folders(speech)
+    for noise in noises:
+        check_separate_folders(speech + [noise])
+    for role, folder in speech + noises:
+        if folder and _inside(save_folder, folder):
+            raise FolderError(
+                f"save folder {save_folder} lies inside the {role} {folder}: "
+                "choose a save folder outside the corpus"
+            )
+
+
 def is_prepared(save_folder, options):
     """Whether ``save_folder`` holds every output, made with ``options``.
 
@@ -253,6 +302,32 @@ def _invalidate(save_folder):
             os.remove(path)
 
 
+def source_stamp(path):
+    """What a resampled copy records of its source: size and modification time.
+
+    A copy whose stamp differs from its source's was made from an earlier
+    file of that name and is made again.
+
+    Arguments
+    ---------
+    path : str
+        The source file.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> _ = path.write_bytes(b"1234")
+    >>> source_stamp(path).startswith("speechbrain-fsce copy of 4 bytes, mtime_ns ")
+    True
+    """
+    st = os.stat(str(path))
+    return f"speechbrain-fsce copy of {st.st_size} bytes, mtime_ns {st.st_mtime_ns}"
+
+
 def _clean_references(utterances, data_root, save_folder, sample_rate, progress):
     """``{utt_id: (clean_wav template, length in s)}``, writing copies if needed."""
     refs, to_copy = {}, []
@@ -272,13 +347,19 @@ def _clean_references(utterances, data_root, save_folder, sample_rate, progress)
     )
     for utt in bar:
         dest = os.path.join(save_folder, utt.copy_rel)
-        # An existing copy (atomic writes: never partial) is reused when its
-        # length still matches the source.
-        if os.path.isfile(dest) and sf.info(dest).frames == utt.info.frames_at(sample_rate):
+        # An existing copy (atomic writes: never partial) is reused only when
+        # it was made from the source as it is now (size and modification
+        # time, recorded in the copy) and its length still matches.
+        stamp = source_stamp(utt.info.path)
+        if (
+            os.path.isfile(dest)
+            and wav_comment(dest) == stamp
+            and sf.info(dest).frames == utt.info.frames_at(sample_rate)
+        ):
             frames = sf.info(dest).frames
         else:
             signal = load_audio(utt.info.path, sample_rate)
-            save_wav(dest, signal, sample_rate)
+            save_wav(dest, signal, sample_rate, comment=stamp)
             frames = len(signal)
         template = "{mix_root}/" + _template_relpath(dest, save_folder)
         refs[utt.utt_id] = (template, frames / sample_rate)
@@ -313,8 +394,9 @@ def write_protocol(
     :func:`~speechbrain_fsce.dataio.timit.prepare_timit`: the caller decides
     which utterances go where; this writes every file of the contract (see
     the module docstring) in an order that keeps a killed run harmless:
-    completion flag and manifests removed first, then clean copies, noise
-    wavs, mixtures, and each manifest only once what it points at exists.
+    completion flag and manifests removed first (with the ``.partial``
+    files of a killed run), then clean copies, noise wavs, mixtures, and
+    each manifest only once what it points at exists.
 
     Arguments
     ---------
@@ -369,6 +451,7 @@ def write_protocol(
     paths = output_paths(save_folder)
     os.makedirs(save_folder, exist_ok=True)
     _invalidate(save_folder)
+    remove_partials(save_folder, recursive=True)  # what a killed (SIGKILL) run left
     replacements = {"data_root": data_root, "mix_root": save_folder}
 
     refs = _clean_references(
@@ -507,7 +590,12 @@ def prepare_folders(
 
     Unusable files (unreadable, non-audio, empty, silent, shorter than one
     320-sample frame) are skipped with one summary warning each for speech
-    and noise; missing or empty folders raise ``FileNotFoundError``.
+    and noise; missing or empty folders raise ``FileNotFoundError``; a
+    noise folder that is (or lies inside, or holds) a speech folder, a
+    clean test folder that is (or lies inside, or holds) the clean folder,
+    or a save folder inside any of them raise
+    :class:`~speechbrain_fsce.dataio.audio.FolderError`. Test files linked
+    into the clean folder (symbolic or hard links) stay out of training.
 
     Nothing is done when every output exists and was made with the same
     options (or when ``skip_prep``); an interrupted run resumes.
@@ -591,6 +679,12 @@ def prepare_folders(
         test_ratio=test_ratio,
         split_by=split_by,
         speaker_fn=speaker_fn and getattr(speaker_fn, "__qualname__", repr(speaker_fn)),
+    )
+    check_folder_roles(
+        [("clean speech folder", clean_folder), ("clean test folder", clean_test_folder)],
+        noise_folder,
+        test_noise_folder,
+        save_folder,
     )
     if is_prepared(save_folder, options):
         logger.info("%s is already prepared with these options: skipping", save_folder)

@@ -25,10 +25,21 @@ digitally silent).
 Training takes random excerpts of the *same* span of noisy and clean
 (:class:`PairedExcerpts`), drawn per utterance, epoch and seed.
 
+Refused, with one line naming the files or folders: a noisy folder that is
+its clean folder (or a pair whose noisy file is its clean file, or holds
+exactly the same samples: no noise to learn), training and test folders
+that are one folder or nested, and a training file that is a test file
+under another name (a symbolic or hard link). A resampled copy records
+what it was made from (a hash of the source's samples): after an original
+is replaced, its copy is made again, never re-used; a copy that this
+preparation did not make (e.g. SpeechBrain's own ``_16k`` folders) is used
+only if it holds the same audio, and never replaced.
+
 Authors
  * speechbrain-fsce developers
 """
 
+import hashlib
 import logging
 import os
 import re
@@ -41,13 +52,19 @@ from tqdm import tqdm
 from speechbrain_fsce.dataio.audio import (
     LOSSLESS_FORMATS,
     AudioError,
+    FolderError,
+    check_separate_folders,
+    file_identity,
     find_audio_files,
+    load_audio,
     open_audio,
     read_audio_native,
     resample,
     save_wav,
+    wav_comment,
 )
 from speechbrain_fsce.dataio.mixing import compute_snr, write_json_atomic
+from speechbrain_fsce.fileio import remove_partials
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +73,13 @@ SPEAKER_PATTERN = r"^([^_]+)_"
 
 #: SpeechBrain's VoiceBank validation speakers (the first two of its list).
 VOICEBANK_VALID_SPEAKERS = ("p226", "p287")
+
+#: Start of the comment of a resampled copy made here (:func:`copy_key`).
+COPY_PREFIX = "speechbrain-fsce resampled copy"
+
+#: Least SNR (dB) of a copy made elsewhere against this resampler's
+#: version of its source for it to be used as that source's copy.
+FOREIGN_COPY_SNR = 20.0
 
 
 def speaker_of(name, pattern=SPEAKER_PATTERN):
@@ -146,6 +170,8 @@ def match_pairs(noisy_folder, clean_folder):
 
 def _read_pair(noisy_path, clean_path, length_tolerance):
     """Both signals at their native rate, cut to the shorter; checks the pair."""
+    if file_identity(noisy_path) == file_identity(clean_path):
+        raise AudioError(noisy_path, f"is the same file as its clean reference {clean_path}")
     noisy, noisy_rate = read_audio_native(noisy_path)
     clean, clean_rate = read_audio_native(clean_path)
     if noisy_rate != clean_rate:
@@ -161,7 +187,57 @@ def _read_pair(noisy_path, clean_path, length_tolerance):
             f"(more than {length_tolerance} s apart)",
         )
     n = min(len(noisy), len(clean))
-    return noisy[:n], clean[:n], noisy_rate
+    noisy, clean = noisy[:n], clean[:n]
+    if np.array_equal(noisy, clean):
+        raise AudioError(
+            noisy_path,
+            f"holds the same samples as its clean reference {clean_path} (no noise): "
+            "are the noisy and clean folders the same recordings?",
+        )
+    return noisy, clean, noisy_rate
+
+
+def copy_key(signal, native_rate, sample_rate):
+    """The comment of a resampled copy: a hash of the samples it was made from.
+
+    Arguments
+    ---------
+    signal : numpy.ndarray or torch.Tensor
+        The source's samples at its native rate (as cut for its pair).
+    native_rate, sample_rate : int
+        The source's rate and the copy's.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> a = copy_key(np.zeros(4), 48000, 16000)
+    >>> a.startswith(COPY_PREFIX), a == copy_key(torch.ones(4), 48000, 16000)
+    (True, False)
+    """
+    if isinstance(signal, torch.Tensor):
+        signal = signal.detach().cpu().numpy()
+    data = np.ascontiguousarray(signal, dtype="<f4").tobytes()
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return f"{COPY_PREFIX} of {native_rate} Hz samples sha256 {digest} at {sample_rate} Hz"
+
+
+def _same_audio(copy, reference, sample_rate):
+    """Whether a copy made elsewhere holds ``reference`` (within FOREIGN_COPY_SNR)."""
+    try:
+        other = load_audio(copy, sample_rate)
+    except AudioError:
+        return False
+    if abs(len(other) - len(reference)) > max(2, len(reference) // 1000):
+        return False
+    n = min(len(other), len(reference))
+    ref, err = reference[:n].double(), (other[:n] - reference[:n]).double()
+    power, error = float(ref.pow(2).sum()), float(err.pow(2).sum())
+    if power == 0.0:
+        return error == 0.0
+    return error == 0.0 or 10 * np.log10(power / error) >= FOREIGN_COPY_SNR
 
 
 def _in_place(path, native_rate, sample_rate):
@@ -188,8 +264,21 @@ def _location(path, signal, native_rate, sample_rate, data_root, resampled_root)
     parts[-1] = os.path.splitext(parts[-1])[0] + ".wav"
     rel = os.path.join(*parts)
     copy = os.path.join(resampled_root, rel)
-    if not os.path.isfile(copy):  # written atomically: a present copy is whole
-        save_wav(copy, resample(signal, native_rate, sample_rate), sample_rate)
+    key = copy_key(signal, native_rate, sample_rate)
+    comment = wav_comment(copy) if os.path.isfile(copy) else None
+    if comment != key:  # written atomically: a present copy is whole
+        resampled = resample(signal, native_rate, sample_rate)
+        if not os.path.lexists(copy) or (comment or "").startswith(COPY_PREFIX):
+            # New, or an earlier copy of ours made from other samples (the
+            # original was replaced since): made (again).
+            save_wav(copy, resampled, sample_rate, comment=key)
+        elif not _same_audio(copy, resampled, sample_rate):
+            raise AudioError(
+                copy,
+                f"is not a {sample_rate} Hz copy of {path} (other audio) and was not made "
+                "by this preparation, so it is not replaced: remove it, or choose "
+                "another resampled folder",
+            )
     return "{resampled_root}/" + rel.replace(os.sep, "/")
 
 
@@ -211,6 +300,23 @@ def _manifest(pairs, sample_rate, data_root, resampled_root, length_tolerance, w
             "speaker": speaker_of(key),
         }
     return manifest
+
+
+def _check_held_out(train_pairs, test_pairs):
+    """Refuses a training file that is a test file under another name (a link)."""
+    test = {}
+    for _, noisy, clean in test_pairs:
+        for path in (noisy, clean):
+            test.setdefault(file_identity(path), path)
+    test.pop(None, None)
+    for _, noisy, clean in train_pairs:
+        for path in (noisy, clean):
+            other = test.get(file_identity(path))
+            if other is not None:
+                raise FolderError(
+                    f"training file {path} is the test file {other} (a symbolic or hard "
+                    "link): the test set must stay out of training; remove the link"
+                )
 
 
 def _split_speakers(pairs, valid_speakers, pattern):
@@ -302,7 +408,12 @@ def prepare_paired(
     ------
     ValueError
         Unmatched files (listed), a pair of different rates or lengths, or
-        validation speakers that are missing.
+        validation speakers that are missing;
+        :class:`~speechbrain_fsce.dataio.audio.AudioError` for a noisy
+        file that is (or holds the same samples as) its clean reference;
+        :class:`~speechbrain_fsce.dataio.audio.FolderError` for folders
+        that are one folder or nested, or a training file that is a test
+        file (a link).
 
     Example
     -------
@@ -347,13 +458,21 @@ def prepare_paired(
                 "Paired manifests already written (%s): skipping preparation.", ", ".join(outputs)
             )
         return out
+    roles = ["noisy folder", "clean folder", "test noisy folder", "test clean folder"]
+    check_separate_folders(list(zip(roles, folders)))
+    for folder in folders:  # what a killed run left among the copies
+        top = os.path.relpath(folder, out["data_root"]).split(os.sep)[0]
+        if top != os.pardir:
+            suffix = "_16k" if sample_rate == 16000 else f"_{sample_rate}"
+            remove_partials(os.path.join(out["resampled_root"], top + suffix), recursive=True)
     args = (sample_rate, out["data_root"], out["resampled_root"], length_tolerance)
-    train, valid = _split_speakers(
-        match_pairs(folders[0], folders[1]), valid_speakers, speaker_pattern
-    )
+    pairs = match_pairs(folders[0], folders[1])
+    train, valid = _split_speakers(pairs, valid_speakers, speaker_pattern)
     jobs = [(save_json_valid, valid, "validation"), (save_json_train, train, "training")]
     if save_json_test is not None:
-        jobs.append((save_json_test, match_pairs(folders[2], folders[3]), "test"))
+        test = match_pairs(folders[2], folders[3])
+        _check_held_out(pairs, test)
+        jobs.append((save_json_test, test, "test"))
     # The training manifest is written last: its presence marks a finished run.
     for path, pairs, what in sorted(jobs, key=lambda job: job[0] == save_json_train):
         write_json_atomic(path, _manifest(pairs, *args, what))

@@ -42,6 +42,7 @@ from speechbrain_fsce.dataio.folders import (
     Utterance,
     _check_noise_folders,
     _protocol_options,
+    check_folder_roles,
     is_prepared,
     output_paths,
     protocol_parser,
@@ -372,6 +373,9 @@ def prepare_timit(
         data_folder=paths["data_root"],
         valid_speakers=valid_option,
         core_test_only=bool(core_test_only),
+    )
+    check_folder_roles(
+        [("TIMIT folder", data_folder)], noise_folder, test_noise_folder, save_folder
     )
     if is_prepared(save_folder, options):
         logger.info("%s is already prepared with these options: skipping", save_folder)

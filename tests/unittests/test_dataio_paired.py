@@ -74,8 +74,10 @@ def _pairs(root, names, rate=16000, lengths=None):
         (root / kind).mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(names):
         n = int(0.5 * rate)
-        sig = np.random.default_rng(i).standard_normal(n) * 0.1
-        sf.write(str(root / "noisy" / name), sig, rate)
+        rng = np.random.default_rng(i)
+        sig = rng.standard_normal(n) * 0.1
+        noise = rng.standard_normal(n) * 0.03  # noisy == clean is refused
+        sf.write(str(root / "noisy" / name), sig + noise, rate)
         sf.write(str(root / "clean" / name), sig[: (lengths or {}).get(name, n)], rate)
     return str(root / "noisy"), str(root / "clean")
 
