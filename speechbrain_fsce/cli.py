@@ -9,9 +9,14 @@ channel count are read (constant memory, see
 named like their inputs (extension ``.wav``), folders keep their structure,
 and each file is written under a temporary name and renamed when complete.
 
-Data is never lost: an input is never overwritten, and an existing file is
-never replaced unless ``--overwrite`` is given (an output folder inside an
-input folder is not read as input, and what is already in it is kept).
+Data is never lost: an input is never overwritten, whatever the options (a
+path naming an input through a symbolic or hard link counts as the input),
+and an existing file is never replaced, except an earlier enhanced file of
+this package (its WAV comment says so) with ``--overwrite``: an original
+recording in the output folder is kept even then. An output folder inside an
+input folder is not read as input; ``-o`` naming an input folder itself is
+a usage error. The unfinished ``.partial`` files of a killed run (SIGKILL)
+in the output folders are removed by the next run.
 Folders are walked with :func:`speechbrain_fsce.dataio.audio.walk_files`
 (symbolic-link loops are harmless, each file is enhanced once); files that
 do not have an audio name are listed in a note, never skipped silently.
@@ -63,7 +68,7 @@ import sys
 import traceback
 import warnings
 
-from speechbrain_fsce.dataio.audio import AUDIO_EXTENSIONS, walk_files
+from speechbrain_fsce.dataio.audio import AUDIO_EXTENSIONS, file_identity, walk_files
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -146,8 +151,12 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
     :func:`~speechbrain_fsce.dataio.audio.walk_files` (hidden entries and
     the output folder are skipped, links are followed without loops, each
     real file once) and their relative structure is kept under
-    ``output_dir``. An output that would replace an input, or (without
-    ``overwrite``) any existing file, is refused.
+    ``output_dir``. An output that would replace an input (by path, or the
+    same file through a link: :func:`~speechbrain_fsce.dataio.audio.file_identity`),
+    an existing file without ``overwrite``, and with it any existing file
+    that is not an earlier enhanced file
+    (:func:`~speechbrain_fsce.inference.chunked.is_enhanced_output`) are
+    refused; an input folder that is ``output_dir`` itself is refused.
 
     Arguments
     ---------
@@ -156,7 +165,8 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
     output_dir : str
         Output folder.
     overwrite : bool
-        Allow replacing existing files that are not inputs.
+        Allow replacing earlier enhanced files (never inputs, never files
+        that are not enhanced outputs of this package).
     notes : list, optional
         Receives one line per folder holding files without an audio name.
 
@@ -179,10 +189,14 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
     >>> [(os.path.basename(i), r) for i, r in errors]
     [('nope.wav', 'no such file or folder')]
     """
+    from speechbrain_fsce.inference.chunked import is_enhanced_output
+
     jobs, errors, claimed = [], [], {}
     candidates = []
     for item in inputs:
-        if os.path.isdir(item):
+        if os.path.isdir(item) and same_folder(item, output_dir):
+            errors.append((item, f"is the output folder (-o {output_dir}); {_OWN_FOLDER_HINT}"))
+        elif os.path.isdir(item):
             found = walk_files(item, exclude=[output_dir])
             audio = [f for f in found if f.lower().endswith(AUDIO_EXTENSIONS)]
             other = [f for f in found if not f.lower().endswith(AUDIO_EXTENSIONS)]
@@ -203,11 +217,13 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
         else:
             errors.append((item, "no such file or folder"))
     inputs_real = {os.path.realpath(f) for f, _ in candidates}
+    inputs_ids = {file_identity(f) for f, _ in candidates} - {None}
     for f, out in candidates:
         out_real = os.path.realpath(out)
         if (
             os.path.realpath(os.path.dirname(out)) == os.path.realpath(os.path.dirname(f))
             or out_real in inputs_real
+            or file_identity(out) in inputs_ids
         ):
             errors.append(
                 (f, f"refusing to write into the input's own location ({out}); choose another -o")
@@ -218,10 +234,49 @@ def plan_outputs(inputs, output_dir, overwrite=False, notes=None):
             errors.append(
                 (f, f"output {out} exists already; not replaced (pass --overwrite to replace it)")
             )
+        elif os.path.lexists(out) and not is_enhanced_output(out):
+            errors.append(
+                (
+                    f,
+                    f"output {out} exists and is not an earlier enhanced file; not replaced, "
+                    "even with --overwrite (choose another -o)",
+                )
+            )
         else:
             claimed[out_real] = f
             jobs.append((f, out))
     return jobs, errors
+
+
+_OWN_FOLDER_HINT = (
+    "the enhanced files would be written among its recordings, under their names: "
+    "choose another output folder (one inside it, e.g. -o <folder>/enhanced, is fine)"
+)
+
+
+def same_folder(a, b):
+    """Whether two paths name one folder (real path, or same device and inode).
+
+    Arguments
+    ---------
+    a, b : str
+        Paths.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> os.symlink(tmp, tmp / "link")
+    >>> same_folder(str(tmp), str(tmp / "link")), same_folder(str(tmp), str(tmp / "new"))
+    (True, False)
+    """
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    ident = file_identity(a)
+    return ident is not None and ident == file_identity(b)
 
 
 def _threads(n):
@@ -254,7 +309,10 @@ def _enhance_parser():
         "-o", "--output", required=True, help="output folder (never an input's own folder)"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace existing output files (never inputs)"
+        "--overwrite",
+        action="store_true",
+        help="replace earlier enhanced files in the output folder (never inputs, never "
+        "files that fsce-enhance did not write)",
     )
     parser.add_argument(
         "--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)"
@@ -449,6 +507,9 @@ def _enhance(args, prog):
         )
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         return _fail(f"-o {args.output}: exists and is not a folder", prog)
+    for item in args.inputs:
+        if os.path.isdir(item) and same_folder(item, args.output):
+            return _fail(f"-o {args.output} is the input folder {item}: {_OWN_FOLDER_HINT}", prog)
     try:
         check_device(args.device)
     except ValueError as err:
@@ -486,6 +547,10 @@ def _enhance(args, prog):
     jobs, errors = plan_outputs(args.inputs, args.output, overwrite=args.overwrite, notes=notes)
     for note in notes:
         print(f"{prog}: note: {note}", file=sys.stderr)
+    from speechbrain_fsce.fileio import remove_partials
+
+    for folder in sorted({os.path.dirname(os.path.abspath(dst)) for _, dst in jobs}):
+        remove_partials(folder)  # what a killed run (SIGKILL) left where we write
     written, scores = 0, []
     bar = tqdm(jobs, unit="file", disable=args.no_progress or not jobs, desc=prog)
     try:

@@ -29,8 +29,9 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_fsce.brain import FSCEBrain, close_distributed
-from speechbrain_fsce.checkpoints import TrainingLockError
-from speechbrain_fsce.dataio.audio import AudioError, load_audio
+from speechbrain_fsce.checkpoints import TrainingLock, TrainingLockError
+from speechbrain_fsce.dataio.audio import AudioError, FolderError, load_audio
+from speechbrain_fsce.fileio import remove_partials
 from speechbrain_fsce.inference.shipped import init_from_model
 from speechbrain_fsce.model_folder import ModelFolderError
 
@@ -58,8 +59,39 @@ HPARAMS = (
 )
 
 
+def lock_folder(hparams):
+    """The folder whose training lock guards a run: the checkpointer's.
+
+    The same folder :class:`~speechbrain_fsce.brain.FSCEBrain` locks, so the
+    Brain of the process that took it in :func:`start_experiment` keeps it.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hyperparameters.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> lock_folder({"save_folder": "results/x/save"})
+    'results/x/save'
+    """
+    folder = getattr(hparams.get("checkpointer"), "checkpoints_dir", None)
+    return str(folder or hparams.get("save_folder") or hparams["output_folder"])
+
+
 def start_experiment(argv):
-    """Parses the command line, loads the yaml, joins DDP, makes the folder.
+    """Parses the command line, loads the yaml, joins DDP, locks and makes the folder.
+
+    The training lock (:class:`~speechbrain_fsce.checkpoints.TrainingLock`)
+    is taken before anything in the run folder is written: a second training
+    started in a running run's folder stops with one line and changes
+    nothing there (not its ``hyperparams.yaml``, not its ``prepared/``).
+    Then the unfinished ``.partial`` files and folders a killed run left in
+    the run folder are removed.
 
     Arguments
     ---------
@@ -84,6 +116,12 @@ def start_experiment(argv):
         hparams = load_hyperpyyaml(fin, overrides)
     architecture = architecture_from(hparams["fsce"], what="fsce")
     sb.utils.distributed.ddp_init_group(run_opts)
+    if if_main_process():
+        # Before create_experiment_directory, which writes hyperparams.yaml.
+        TrainingLock(lock_folder(hparams)).acquire()  # released at exit
+        removed = remove_partials(hparams["output_folder"], recursive=True)
+        if removed:
+            logger.info("Removed %d unfinished file(s) of a killed run", removed)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -277,10 +315,11 @@ def train_and_evaluate(hparams, run_opts, datasets, architecture, reseeded=None)
 def run_recipe(main, argv=None):
     """Runs a recipe's ``main(argv)`` as its ``__main__``.
 
-    A user's data or folder problem (unreadable audio, a missing folder, a
-    training already running in the folder, a refused model folder or
-    checkpoint, weights that do not fit the architecture) ends the process
-    with one line,
+    A user's data or folder problem (unreadable audio, a missing folder,
+    folders that mix roles such as ``--clean_test_folder`` =
+    ``--data_folder``, a training already running in the folder, a refused
+    model folder or checkpoint, weights that do not fit the architecture)
+    ends the process with one line,
     ``train.py: error: ...`` (``FSCE_TRACEBACK=1`` shows the traceback), and
     the process group of a multi-process run is closed before exit.
 
@@ -301,7 +340,13 @@ def run_recipe(main, argv=None):
     """
     try:
         main(sys.argv[1:] if argv is None else argv)
-    except (AudioError, FileNotFoundError, TrainingLockError, ModelFolderError) as err:
+    except (
+        AudioError,
+        FileNotFoundError,
+        FolderError,
+        TrainingLockError,
+        ModelFolderError,
+    ) as err:
         if os.environ.get("FSCE_TRACEBACK"):
             raise
         sys.exit(f"train.py: error: {err}")

@@ -50,9 +50,38 @@ from speechbrain_fsce.dataio.audio import (  # noqa: F401 (re-exported)
     audio_info,
     check_finite_output,
     read_blocks,
+    wav_comment,
 )
 from speechbrain_fsce.fileio import atomic_path
 from speechbrain_fsce.inference.streaming import FSCEStreamer
+
+#: Comment of every enhanced file written here: marks it as an output of
+#: its own kind, which ``fsce-enhance --overwrite`` may replace.
+ENHANCED_COMMENT = "speechbrain-fsce enhanced"
+
+
+def is_enhanced_output(path):
+    """Whether a file is an enhanced file written by this package (its comment).
+
+    Arguments
+    ---------
+    path : str
+        Any path.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> from speechbrain_fsce.dataio.audio import save_wav
+    >>> tmp = getfixture("tmp_path")
+    >>> save_wav(str(tmp / "a.wav"), np.zeros(8), comment=ENHANCED_COMMENT)
+    >>> save_wav(str(tmp / "b.wav"), np.zeros(8))
+    >>> is_enhanced_output(tmp / "a.wav"), is_enhanced_output(tmp / "b.wav")
+    (True, False)
+    """
+    return os.path.isfile(str(path)) and wav_comment(path) == ENHANCED_COMMENT
 
 
 def level_of_blocks(blocks, eps=1e-8):
@@ -421,6 +450,7 @@ def enhance_file_chunked(
                 tmp, "w", samplerate=out_rate, channels=1, subtype=subtype, format="WAV"
             ) as out,
         ):
+            out.comment = ENHANCED_COMMENT  # what --overwrite may replace (is_enhanced_output)
 
             def write(piece):
                 nonlocal written

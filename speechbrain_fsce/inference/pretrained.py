@@ -436,7 +436,9 @@ class FSCEEnhancement(Pretrained):
         if output_filename is not None:
             if os.path.exists(output_filename) and os.path.samefile(output_filename, path):
                 raise ValueError(f"{path}: refusing to overwrite the input file")
-            save_wav(output_filename, enhanced.cpu(), self.sample_rate)
+            from speechbrain_fsce.inference.chunked import ENHANCED_COMMENT
+
+            save_wav(output_filename, enhanced.cpu(), self.sample_rate, comment=ENHANCED_COMMENT)
         return enhanced
 
     def enhance_long_file(self, path, output_filename, **kwargs):
