@@ -1,16 +1,26 @@
 """Copies trained models into the package as its shipped models, with model cards.
 
-``python -m tools.ship_models --work results/quality
---quality benchmarks/results/quality.json --command "..."`` takes the FSCE model folders
-that ``benchmarks/quality.py`` exported (``<work>/fsce/model``,
-``<work>/fsce_causal/model``: ``model.json``, ``hyperparams.yaml``,
-``enhancer.ckpt``; a folder exported before ``model.json`` existed gets it
-from :func:`speechbrain_fsce.model_folder.upgrade`), checks that they load
-with the package's loader (as data), adds the causal model's ONNX export (``onnx/``), writes a
-``README.md`` model card from the measured rows of ``quality.json`` and
-places them under ``speechbrain_fsce/pretrained_models/{noncausal,causal}``
-(each folder replaced whole, atomically). A one-off builder: it lives
-outside the installed package.
+The shipped models are trained by the recipe (``recipes/TIMIT/hparams/shipped.yaml``
+and ``shipped_causal.yaml``) and exported from their best checkpoint
+(``fsce-export --save_folder <run>/save --hparams <the yaml> --output <folder>``).
+This tool takes those model folders and their run folders::
+
+    python -m tools.ship_models \
+        --model noncausal=results/shipped/1234/export \
+        --model causal=results/shipped_causal/1234/export \
+        --run noncausal=results/shipped/1234 --run causal=results/shipped_causal/1234 \
+        --cpu_seconds noncausal=7000 --cpu_seconds causal=6900 \
+        --quality benchmarks/results/quality.json
+
+checks that each loads with the package's loader (as data), adds the causal
+model's ONNX export (``onnx/``), writes a ``README.md`` model card (training
+facts read from the run folder: updates of the exported checkpoint, the
+training speech; scores from ``quality.json``'s ``shipped_*`` rows beside the
+packaged peers, per SNR and per test group) and places them under
+``speechbrain_fsce/pretrained_models/{noncausal,causal}`` (each folder
+replaced whole, atomically). Run it again after ``benchmarks/quality.py``
+has scored the shipped rows, to put the scores in the cards. A one-off
+builder: it lives outside the installed package.
 
 Authors
  * speechbrain-fsce developers
@@ -22,17 +32,28 @@ import os
 import shutil
 import sys
 
-#: Shipped name -> the quality.py system whose trained weights it is.
-SHIPPED = {"noncausal": "fsce", "causal": "fsce_causal"}
+#: Shipped name -> its recipe yaml (recipes/TIMIT/hparams/) and quality.py row.
+SHIPPED = {
+    "noncausal": ("shipped.yaml", "shipped_noncausal"),
+    "causal": ("shipped_causal.yaml", "shipped_causal"),
+}
+
+#: Rows shown beside a shipped model in its card.
+PEERS = ("noisy", "rnnoise", "dtln", "gtcrn", "dfn3")
+
+#: Updates of the models shipped before the recipe trained them (the
+#: ``benchmarks/results/long`` rows, 1,200 updates by quality.py), from
+#: which the recipe runs started (``init_from``).
+EARLIER_UPDATES = 1200
 
 #: Largest model folder allowed in the package (bytes).
 MAX_BYTES = 15 * 1024 * 1024
 
 METRIC_LABELS = (
-    ("pesq_nb_raw", "PESQ-NB raw"),
     ("pesq_wb", "PESQ-WB"),
     ("stoi", "STOI"),
     ("sisdr", "SI-SDR (dB)"),
+    ("pesq_nb_raw", "PESQ-NB raw"),
     ("dnsmos_ovrl", "DNSMOS OVRL"),
 )
 
@@ -41,8 +62,8 @@ def _fmt(value):
     return "-" if value is None else f"{value:.3f}"
 
 
-def score_table(rows, names):
-    """Markdown table of the given ``quality.json`` rows, per SNR and average.
+def score_table(rows, names, columns=None, where=None):
+    """Markdown table of ``quality.json`` rows: one line per system and column.
 
     Arguments
     ---------
@@ -50,6 +71,10 @@ def score_table(rows, names):
         ``quality.json`` content.
     names : list of str
         Rows to show, in order (missing ones are skipped).
+    columns : list of str, optional
+        SNR columns (default: the row's own ``snrs`` and ``avg``).
+    where : str, optional
+        ``"groups:<group>"`` shows that test group's cells instead.
 
     Returns
     -------
@@ -58,7 +83,7 @@ def score_table(rows, names):
     Example
     -------
     >>> cell = {m: 1.0 for m, _ in METRIC_LABELS}
-    >>> row = {k: cell for k in ("-5", "0", "5", "10", "avg")}
+    >>> row = {k: cell for k in ("-5", "clean", "avg")} | {"snrs": ["-5", "clean"]}
     >>> print(score_table({"noisy": row}, ["noisy"]).splitlines()[2])
     | noisy | -5 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |
     """
@@ -69,17 +94,95 @@ def score_table(rows, names):
     for name in names:
         if name not in rows:
             continue
-        for snr in ("-5", "0", "5", "10", "avg"):
-            cells = " | ".join(_fmt(rows[name][snr][m]) for m, _ in METRIC_LABELS)
+        row = rows[name]
+        if where:
+            kind, key = where.split(":", 1)
+            row = row.get(kind, {}).get(key)
+            if row is None:
+                continue
+        cols = columns or [*rows[name].get("snrs", []), "avg"]
+        for snr in cols:
+            if snr not in row:
+                continue
+            cells = " | ".join(_fmt(row[snr].get(m)) for m, _ in METRIC_LABELS)
             lines.append(f"| {name} | {snr} | {cells} |")
     return "\n".join(lines)
 
 
-def model_card(name, system, rows, sources, command, table="benchmarks/results/quality.md"):
+def run_facts(run, model_folder):
+    """Training facts of a recipe run: updates of the exported weights, speech.
+
+    The exported checkpoint is found by its weights (the ``CKPT+*`` folder of
+    ``<run>/save`` whose ``enhancer.ckpt`` equals the model folder's).
+    """
+    import collections
+    import filecmp
+    import glob
+
+    facts = {"updates": None, "epoch_end": None}
+    for ckpt in sorted(glob.glob(os.path.join(run, "save", "CKPT+*"))):
+        if filecmp.cmp(
+            os.path.join(ckpt, "enhancer.ckpt"),
+            os.path.join(model_folder, "enhancer.ckpt"),
+            shallow=False,
+        ):
+            import yaml
+
+            with open(os.path.join(ckpt, "brain.ckpt"), encoding="utf-8") as f:
+                brain = yaml.safe_load(f)  # SpeechBrain's Brain state: plain YAML
+            facts["updates"] = int(brain["optimizer_step"])
+            with open(os.path.join(ckpt, "CKPT.yaml"), encoding="utf-8") as f:
+                facts["epoch_end"] = "end-of-epoch: true" in f.read()
+    with open(os.path.join(run, "prepared", "train.json"), encoding="utf-8") as f:
+        train = json.load(f)
+    speakers = collections.Counter(v["clean_wav"].split("/")[1] for v in train.values())
+    seconds = sum(v["length"] for v in train.values())
+    facts["train_files"] = len(train)
+    facts["train_minutes"] = seconds / 60
+    facts["voices"] = {
+        "Czech game dialogue": sum(n for s, n in speakers.items() if s.startswith("cs_")),
+        "spoken letters (18 languages)": sum(n for s, n in speakers.items() if s.startswith("kl_")),
+        **{
+            f"prompt voice {s}": n
+            for s, n in sorted(speakers.items())
+            if s.split("_")[0] in ("en", "es", "it", "ru", "fr")
+        },
+    }
+    return facts
+
+
+def model_card(name, yaml_name, system, config, parameters, facts, cpu_seconds, rows, sources):
     """The ``README.md`` of a shipped model folder."""
     causal = name == "causal"
-    row = rows[system]
-    arch = ", ".join(f"{k}={v}" for k, v in row["configuration"].items())
+    arch = ", ".join(f"{k}={v}" for k, v in config.items())
+    updates = facts["updates"]
+    total = "unknown" if updates is None else f"{EARLIER_UPDATES + updates:,}"
+    voices = "; ".join(f"{k}: {v} files" for k, v in facts["voices"].items())
+    cpu = "not recorded" if cpu_seconds is None else f"{cpu_seconds / 3600:.2f} CPU hours"
+    if rows and system in rows:
+        groups = sorted(rows[system].get("groups", {}))
+        scores = [
+            "Test split of the benchmark corpus (voices never heard in training:",
+            "cs_real = a Czech male game voice, fr_real = a Canadian French female",
+            "prompt voice, en_tts = three synthetic English voices (flite); unseen",
+            "noise types beside the training ones; -5..20 dB and the clean input",
+            "itself). `avg` = every noisy mixture; `clean` = clean input, scored",
+            "against itself. Made by the command at the top of",
+            "`benchmarks/results/quality.md`; the packaged peers are the pretrained",
+            "enhancers a user could install instead.",
+            "",
+            score_table(rows, [*PEERS, system]),
+        ]
+        for group in groups:
+            scores += [
+                "",
+                f"Group `{group}`:",
+                "",
+                score_table(rows, [*PEERS, system], where=f"groups:{group}"),
+            ]
+    else:
+        scores = ["Not scored yet (run `benchmarks/quality.py` with the shipped rows)."]
+    scores = "\n".join(scores)
     return f"""# FSCE `{name}` model (speechbrain-fsce)
 
 {"Causal (zero look-ahead): for streaming and ONNX." if causal else "Non-causal: best quality for files."}
@@ -88,42 +191,41 @@ and complex). Load it with `FSCEEnhancement.from_hparams(source="{name}")`
 or `fsce-enhance noisy.wav -o out/{" --model causal" if causal else ""}`.
 
 ## Configuration
-{arch}; {row["parameters"]:,} parameters
+{arch}; {parameters:,} parameters
 (published width: 3,214,992). 16 kHz, 20 ms Hann window, 10 ms hop.
 {"The `onnx/` folder holds its ONNX export (`fsce-export --onnx`)." if causal else ""}
 
 ## Training
-- Data: the benchmark corpus built by `make benchmark-corpus` (real speech
-  from Debian packages: Czech game dialogue, English telephone prompts,
-  spoken letters in 18 languages; 111 min after the audit), noise from
-  machines, vehicles, music samples, white/pink noise and babble, mixed on
-  the fly at -5..15 dB. Sources and licences below.
-- {row["steps"]} updates of {row["batch_size"]} random {row["excerpt_seconds"]:g} s excerpts (Adam, lr {row["lr"]}, gradients
-  clipped at 5), loss L_mag + L_RI on compressed spectra: the `{system}` row
-  of `{table}`, trained on the same batches as every other system there.
-- Training time: {row["train_seconds"]:.0f} s wall, {row["train_cpu_seconds"]:.0f} s CPU
-  ({row["threads"]} torch thread(s), on a 2-core machine shared with other jobs).
-- Command: `{command}`
+- Command (from `recipes/TIMIT`, after `make benchmark-corpus`):
+  `python train.py hparams/{yaml_name}` (resumable: run it again to train further).
+- Data: the benchmark corpus's training speech, {facts["train_files"]} files,
+  {facts["train_minutes"]:.0f} min ({voices}), mixed on the fly with noise
+  (machines, vehicles, music samples, white/pink noise, babble) at -5..25 dB,
+  15 % of the excerpts left clean (so that clean speech is left alone).
+  Sources and licences below.
+- Loss: the paper's L_mag + L_RI (mean squared error on compressed spectra).
+  Adam, lr 0.001 halved on validation plateaus, gradients clipped at 5;
+  batches of 8 random 1 s excerpts.
+- Updates: {total} in all: {EARLIER_UPDATES:,} of the model shipped before
+  (`benchmarks/results/long`, quality.py) from which this run started
+  (`init_from`), then {updates if updates is not None else "?"} by the recipe (the checkpoint with the
+  best validation PESQ-NB raw).
+- Training time: {cpu} for the recipe run (one torch thread, a 2-core
+  machine shared with other jobs).
 
 ## Test scores
-The corpus's test split: {row["avg"]["n"]} mixtures of a voice never heard in training
-(cs_big_fish) with unseen noise types (animals, keyboard typing, brown
-noise, Dutch babble) plus the training types, at -5/0/5/10 dB. DNSMOS over
-the mixtures of the first test files (`--dnsmos_utterances`).
-
-{score_table(rows, ["noisy", system, "demo_model"])}
-
-`{system}` is this model{"; `demo_model` is the model `make demo` trains on 8 minutes of synthetic voices, for comparison" if "demo_model" in rows else ""}.
+{scores}
 
 ## Fine-tuning
-`python train.py hparams/fsce{"_causal" if causal else ""}.yaml --init_from={name} --fsce="{{{arch.replace("=", ": ")}}}" ...`
-(the recipe's architecture must be this model's; the error names any
-difference).
+`python train.py hparams/{yaml_name} --init_from={name} ...` continues from
+these weights; another recipe yaml needs this architecture
+(`--fsce="{{{arch.replace("=", ": ")}}}"`; the error names any difference).
 
 ## Known limits
-- Small CPU budget: far from converged, far below published FSCE results
-  (which were trained for many epochs on TIMIT at full width).
-- One test voice (Czech, male); no test on other languages or real rooms.
+- CPU-sized: about 0.59 M parameters, far below the published width and its
+  training on TIMIT; trained for hours, not days.
+- Test voices: one Czech, one French, three synthetic English; no real
+  rooms or reverberation in training or test.
 - Trained at 16 kHz; other rates are resampled by the tools.
 - Licence: trained on GPL-2+ and CC-BY-SA-3.0 audio (below); whether such
   terms reach trained weights is unsettled, so treat the weights as under
@@ -134,8 +236,8 @@ difference).
 """
 
 
-def ship(work, quality, command, corpus="data/benchmark", root=None):
-    """Builds both shipped folders; returns their paths."""
+def ship(models, runs, cpu_seconds, quality=None, corpus="data/benchmark", root=None):
+    """Builds the shipped folders; returns their paths."""
     import torch
 
     from speechbrain_fsce.fileio import atomic_folder
@@ -145,18 +247,19 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
     from speechbrain_fsce.model_folder import CKPT_NAME, HPARAMS_NAME, MODEL_JSON, upgrade
 
     root = root or shipped_models_root()
-    with open(quality, encoding="utf-8") as f:
-        rows = json.load(f)
+    rows = None
+    if quality and os.path.isfile(quality):
+        with open(quality, encoding="utf-8") as f:
+            rows = json.load(f)
     sources_path = os.path.join(corpus, "SOURCES.md")
     sources = "See the benchmark corpus's SOURCES.md (`make benchmark-corpus`)."
     if os.path.isfile(sources_path):
         with open(sources_path, encoding="utf-8") as f:
             sources = "\n".join(f.read().splitlines()[2:])
     out = []
-    for name, system in SHIPPED.items():
-        src = os.path.join(work, system, "model")
-        if system not in rows:
-            raise SystemExit(f"{quality}: no row {system!r} (run benchmarks/quality.py first)")
+    for name, src in models.items():
+        yaml_name, system = SHIPPED[name]
+        facts = run_facts(runs[name], src)
         dest = os.path.join(root, name)
         with atomic_folder(dest) as tmp:  # replaces an earlier folder only when complete
             for f in (HPARAMS_NAME, CKPT_NAME, MODEL_JSON):
@@ -164,34 +267,62 @@ def ship(work, quality, command, corpus="data/benchmark", root=None):
                     shutil.copy(os.path.join(src, f), os.path.join(tmp, f))
             upgrade(tmp)  # model.json of a folder exported before it existed (checked)
             enhancer = FSCEEnhancement.from_hparams(source=tmp).mods.enhancer
+            with open(os.path.join(tmp, MODEL_JSON), encoding="utf-8") as f:
+                config = json.load(f)["architecture"]
+            keys = ("channels", "inner_channels", "tcm_hidden_channels", "num_tcm_modules")
+            shown = {k: config[k] for k in keys if k in config}
+            shown |= {k: config[k] for k in ("magnitude_output", "complex_output") if k in config}
+            parameters = sum(p.numel() for p in enhancer.parameters())
             if name == "causal":
                 export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))
+            card = model_card(
+                name,
+                yaml_name,
+                system,
+                shown,
+                parameters,
+                facts,
+                cpu_seconds.get(name),
+                rows,
+                sources,
+            )
             with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
-                table = os.path.join(os.path.dirname(quality), "quality.md")
-                f.write(model_card(name, system, rows, sources, command, table))
+                f.write(card)
             size = sum(
                 os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp) for f in files
             )
             if size > MAX_BYTES:
                 raise SystemExit(f"{dest}: {size} bytes, over the {MAX_BYTES} allowed")
-        print(f"{dest}: {size / 1e6:.1f} MB")
+        print(f"{dest}: {size / 1e6:.1f} MB, {facts['updates']} recipe updates")
         out.append(dest)
+    return out
+
+
+def _pairs(values, parser, flag, convert=str):
+    out = {}
+    for value in values or []:
+        name, sep, rest = value.partition("=")
+        if not sep or name not in SHIPPED:
+            parser.error(f"{flag} takes noncausal=... or causal=..., got {value!r}")
+        out[name] = convert(rest)
     return out
 
 
 def main(argv=None):
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", default="results/quality")
+    parser.add_argument("--model", action="append", required=True, help="name=model_folder")
+    parser.add_argument("--run", action="append", required=True, help="name=recipe run folder")
+    parser.add_argument("--cpu_seconds", action="append", help="name=CPU seconds of the run")
     parser.add_argument("--quality", default="benchmarks/results/quality.json")
     parser.add_argument("--corpus", default="data/benchmark", help="for its SOURCES.md")
-    parser.add_argument(
-        "--command",
-        required=True,
-        help="the benchmarks/quality.py command that trained the models (for the cards)",
-    )
     args = parser.parse_args(argv)
-    ship(args.work, args.quality, args.command, corpus=args.corpus)
+    models = _pairs(args.model, parser, "--model")
+    runs = _pairs(args.run, parser, "--run")
+    if set(runs) != set(models):
+        parser.error("give a --run for every --model")
+    cpu = _pairs(args.cpu_seconds, parser, "--cpu_seconds", float)
+    ship(models, runs, cpu, quality=args.quality, corpus=args.corpus)
     return 0
 
 
