@@ -360,7 +360,9 @@ def _enhance_parser():
         "--backend",
         choices=("torch", "onnx"),
         default="torch",
-        help="run the network in torch (default) or in onnxruntime (needs the onnx extra; CPU only)",
+        help="run the network in torch (default) or in onnxruntime (needs the onnx extra; CPU "
+        "only): the model folder's onnx/ export when it records the folder's weights "
+        "(weights_sha256), else one exported for this run",
     )
     parser.add_argument(
         "--score",
@@ -518,8 +520,9 @@ def _enhance(args, prog):
         from speechbrain_fsce.inference.pretrained import FSCEEnhancement
         from speechbrain_fsce.inference.shipped import resolve_model
 
+        source = str(resolve_model(args.model))  # None: the shipped non-causal model
         model = FSCEEnhancement.from_hparams(
-            source=str(resolve_model(args.model)),  # None: the shipped non-causal model
+            source=source,
             run_opts={"device": args.device},
             trusted=args.unsafe_load,
         )
@@ -535,8 +538,13 @@ def _enhance(args, prog):
             )
         try:
             from speechbrain_fsce.inference.onnx_export import onnx_enhancer
+            from speechbrain_fsce.model_folder import ONNX_FOLDER
 
-            model.mods.enhancer = onnx_enhancer(model.mods.enhancer, threads=args.threads or 1)
+            model.mods.enhancer = onnx_enhancer(
+                model.mods.enhancer,
+                threads=args.threads or 1,
+                shipped=os.path.join(source, ONNX_FOLDER),  # its own export, when it has one
+            )
         except ImportError as err:
             return _fail(
                 f"--backend onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}",

@@ -13,8 +13,14 @@
   ``noisy_frame [batch, 1, freqs, 2]`` and the tensors named by
   ``FSCE.state_names()`` in, ``enhanced_frame`` and ``next.<name>`` out;
 * ``fsce_onnx.json``: sample rate, hop, FFT size, the analysis and synthesis
-  windows, compression exponent, level normalisation, latency, and each
-  state tensor's name, shape (batch 1) and initial value.
+  windows, compression exponent, level normalisation, latency, each
+  state tensor's name, shape (batch 1) and initial value, the SHA-256 of the
+  network's weights (:func:`weights_sha256`) and of each graph file.
+
+A model folder may ship such an export in its ``onnx/`` sub-folder;
+:func:`onnx_enhancer` runs it when it belongs to the folder's weights (same
+weights SHA-256, graph files unchanged, same receptive field) and exports
+afresh to a temporary folder otherwise.
 
 Both graphs are traced from the model's own ``forward`` and ``forward_step``
 (eval mode): nothing is re-implemented for export. Run them with
@@ -28,8 +34,10 @@ Authors
  * speechbrain-fsce developers
 """
 
+import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -43,6 +51,8 @@ from speechbrain_fsce.models.fsce import FSCEOutput
 OFFLINE_GRAPH = "fsce_offline.onnx"
 STREAM_GRAPH = "fsce_stream.onnx"
 OPSET = 17
+
+logger = logging.getLogger(__name__)
 
 
 class _Offline(torch.nn.Module):
@@ -103,6 +113,47 @@ def _write(path, data):
             f.write(data)
 
 
+def weights_sha256(model):
+    """SHA-256 of a module's ``state_dict``: names, dtypes, shapes and values.
+
+    The same weights give the same digest whatever the device they sit on
+    and however they were loaded; an export records it
+    (``weights_sha256`` in ``fsce_onnx.json``) so that a later run can tell
+    whether shipped graphs belong to the weights it loaded.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The network (``FSCEEnhancer.model``).
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+
+    Example
+    -------
+    >>> a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    >>> _ = b.load_state_dict(a.state_dict())
+    >>> weights_sha256(a) == weights_sha256(b), len(weights_sha256(a))
+    (True, 64)
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def export_onnx(enhancer, folder, fold=True):
     """Writes the ONNX graphs and their JSON description for an enhancer.
 
@@ -140,6 +191,7 @@ def export_onnx(enhancer, folder, fold=True):
     from speechbrain_fsce.models.folding import fold_batchnorm
 
     fe = enhancer.front_end
+    weights = weights_sha256(enhancer.model)  # of the weights as loaded, before folding
     model = copy.deepcopy(enhancer.model).cpu().float().eval()
     if fold:
         model = fold_batchnorm(model)
@@ -173,6 +225,8 @@ def export_onnx(enhancer, folder, fold=True):
         "state": [],
         "analysis_window": analysis,
         "synthesis_window": synthesis,
+        "weights_sha256": weights,
+        "graphs_sha256": {OFFLINE_GRAPH: hashlib.sha256(offline).hexdigest()},
     }
     _write(os.path.join(folder, OFFLINE_GRAPH), offline)
     if model.causal:
@@ -190,6 +244,7 @@ def export_onnx(enhancer, folder, fold=True):
         )
         _write(os.path.join(folder, STREAM_GRAPH), step)
         config["stream_graph"] = STREAM_GRAPH
+        config["graphs_sha256"][STREAM_GRAPH] = hashlib.sha256(step).hexdigest()
         config["state"] = [
             {"name": n, "shape": list(s.shape), "initial": _initial(s)}
             for n, s in zip(names, state)
@@ -259,7 +314,67 @@ class OnnxModel(torch.nn.Module):
         )
 
 
-def onnx_enhancer(enhancer, threads=1, folder=None):
+def shipped_export_mismatch(enhancer, folder):
+    """Why the export in ``folder`` cannot stand for ``enhancer``'s network (None: it can).
+
+    It can when its ``fsce_onnx.json`` is valid, records the SHA-256 of
+    ``enhancer.model``'s weights (:func:`weights_sha256`) and of the offline
+    graph file as it is now, and describes the same network (causal, number
+    of frequencies, receptive field).
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        The torch enhancer loaded from the model folder.
+    folder : str
+        A folder written by :func:`export_onnx` (a model folder's ``onnx/``).
+
+    Returns
+    -------
+    str or None
+        A short reason, or None when the export can be used.
+
+    Example
+    -------
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> tiny = FSCEEnhancer(FSCE(channels=4, inner_channels=2, tcm_hidden_channels=4,
+    ...                          num_tcm_modules=1, dilations=(1,))).eval()
+    >>> folder = str(getfixture("tmp_path"))
+    >>> _ = export_onnx(tiny, folder)
+    >>> shipped_export_mismatch(tiny, folder) is None
+    True
+    >>> with torch.no_grad():
+    ...     _ = next(tiny.model.parameters()).add_(1.0)
+    >>> shipped_export_mismatch(tiny, folder)
+    'exported from other weights (weights_sha256 differs)'
+    """
+    from speechbrain_fsce.inference.onnx_runtime import load_config
+
+    if not os.path.isfile(os.path.join(folder, CONFIG_NAME)):
+        return f"no {CONFIG_NAME}"
+    try:
+        config = load_config(folder)
+    except ValueError as err:
+        return str(err).strip().splitlines()[0]
+    if "weights_sha256" not in config or "graphs_sha256" not in config:
+        return "exported by an older version (no weights_sha256)"
+    if config["weights_sha256"] != weights_sha256(enhancer.model):
+        return "exported from other weights (weights_sha256 differs)"
+    model = enhancer.model
+    if (
+        config["causal"] != bool(model.causal)
+        or config["num_freqs"] != model.num_freqs
+        or config["receptive_field_frames"] != list(model.time_receptive_field())
+    ):
+        return "exported from another architecture (causal, num_freqs or receptive field differs)"
+    graph = config["offline_graph"]
+    path = os.path.join(folder, graph)
+    if not os.path.isfile(path) or _file_sha256(path) != config["graphs_sha256"][graph]:
+        return f"{graph} is missing or changed since export (graphs_sha256 differs)"
+    return None
+
+
+def onnx_enhancer(enhancer, threads=1, folder=None, shipped=None):
     """A copy of ``enhancer`` whose network runs in onnxruntime.
 
     Arguments
@@ -271,6 +386,11 @@ def onnx_enhancer(enhancer, threads=1, folder=None):
     folder : str, optional
         Where to export; default: a temporary folder, removed when the
         session has been created.
+    shipped : str, optional
+        An existing export of this enhancer (a model folder's ``onnx/``):
+        its graph is run, without exporting, when
+        :func:`shipped_export_mismatch` finds nothing against it; otherwise
+        the enhancer is exported as without it (a log line says why).
 
     Returns
     -------
@@ -278,6 +398,20 @@ def onnx_enhancer(enhancer, threads=1, folder=None):
     """
     from speechbrain_fsce.models.enhancer import FSCEEnhancer
 
+    if shipped is not None and folder is None:
+        if not os.path.isdir(shipped):
+            logger.info("no ONNX export in %s: exporting the network for this run", shipped)
+        else:
+            reason = shipped_export_mismatch(enhancer, shipped)
+            if reason is None:
+                return FSCEEnhancer(OnnxModel(shipped, threads), enhancer.front_end).eval()
+            logger.warning(
+                "not using the ONNX export in %s (%s): exporting the network for this run; "
+                "fsce-export --model <model folder> --onnx %s writes one that is used",
+                shipped,
+                reason,
+                shipped,
+            )
     if folder is not None:
         export_onnx(enhancer, folder)
         return FSCEEnhancer(OnnxModel(folder, threads), enhancer.front_end).eval()

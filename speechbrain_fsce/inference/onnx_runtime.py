@@ -106,6 +106,12 @@ def _file_name(value):
     )
 
 
+def _is_sha256(value):
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
 def check_config(config, path=CONFIG_NAME):
     """Checks every value of an ``fsce_onnx.json`` mapping (type, range, consistency).
 
@@ -223,6 +229,15 @@ def check_config(config, path=CONFIG_NAME):
             f"{path}: synthesis_window must overlap-add to at least 1e-3 everywhere "
             "(its two halves' squares summed)"
         )
+    if "weights_sha256" in config:  # written since the key exists; older exports lack it
+        need("weights_sha256", _is_sha256, "64 lowercase hex digits (SHA-256)")
+    if "graphs_sha256" in config:
+        graphs = {config["offline_graph"], config["stream_graph"]} - {None}
+        need(
+            "graphs_sha256",
+            lambda v: isinstance(v, dict) and set(v) == graphs and all(map(_is_sha256, v.values())),
+            f"a SHA-256 (64 lowercase hex digits) for each of {', '.join(sorted(graphs))}",
+        )
     unknown = set(config) - _KEYS
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -248,6 +263,8 @@ _KEYS = {
     "state",
     "analysis_window",
     "synthesis_window",
+    "weights_sha256",
+    "graphs_sha256",
 }
 
 
