@@ -49,7 +49,11 @@ else (a training run, a model card) is never replaced. ``fsce-export
 ONNX graphs; ``fsce-export --upgrade <model folder>`` adds the
 ``model.json`` of a folder written by an older version.
 
-``fsce-prepare`` forwards to ``python -m speechbrain_fsce.dataio.folders``.
+``fsce-prepare`` (also ``python -m speechbrain_fsce.dataio.folders``)
+prepares the noise protocol from folders of speech and noise
+(:func:`~speechbrain_fsce.dataio.folders.prepare_folders`);
+``python -m speechbrain_fsce.dataio.timit`` from TIMIT. Their parsers
+(:func:`protocol_parser`) live here, in the command layer.
 
 Authors
  * speechbrain-fsce developers
@@ -489,12 +493,36 @@ def enhance_main(argv=None):
 
 
 def _enhance(args, prog):
+    """Runs ``fsce-enhance`` on parsed arguments: check, load, plan, enhance, report.
+
+    Each step returns an exit status when it stops the run (a one-line
+    message already printed), so the first failing step decides.
+    """
+    _threads(args.threads)
+    failed = _check_options(args, prog)
+    if failed is not None:
+        return failed
+    model = _load_model(args, prog)
+    if isinstance(model, int):
+        return model
+    jobs, errors = _plan_jobs(args, prog)
+    outcome = _enhance_jobs(model, jobs, errors, args, prog)
+    if isinstance(outcome, int):
+        return outcome
+    return _report(args, prog, *outcome, errors)
+
+
+def _check_options(args, prog):
+    """Usage checks made before a model is loaded; an exit status, or None when all pass.
+
+    ``--score`` needs the DNSMOS extra, ``--subtype`` must be a WAV subtype,
+    ``-o`` must be a folder (or new) and no input folder itself, and
+    ``--device`` must be usable.
+    """
     import soundfile as sf
-    from tqdm import tqdm
 
     from speechbrain_fsce.model_folder import check_device
 
-    _threads(args.threads)
     if args.score:
         from speechbrain_fsce.metrics import dnsmos_available
 
@@ -516,6 +544,17 @@ def _enhance(args, prog):
         check_device(args.device)
     except ValueError as err:
         return _fail(f"--device: {err}", prog)
+    return None
+
+
+def _load_model(args, prog):
+    """The ``FSCEEnhancement`` of ``--model`` on ``--device`` (an exit status if it cannot be had).
+
+    Any failure to load is a usage problem, said in one line. With
+    ``--backend onnx`` the network runs in onnxruntime: the model folder's
+    own ``onnx/`` export when it belongs to the folder's weights, else one
+    exported for this run (:func:`~speechbrain_fsce.inference.onnx_export.onnx_enhancer`).
+    """
     try:
         from speechbrain_fsce.inference.pretrained import FSCEEnhancement
         from speechbrain_fsce.inference.shipped import resolve_model
@@ -550,15 +589,34 @@ def _enhance(args, prog):
                 f"--backend onnx needs the onnx extra (pip install 'speechbrain_fsce[onnx]'): {err}",
                 prog,
             )
+    return model
+
+
+def _plan_jobs(args, prog):
+    """``(jobs, errors)`` of :func:`plan_outputs`, its notes printed; a killed run's
+    ``.partial`` files removed from the output folders.
+    """
+    from speechbrain_fsce.fileio import remove_partials
 
     notes = []
     jobs, errors = plan_outputs(args.inputs, args.output, overwrite=args.overwrite, notes=notes)
     for note in notes:
         print(f"{prog}: note: {note}", file=sys.stderr)
-    from speechbrain_fsce.fileio import remove_partials
-
     for folder in sorted({os.path.dirname(os.path.abspath(dst)) for _, dst in jobs}):
         remove_partials(folder)  # what a killed run (SIGKILL) left where we write
+    return jobs, errors
+
+
+def _enhance_jobs(model, jobs, errors, args, prog):
+    """Enhances (and with ``--score`` scores) each ``(src, dst)`` job.
+
+    A file that fails is added to ``errors`` and the others go on. Returns
+    ``(written, scores)``, or an exit status when the run stops: the disk is
+    full (1) or SIGINT / SIGTERM arrived (128 + signal; the file being
+    written is removed).
+    """
+    from tqdm import tqdm
+
     written, scores = 0, []
     bar = tqdm(jobs, unit="file", disable=args.no_progress or not jobs, desc=prog)
     try:
@@ -605,6 +663,13 @@ def _enhance(args, prog):
         )
         return 128 + int(signum)
     bar.close()
+    return written, scores
+
+
+def _report(args, prog, written, scores, errors):
+    """Prints the score averages (stdout), the count written and the failed inputs
+    (stderr); the exit status: 0, or 1 when an input failed.
+    """
     if scores:
         print(_score_average(scores), flush=True)
     print(f"{prog}: {written} file(s) written to {args.output}", file=sys.stderr)
@@ -804,10 +869,168 @@ def prepare_main(argv=None):
     ...               "--save_folder", str(getfixture("tmp_path"))])
     2
     """
-    from speechbrain_fsce.dataio.folders import main
+    return _preparation_command(_prepare_folders, argv, "fsce-prepare")
 
+
+def prepare_timit_main(argv=None):
+    """``python -m speechbrain_fsce.dataio.timit`` (``recipes/TIMIT/timit_prepare.py``):
+    :func:`prepare_main` for TIMIT (``--data_folder`` instead of ``--clean_folder``).
+
+    >>> prepare_timit_main(["--data_folder", "no/such/timit", "--noise_folder", "no/such/noise",
+    ...                     "--save_folder", str(getfixture("tmp_path"))])
+    2
+    """
+    return _preparation_command(_prepare_timit, argv, "python -m speechbrain_fsce.dataio.timit")
+
+
+def _preparation_command(prepare, argv, prog):
+    """Runs ``prepare(argv)``; an exit status (a missing or unusable folder: one line, 2)."""
     try:
-        main(argv)
+        prepare(argv)
     except (FileNotFoundError, ValueError) as err:
-        return _fail(str(err), "fsce-prepare")
+        return _fail(str(err), prog)
     return EXIT_OK
+
+
+def protocol_parser(prog, description):
+    """Command-line parser with the options of every noise-protocol preparation.
+
+    A corpus's command (:func:`prepare_main` for folders,
+    :func:`prepare_timit_main` for TIMIT) adds its own options and runs
+    through :func:`run_preparation`.
+
+    Arguments
+    ---------
+    prog : str
+        Program name shown in usage lines.
+    description : str
+        What the command prepares.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With ``--noise_folder``, ``--save_folder``, ``--test_noise_folder``,
+        ``--seed`` and ``--no_progress``.
+
+    Example
+    -------
+    >>> parser = protocol_parser("prep", "demo")
+    >>> args = parser.parse_args(["--noise_folder", "n", "--save_folder", "s"])
+    >>> args.noise_folder, args.save_folder, args.test_noise_folder, args.seed, args.no_progress
+    ('n', 's', None, 1234, False)
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--noise_folder", required=True, help="training/validation noise")
+    parser.add_argument("--save_folder", required=True, help="where manifests and mixtures go")
+    parser.add_argument("--test_noise_folder", default=None, help="unseen noise added for the test")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def run_preparation(parser, prepare, argv=None):
+    """Parses ``argv``, logs to stderr (if nothing else does), prepares and
+    prints the returned paths as JSON.
+
+    Errors of ``prepare`` propagate (``fsce-prepare`` turns them into a
+    one-line message and exit status 2).
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        From :func:`protocol_parser`, with the corpus's own options.
+    prepare : callable
+        ``prepare(args) -> dict`` of paths.
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    dict
+        What ``prepare`` returned.
+
+    Example
+    -------
+    >>> parser = protocol_parser("prep", "demo")
+    >>> argv = ["--noise_folder", "n", "--save_folder", "s"]
+    >>> out = run_preparation(parser, lambda args: {"save": args.save_folder}, argv)
+    {
+      "save": "s"
+    }
+    """
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = prepare(args)
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return out
+
+
+def _prepare_folders(argv=None):
+    """Parses ``argv``, runs :func:`~speechbrain_fsce.dataio.folders.prepare_folders`;
+    what it returned (also printed as JSON)."""
+    from speechbrain_fsce.dataio.folders import prepare_folders
+
+    parser = protocol_parser(
+        "python -m speechbrain_fsce.dataio.folders",
+        "Prepare the FSCE noise protocol (train.json with clean speech, "
+        "noise_train.wav / noise_test.wav, fixed valid/test mixtures at "
+        "exact SNRs) from any folders of clean speech and noise.",
+    )
+    parser.add_argument(
+        "--clean_folder", required=True, help="clean speech (speaker sub-folders optional)"
+    )
+    parser.add_argument("--clean_test_folder", default=None, help="separate clean test speech")
+    parser.add_argument("--valid_ratio", type=float, default=0.1)
+    parser.add_argument("--test_ratio", type=float, default=0.1)
+    parser.add_argument("--split_by", choices=["auto", "speaker", "file"], default="auto")
+    return run_preparation(
+        parser,
+        lambda args: prepare_folders(
+            args.clean_folder,
+            args.save_folder,
+            args.noise_folder,
+            test_noise_folder=args.test_noise_folder,
+            clean_test_folder=args.clean_test_folder,
+            valid_ratio=args.valid_ratio,
+            test_ratio=args.test_ratio,
+            split_by=args.split_by,
+            seed=args.seed,
+            progress=not args.no_progress,
+        ),
+        argv,
+    )
+
+
+def _prepare_timit(argv=None):
+    """Parses ``argv``, runs :func:`~speechbrain_fsce.dataio.timit.prepare_timit`;
+    what it returned (also printed as JSON)."""
+    from speechbrain_fsce.dataio.timit import prepare_timit
+
+    parser = protocol_parser(
+        "python -m speechbrain_fsce.dataio.timit", "Prepare TIMIT with the FSCE noise protocol."
+    )
+    parser.add_argument("--data_folder", required=True, help="TIMIT root (TRAIN/ and TEST/)")
+    parser.add_argument(
+        "--valid_speakers",
+        type=float,
+        default=0.1,
+        help="share (<1) or count per dialect region (>=1)",
+    )
+    parser.add_argument("--core_test_only", action="store_true")
+
+    def prepare(args):
+        valid = args.valid_speakers
+        return prepare_timit(
+            args.data_folder,
+            args.save_folder,
+            args.noise_folder,
+            test_noise_folder=args.test_noise_folder,
+            valid_speakers=int(valid) if valid >= 1 else valid,
+            core_test_only=args.core_test_only,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+
+    return run_preparation(parser, prepare, argv)

@@ -109,7 +109,7 @@ def start_experiment(argv):
         The ``fsce`` block checked against the model's arguments (a
         misnamed ``--fsce`` key raises), for the exported model folder.
     """
-    from speechbrain_fsce.inference.export import architecture_from
+    from speechbrain_fsce.model_folder import architecture_from  # the schema, below inference
 
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     with open(hparams_file, encoding="utf-8") as fin:

@@ -53,7 +53,6 @@ Authors
  * speechbrain-fsce developers
 """
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -764,130 +763,7 @@ def prepare_folders(
     )
 
 
-def protocol_parser(prog, description):
-    """Command-line parser with the options of every noise-protocol preparation.
-
-    A corpus's command (:func:`main` here, ``main`` in
-    :mod:`speechbrain_fsce.dataio.timit`) adds its own options and runs
-    through :func:`run_preparation`.
-
-    Arguments
-    ---------
-    prog : str
-        Program name shown in usage lines.
-    description : str
-        What the command prepares.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        With ``--noise_folder``, ``--save_folder``, ``--test_noise_folder``,
-        ``--seed`` and ``--no_progress``.
-
-    Example
-    -------
-    >>> parser = protocol_parser("prep", "demo")
-    >>> args = parser.parse_args(["--noise_folder", "n", "--save_folder", "s"])
-    >>> args.noise_folder, args.save_folder, args.test_noise_folder, args.seed, args.no_progress
-    ('n', 's', None, 1234, False)
-    """
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--noise_folder", required=True, help="training/validation noise")
-    parser.add_argument("--save_folder", required=True, help="where manifests and mixtures go")
-    parser.add_argument("--test_noise_folder", default=None, help="unseen noise added for the test")
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    return parser
-
-
-def run_preparation(parser, prepare, argv=None):
-    """Parses ``argv``, logs to stderr (if nothing else does), prepares and
-    prints the returned paths as JSON.
-
-    Errors of ``prepare`` propagate (``fsce-prepare`` turns them into a
-    one-line message and exit status 2).
-
-    Arguments
-    ---------
-    parser : argparse.ArgumentParser
-        From :func:`protocol_parser`, with the corpus's own options.
-    prepare : callable
-        ``prepare(args) -> dict`` of paths.
-    argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    dict
-        What ``prepare`` returned.
-
-    Example
-    -------
-    >>> parser = protocol_parser("prep", "demo")
-    >>> argv = ["--noise_folder", "n", "--save_folder", "s"]
-    >>> out = run_preparation(parser, lambda args: {"save": args.save_folder}, argv)
-    {
-      "save": "s"
-    }
-    """
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = prepare(args)
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return out
-
-
-def main(argv=None):
-    """Command line: ``fsce-prepare`` / ``python -m speechbrain_fsce.dataio.folders``.
-
-    Arguments
-    ---------
-    argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    dict
-        What :func:`prepare_folders` returned (also printed as JSON).
-
-    Example
-    -------
-    >>> main(["--help"])  # doctest: +SKIP
-    """
-    parser = protocol_parser(
-        "python -m speechbrain_fsce.dataio.folders",
-        "Prepare the FSCE noise protocol (train.json with clean speech, "
-        "noise_train.wav / noise_test.wav, fixed valid/test mixtures at "
-        "exact SNRs) from any folders of clean speech and noise.",
-    )
-    parser.add_argument(
-        "--clean_folder", required=True, help="clean speech (speaker sub-folders optional)"
-    )
-    parser.add_argument("--clean_test_folder", default=None, help="separate clean test speech")
-    parser.add_argument("--valid_ratio", type=float, default=0.1)
-    parser.add_argument("--test_ratio", type=float, default=0.1)
-    parser.add_argument("--split_by", choices=["auto", "speaker", "file"], default="auto")
-    return run_preparation(
-        parser,
-        lambda args: prepare_folders(
-            args.clean_folder,
-            args.save_folder,
-            args.noise_folder,
-            test_noise_folder=args.test_noise_folder,
-            clean_test_folder=args.clean_test_folder,
-            valid_ratio=args.valid_ratio,
-            test_ratio=args.test_ratio,
-            split_by=args.split_by,
-            seed=args.seed,
-            progress=not args.no_progress,
-        ),
-        argv,
-    )
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command lives in the CLI layer, above this module
     from speechbrain_fsce.cli import prepare_main  # fsce-prepare: this command, one-line errors
 
     sys.exit(prepare_main())

@@ -45,8 +45,6 @@ from speechbrain_fsce.dataio.folders import (
     check_folder_roles,
     is_prepared,
     output_paths,
-    protocol_parser,
-    run_preparation,
     write_protocol,
 )
 
@@ -422,51 +420,9 @@ def prepare_timit(
     )
 
 
-def main(argv=None):
-    """Command line: ``python -m speechbrain_fsce.dataio.timit`` (also
-    ``recipes/TIMIT/timit_prepare.py``).
+if __name__ == "__main__":  # the command lives in the CLI layer, above this module
+    import sys
 
-    Arguments
-    ---------
-    argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``).
+    from speechbrain_fsce.cli import prepare_timit_main
 
-    Returns
-    -------
-    dict
-        What :func:`prepare_timit` returned (also printed as JSON).
-
-    Example
-    -------
-    >>> main(["--help"])  # doctest: +SKIP
-    """
-    parser = protocol_parser(
-        "python -m speechbrain_fsce.dataio.timit", "Prepare TIMIT with the FSCE noise protocol."
-    )
-    parser.add_argument("--data_folder", required=True, help="TIMIT root (TRAIN/ and TEST/)")
-    parser.add_argument(
-        "--valid_speakers",
-        type=float,
-        default=0.1,
-        help="share (<1) or count per dialect region (>=1)",
-    )
-    parser.add_argument("--core_test_only", action="store_true")
-
-    def prepare(args):
-        valid = args.valid_speakers
-        return prepare_timit(
-            args.data_folder,
-            args.save_folder,
-            args.noise_folder,
-            test_noise_folder=args.test_noise_folder,
-            valid_speakers=int(valid) if valid >= 1 else valid,
-            core_test_only=args.core_test_only,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
-
-    return run_preparation(parser, prepare, argv)
-
-
-if __name__ == "__main__":
-    main()
+    sys.exit(prepare_timit_main())
