@@ -36,6 +36,8 @@ from speechbrain_fsce.recipe import run_recipe
 from tests.unittests.tiny_models import SMALL, calibrated
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+#: Outputs of the shipped models through SpeechBrain's own loader (trusted=True, the
+#: folder's hyperparams.yaml); made again whenever the models are re-shipped.
 REFERENCE = pathlib.Path(__file__).resolve().parent / "reference" / "shipped_outputs.npz"
 RECIPE_YAML = ROOT / "recipes" / "TIMIT" / "hparams" / "fsce.yaml"
 
