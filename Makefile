@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fsce-installed
 
-.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus demo-corpus lint format clean
+.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus train-shipped train-shipped-causal demo-corpus lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ demo: $(STAMP)
 # Corpus builders (build-time tools in tools/corpora/, not in the installed package).
 benchmark-corpus: $(STAMP)
 	$(PY) -m tools.corpora.benchmark_corpus --output_folder data/benchmark
+
+# The shipped models' trainings (recipe yamls recipes/TIMIT/hparams/shipped*.yaml,
+# on the benchmark corpus; each resumes from its save/ folder when run again).
+train-shipped: $(STAMP)
+	cd recipes/TIMIT && ../../$(PY) train.py hparams/shipped.yaml
+
+train-shipped-causal: $(STAMP)
+	cd recipes/TIMIT && ../../$(PY) train.py hparams/shipped_causal.yaml
 
 # Rebuilds the committed demo corpus (speechbrain_fsce/dataio/demo_corpus).
 demo-corpus: $(STAMP)
