@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -14,6 +15,12 @@ from tests.unittests.speechlike import speech_like
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "TIMIT"
 TINY_MODEL = "{channels: 8, inner_channels: 4, tcm_hidden_channels: 8, num_tcm_modules: 1, dilations: [1, 2]}"
+#: The options of the shared run (conftest.py's ``trained_run``) beyond recipe_args's.
+TRAINED_RUN = ("--lr=0.003",)
+#: An architecture that is not TINY_MODEL's (4 channels, not 8): conftest.py's ``other_model``.
+OTHER_MODEL = dict(
+    channels=4, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2]
+)
 
 
 def make_corpus(root, speakers=4, utts=3, test_speakers=2, seconds=1.5):
@@ -54,6 +61,9 @@ def recipe_args(corpus, output, hparams="hparams/fsce.yaml", extra=()):
         "listening_per_snr": 1,
         # DNSMOS costs ~1 s per test clip; test_valid_schedule_recipe.py checks it.
         "dnsmos_stages": "[]",
+        # Scoring in the process: two workers cost ~8 s CPU per run to start;
+        # parallel scoring is test_metrics.py's and the VoiceBank run's.
+        "metric_n_jobs": 1,
     }
     for arg in extra:
         key, value = arg[2:].split("=", 1)
@@ -91,10 +101,28 @@ def make_voicebank_corpus(root, rate=48000, seconds=1.2, snr=5.0):
 
 
 def run_recipe(args, launcher=None, timeout=600, recipe=RECIPE):
-    """Runs train.py in the recipe folder; returns the completed process."""
+    """Runs train.py in the recipe folder; returns the completed process.
+
+    The run has its own process group: on a timeout the whole group is
+    killed (torchrun's workers included), so nothing is left running."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cmd = (launcher or [sys.executable]) + ["train.py", *args]
-    return subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=timeout)
+    with subprocess.Popen(
+        cmd,
+        cwd=recipe,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def make_prepared(root, **corpus_options):

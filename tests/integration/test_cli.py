@@ -522,7 +522,8 @@ def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, s
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize("causal", [False, True])
+# Non-causal is slow: test_onnx.py checks its offline graph and enhancer = torch.
+@pytest.mark.parametrize("causal", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_onnx_backend_and_export(tmp_path, causal):
     """fsce-export --model --onnx writes the graphs; fsce-enhance --backend onnx = torch."""
     torch.manual_seed(1)

@@ -1,10 +1,11 @@
 """``--init_from``: a recipe run starts from a model folder's weights (tiny corpus).
 
-Run A trains the tiny model and exports it; run B starts from A's model
-folder and trains no epoch, so what B tests are the weights it started from:
-its enhanced test files must be A's. A model folder of another architecture
-stops a fresh run with one line naming the differing keys, and a run that
-has a checkpoint to resume resumes it instead (the folder is not read).
+Run A (``trained_run``, tests/integration/conftest.py) trained the tiny
+model and exported it; run B starts from A's model folder and trains no
+epoch, so what B tests are the weights it started from: its enhanced test
+files must be A's. A model folder of another architecture stops a fresh run
+with one line naming the differing keys; a run that has a checkpoint to
+resume resumes it instead, the folder not read (test_recipe.py's resume test).
 """
 
 import json
@@ -14,38 +15,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_fsce import FSCE, FSCEEnhancer
-from speechbrain_fsce.inference.export import export_model
-from tests.integration.recipe_utils import make_corpus, recipe_args, run_recipe
+from tests.integration.recipe_utils import OTHER_MODEL, TRAINED_RUN, recipe_args, run_recipe
 
-FAST = ["--lr=0.003", "--metric_n_jobs=1"]  # every run: A's lr, no scoring pool
-OTHER_MODEL = dict(
-    channels=4, inner_channels=4, tcm_hidden_channels=8, num_tcm_modules=1, dilations=[1, 2]
-)
+FAST = list(TRAINED_RUN)  # every run: A's options
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    # Smaller than the recipe tests' corpus: 8 test mixtures, scored three times.
-    return make_corpus(
-        tmp_path_factory.mktemp("corpus"), speakers=3, utts=2, test_speakers=1, seconds=1.0
-    )
+def corpus(recipe_corpus):
+    return recipe_corpus
 
 
 @pytest.fixture(scope="module")
-def run_a(corpus, tmp_path_factory):
-    output = tmp_path_factory.mktemp("a") / "run"
-    proc = run_recipe(recipe_args(corpus, output, extra=FAST))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert (output / "model" / "enhancer.ckpt").is_file()
-    return output
-
-
-@pytest.fixture(scope="module")
-def other_model(tmp_path_factory):
-    """A model folder whose architecture is not the recipe's (4 channels, not 8)."""
-    folder = tmp_path_factory.mktemp("other") / "model"
-    return export_model(folder, FSCEEnhancer(FSCE(**OTHER_MODEL)), OTHER_MODEL)
+def run_a(trained_run):
+    assert (trained_run / "model" / "enhancer.ckpt").is_file()
+    return trained_run
 
 
 def _enhanced(output):
@@ -64,7 +47,8 @@ def test_init_from_starts_from_the_model_weights(corpus, run_a, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert f"training starts from the weights of {run_a / 'model'}" in _log(output)
     a, b = _enhanced(run_a), _enhanced(output)
-    assert a.keys() == b.keys() and len(a) == 8  # 2 test utterances x 4 SNRs
+    test_manifest = json.loads((run_a / "prepared" / "test.json").read_text())
+    assert a.keys() == b.keys() and len(a) == len(test_manifest) == 24  # 6 utterances x 4 SNRs
     for name in a:
         assert np.array_equal(a[name], b[name]), name
     results_a, results_b = (json.loads((o / "results.json").read_text()) for o in (run_a, output))
@@ -87,19 +71,6 @@ def test_other_architecture_is_a_one_line_error(corpus, run_a, other_model, tmp_
     assert '--fsce="{channels: 4}"' in last
     assert "Traceback" not in proc.stderr
     assert not list((output / "save").glob("CKPT+*"))  # nothing trained
-
-
-def test_resuming_wins_over_init_from(corpus, run_a, other_model):
-    """A's folder holds its checkpoints: the rerun resumes them (it would
-    fail if it read the model folder of the other architecture)."""
-    before = _enhanced(run_a)
-    extra = [f"--init_from={other_model}", "--export_model=False", *FAST]
-    proc = run_recipe(recipe_args(corpus, run_a, extra=extra))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert f"init_from: {other_model} not used: resuming from the checkpoint" in _log(run_a)
-    after = _enhanced(run_a)
-    for name in before:
-        assert np.array_equal(before[name], after[name]), name
 
 
 def test_rerun_with_another_architecture_is_one_line(corpus, run_a, tmp_path):

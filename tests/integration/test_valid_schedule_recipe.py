@@ -1,5 +1,7 @@
 """A tiny recipe run with a validation subset, metrics every 2nd epoch, and
-DNSMOS in the test reports."""
+DNSMOS in the test reports. Slow (~2 min CPU with DNSMOS): the fast suite
+checks the schedule on the Brain (tests/unittests/test_valid_schedule.py) and
+DNSMOS in the Brain's test reports (tests/unittests/test_brain.py)."""
 
 import json
 import re
@@ -12,6 +14,7 @@ from tests.integration.recipe_utils import make_corpus, recipe_args, run_recipe
 EPOCH_LINE = re.compile(r"^epoch: (\d+), .* - valid loss: (.*)$", re.M)
 
 
+@pytest.mark.slow
 def test_subset_every_n_epochs_pesq_failed_and_dnsmos(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")
     output = tmp_path / "run"

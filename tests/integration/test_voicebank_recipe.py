@@ -1,8 +1,15 @@
 """A tiny end-to-end run of recipes/Voicebank/train.py on a generated
-corpus in the VoiceBank-DEMAND layout (48 kHz files, p226_001.wav names)."""
+corpus in the VoiceBank-DEMAND layout (48 kHz files, p226_001.wav names).
+
+Slow (a second recipe run, ~40 s CPU): the fast suite checks VoiceBank
+preparation and paired excerpts (test_dataio_paired.py), the composite
+metrics (test_metrics.py) as units, and the recipe code it shares with the
+TIMIT recipe (test_recipe.py)."""
 
 import json
 import re
+
+import pytest
 
 from tests.integration.recipe_utils import (
     REPO,
@@ -14,6 +21,7 @@ from tests.integration.recipe_utils import (
 COMPOSITES = ("csig", "cbak", "covl", "ssnr")
 
 
+@pytest.mark.slow
 def test_voicebank_recipe_trains_and_scores(tmp_path):
     corpus = make_voicebank_corpus(tmp_path / "VoiceBank-DEMAND")
     output = tmp_path / "run"

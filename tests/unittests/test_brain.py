@@ -1,5 +1,7 @@
 """FSCEBrain: test outputs are written by the main process only."""
 
+import json
+
 import speechbrain as sb
 import torch
 from speechbrain.dataio.batch import PaddedBatch
@@ -8,6 +10,7 @@ from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce import brain as brain_module
 from speechbrain_fsce.brain import FSCEBrain
 from speechbrain_fsce.losses import FSCELoss
+from speechbrain_fsce.metrics import DNSMOS_NAMES, dnsmos_available
 from tests.unittests.speechlike import speech_like
 from tests.unittests.tiny_models import SMALL
 
@@ -21,9 +24,10 @@ class _Logger:
         pass
 
 
-def _test_stage(tmp_path, main_process, monkeypatch):
+def _test_stage(tmp_path, main_process, monkeypatch, **options):
     monkeypatch.setattr(brain_module, "if_main_process", lambda: main_process)
     hparams = dict(
+        **options,
         loss=FSCELoss(),
         sample_rate=16000,
         test_snrs=[0],
@@ -66,10 +70,17 @@ def test_main_process_writes_every_test_output(tmp_path, monkeypatch):
         "samples/u1.png",
     ):
         assert (tmp_path / name).is_file(), name
+    # The test stage scores DNSMOS by default (dnsmos_stages: [test]).
+    row = json.loads((tmp_path / "results.json").read_text())["enhanced"]["avg"]
+    if dnsmos_available():
+        assert all(1.0 <= row[f"dnsmos_{k}"] <= 5.0 for k in ("sig", "bak", "ovrl", "p808"))
+    else:
+        assert not any(name in row for name in DNSMOS_NAMES)
 
 
 def test_other_processes_write_nothing(tmp_path, monkeypatch):
-    brain = _test_stage(tmp_path, False, monkeypatch)
+    # No DNSMOS (~7 s of CPU): what is tested is that nothing is written.
+    brain = _test_stage(tmp_path, False, monkeypatch, dnsmos_stages=[])
     assert list(tmp_path.iterdir()) == []
     assert len(brain.records) == 1  # it still scored the item
 
