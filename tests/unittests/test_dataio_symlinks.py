@@ -1,5 +1,7 @@
-"""Issue 10, finding 5: folder walks survive symbolic-link loops and never
-put a validation or test file into training."""
+"""Folder walks (walk_files, find_audio_files) and the preparations that use
+them (prepare_folders, prepare_timit) with symbolic links: loops end, a
+linked folder counts once, and a validation or test file never gets into
+training (issue 10, finding 5)."""
 
 import json
 import os

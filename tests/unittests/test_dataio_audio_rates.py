@@ -1,5 +1,6 @@
-"""Issue 10, finding 6: odd sampling rates (no small common factor with the
-model rate) are read in bounded memory and resampled correctly."""
+"""dataio.audio (load_audio, read_blocks) at odd sampling rates (no small
+common factor with the model rate): read in bounded memory and resampled
+correctly (issue 10, finding 6)."""
 
 import json
 import os

@@ -1,5 +1,6 @@
-"""Issue 10, finding 10: files and folders are created with normal
-permissions (0o666 / 0o777 minus the umask), not temporary-file ones."""
+"""fileio and the writers built on it (save_wav, write_atomic, export_model):
+files and folders get normal permissions (0o666 / 0o777 minus the umask), not
+temporary-file ones, and a failed write leaves nothing (issue 10, finding 10)."""
 
 import os
 

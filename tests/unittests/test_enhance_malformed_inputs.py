@@ -1,5 +1,6 @@
-"""Fuzz-style checks (issue 10, deliverable 8): a generated set of bad and
-extreme inputs through the command line and the Python API.
+"""The enhancement entry points (FSCEEnhancement, fsce-enhance) on malformed
+input: a generated (fuzz) set of bad and extreme files, options and tensors
+(issue 10, deliverable 8).
 
 For every input: either a clear error (one line naming the file) or a valid,
 finite output of the right length; inputs are never modified; no partial or
