@@ -33,7 +33,7 @@ install-pypesq: | $(PY)
 # (test-slow): about 6 minutes of CPU on a 2-core machine; the 15 slowest
 # are listed at the end to keep it so.
 test: lint
-	$(PY) -m pytest -q --durations=15 --doctest-modules speechbrain_fsce tests tools benchmarks/quality_systems.py benchmarks/quality.py
+	$(PY) -m pytest -q --durations=15 --doctest-modules speechbrain_fsce tests tools benchmarks/quality_systems.py benchmarks/quality.py benchmarks/ab_validation.py benchmarks/clean_input.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x --doctest-modules speechbrain_fsce tests/unittests
