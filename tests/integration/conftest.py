@@ -22,8 +22,9 @@ from tests.integration.recipe_utils import (
 
 @pytest.fixture(scope="session")
 def recipe_corpus(tmp_path_factory):
-    """The generated corpus of the shared runs (4 + 2 speakers, 2 noise folders)."""
-    return make_corpus(tmp_path_factory.mktemp("corpus"))
+    """The generated corpus of the shared runs: 4 training speakers, 1 test
+    speaker (12 test mixtures), 2 noise folders."""
+    return make_corpus(tmp_path_factory.mktemp("corpus"), test_speakers=1)
 
 
 @pytest.fixture(scope="session")

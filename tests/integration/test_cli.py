@@ -198,6 +198,7 @@ def test_usage_errors(model_folder, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # a fresh interpreter (~7 s CPU): the installed entry point itself
 def test_console_scripts(model_folder, tmp_path):
     bin_dir = os.path.dirname(sys.executable)
     enhance = os.path.join(bin_dir, "fsce-enhance")
@@ -474,7 +475,8 @@ def test_outputs_respect_umask(model_folder, tmp_path):
     assert (tmp_path / "o" / "a.wav").stat().st_mode & 0o777 == 0o644
 
 
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+# SIGINT is slow (a second ~7 s child): it ends through the same cleanup as SIGTERM.
+@pytest.mark.parametrize("sig", ["SIGTERM", pytest.param("SIGINT", marks=pytest.mark.slow)])
 def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, sig):
     """Finding 8: SIGINT printed a traceback; SIGTERM left a .partial file."""
     import signal
@@ -522,8 +524,11 @@ def test_signal_removes_partial_file_and_exits_cleanly(model_folder, tmp_path, s
     assert list(out.iterdir()) == []
 
 
-# Non-causal is slow: test_onnx.py checks its offline graph and enhancer = torch.
-@pytest.mark.parametrize("causal", [pytest.param(False, marks=pytest.mark.slow), True])
+# Slow (4 exports, ~13 s CPU): the fast suite has fsce-export --onnx in
+# test_shipped.py, fsce-enhance --backend onnx = torch in test_onnx_shipped.py
+# and the graphs = torch in test_onnx.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("causal", [False, True])
 def test_onnx_backend_and_export(tmp_path, causal):
     """fsce-export --model --onnx writes the graphs; fsce-enhance --backend onnx = torch."""
     torch.manual_seed(1)

@@ -189,7 +189,8 @@ def test_a_new_run_takes_the_lock_first_and_removes_dead_partials(tmp_path):
     assert not (run / "save" / LOCK_NAME).exists()
 
 
-@pytest.mark.parametrize("nested", [False, True])
+# nested is slow (a second recipe run, ~5 s CPU); FolderError's cases: test_data_checks.py
+@pytest.mark.parametrize("nested", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_clean_test_folder_inside_data_folder_is_one_line(tmp_path, nested):
     """--clean_test_folder = --data_folder went on to a traceback."""
     corpus = make_corpus(tmp_path / "corpus", speakers=2, utts=1, test_speakers=1, seconds=0.5)

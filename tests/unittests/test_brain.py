@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import speechbrain as sb
 import torch
 from speechbrain.dataio.batch import PaddedBatch
@@ -60,7 +61,7 @@ def _test_stage(tmp_path, main_process, monkeypatch, **options):
 
 
 def test_main_process_writes_every_test_output(tmp_path, monkeypatch):
-    _test_stage(tmp_path, True, monkeypatch)
+    _test_stage(tmp_path, True, monkeypatch, dnsmos_stages=[])
     for name in (
         "results.json",
         "results.md",
@@ -70,7 +71,13 @@ def test_main_process_writes_every_test_output(tmp_path, monkeypatch):
         "samples/u1.png",
     ):
         assert (tmp_path / name).is_file(), name
-    # The test stage scores DNSMOS by default (dnsmos_stages: [test]).
+    row = json.loads((tmp_path / "results.json").read_text())["enhanced"]["avg"]
+    assert row["n"] == 1 and not any(name in row for name in DNSMOS_NAMES)  # dnsmos_stages: []
+
+
+@pytest.mark.slow  # DNSMOS of 2 clips: ~6 s CPU (EnhancementStats' DNSMOS: test_dnsmos.py)
+def test_the_test_stage_scores_dnsmos_by_default(tmp_path, monkeypatch):
+    _test_stage(tmp_path, True, monkeypatch)  # dnsmos_stages: [test], the default
     row = json.loads((tmp_path / "results.json").read_text())["enhanced"]["avg"]
     if dnsmos_available():
         assert all(1.0 <= row[f"dnsmos_{k}"] <= 5.0 for k in ("sig", "bak", "ovrl", "p808"))
