@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fsce-installed
 
-.PHONY: install install-pypesq test test-fast test-slow demo benchmark-corpus train-shipped train-shipped-causal demo-corpus lint format clean
+.PHONY: install install-pypesq test test-units test-rest test-fast test-slow demo benchmark-corpus train-shipped train-shipped-causal demo-corpus lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,23 @@ install-pypesq: | $(PY)
 
 # Lint (ruff check + format check) first, then every test and doctest
 # (the package, the tests and the build-time tools) but the slow ones
-# (test-slow): about 6 minutes of CPU on a 2-core machine; the 15 slowest
-# are listed at the end to keep it so.
+# (test-slow), in two pytest processes side by side, one per core of a
+# 2-core machine, of about the same CPU time (~3 min each): the unit tests,
+# and the rest (recipe runs and command lines, the ONNX unit tests,
+# consistency checks, doctests). Each prints its output when it ends, with
+# its 10 slowest tests: keep them fast.
 test: lint
-	$(PY) -m pytest -q --durations=15 --doctest-modules speechbrain_fsce tests tools benchmarks/quality_systems.py benchmarks/quality.py benchmarks/ab_validation.py benchmarks/clean_input.py
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-units test-rest
+
+PYTEST_FAST := $(PY) -m pytest -q --durations=10 --doctest-modules
+DOCTESTED := speechbrain_fsce tools benchmarks/quality_systems.py benchmarks/quality.py benchmarks/ab_validation.py benchmarks/clean_input.py
+REST := tests/integration tests/consistency $(wildcard tests/unittests/test_onnx*.py)
+
+test-units: $(STAMP)
+	$(PYTEST_FAST) tests $(addprefix --ignore=,$(REST))
+
+test-rest: $(STAMP)
+	$(PYTEST_FAST) $(REST) $(DOCTESTED)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x --doctest-modules speechbrain_fsce tests/unittests
