@@ -187,14 +187,19 @@ class FSCEBrain(sb.Brain):
         super()._wrap_distributed()
 
     def compute_objectives(self, predictions, batch, stage):
-        """``L_mag + L_RI``; scores the enhanced waveforms outside training."""
+        """``L_mag + L_RI``; scores the enhanced waveforms outside training.
+
+        The waveforms scored are those ``FSCEEnhancer.forward`` returns
+        (:meth:`~speechbrain_fsce.models.FSCEEnhancer.enhanced_waveform` of
+        the same network output).
+        """
         output, target, scale = predictions
         noisy, lens = batch.noisy_sig
         loss, terms = self.hparams.loss(output, target, lens, front_end=self.enhancer.front_end)
         for name, value in terms.items():
             self.loss_terms.setdefault(name, []).append(value.item())
         if stage != sb.Stage.TRAIN and self.scoring:
-            enhanced = self.enhancer.front_end.synthesize(output.enhanced, scale, noisy.shape[-1])
+            enhanced = self.enhancer.enhanced_waveform(output, scale, noisy.shape[-1])
             self._score(batch, enhanced.detach(), stage)
         return loss
 

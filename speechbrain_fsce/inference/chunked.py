@@ -84,32 +84,6 @@ def is_enhanced_output(path):
     return os.path.isfile(str(path)) and wav_comment(path) == ENHANCED_COMMENT
 
 
-def level_of_blocks(blocks, eps=1e-8):
-    """RMS of a signal given in blocks, as ``SpectralFrontEnd.level`` computes it.
-
-    Arguments
-    ---------
-    blocks : iterable of torch.Tensor
-        The signal in pieces.
-    eps : float
-        Added to the RMS (the front end's ``eps``).
-
-    Returns
-    -------
-    (scale, samples) : (float, int)
-
-    Example
-    -------
-    >>> level_of_blocks([torch.ones(10) * 2, torch.ones(30) * 2])[0] == 2 + 1e-8
-    True
-    """
-    power, count = 0.0, 0
-    for b in blocks:
-        power += float(b.double().pow(2).sum())
-        count += b.shape[0]
-    return math.sqrt(power / max(count, 1)) + eps, count
-
-
 def receptive_context(model, hop):
     """Samples of context that make chunked non-causal enhancement exact.
 
@@ -177,8 +151,7 @@ class ChunkPlan:
 
 def _enhance_segment(enhancer, seg, scale):
     """Whole-segment enhancement at a given level ``scale`` ([1, 1] tensor)."""
-    output, _, _ = enhancer.enhance_spectrum(seg.unsqueeze(0), scale=scale)
-    return enhancer.front_end.synthesize(output.enhanced, scale, seg.shape[0])[0]
+    return enhancer(seg, scale=scale)
 
 
 def _enhance_blocks_noncausal(enhancer, blocks, scale, plan):
@@ -253,7 +226,8 @@ def enhance_blocks(
     blocks : iterable of torch.Tensor
         ``[samples]`` pieces of the noisy signal at the model rate.
     scale : float
-        Level of the whole signal (see :func:`level_of_blocks`).
+        Level of the whole signal (the front end's
+        :meth:`~speechbrain_fsce.processing.spectral.SpectralFrontEnd.level`).
     chunk_seconds : float
         Non-causal: chunk length; causal: ignored (blocks are streamed).
     context_seconds : float, optional
@@ -428,7 +402,7 @@ def enhance_file_chunked(
         ).device  # cpu for a parameter-less (ONNX) network
 
     if enhancer.front_end.normalize_level:
-        scale, _ = level_of_blocks(read_blocks(path, rate, block_seconds), enhancer.front_end.eps)
+        scale = float(enhancer.front_end.level(read_blocks(path, rate, block_seconds)))
     else:
         scale = 1.0
     out_rate = in_rate if keep_rate else rate

@@ -67,11 +67,43 @@ class FSCEEnhancer(torch.nn.Module):
         """Clean spectrum in the network's domain (same level scale as the noisy)."""
         return self.front_end.compress(self.front_end.stft(clean / scale))
 
+    def enhanced_waveform(self, output, scale, length):
+        """The waveforms of a network output: the second half of :meth:`forward`.
+
+        Training calls ``forward(..., return_spectra=True)`` (the loss is
+        computed on the network output) and scores the waveforms this method
+        gives, the very ones ``forward`` returns.
+
+        Arguments
+        ---------
+        output : FSCEOutput
+            From :meth:`enhance_spectrum`.
+        scale : torch.Tensor
+            ``[B, 1]`` level from :meth:`enhance_spectrum`.
+        length : int
+            Samples of the noisy input.
+
+        Returns
+        -------
+        torch.Tensor
+            Enhanced ``[B, length]``.
+
+        Example
+        -------
+        >>> enhancer = FSCEEnhancer(FSCE(channels=8, inner_channels=8, tcm_hidden_channels=8)).eval()
+        >>> noisy = torch.randn(2, 8000)
+        >>> output, _, scale = enhancer(noisy, return_spectra=True)
+        >>> bool((enhancer.enhanced_waveform(output, scale, 8000) == enhancer(noisy)).all())
+        True
+        """
+        return self.front_end.synthesize(output.enhanced, scale, length)
+
     def forward(self, noisy, lengths=None, return_spectra=False, scale=None):
         """``[B, samples]`` -> enhanced ``[B, samples]``.
 
-        The one waveform-to-waveform path: the interface, the chunker and the
-        recipes all call it.
+        The one waveform-to-waveform path: the interface and the chunker call
+        it; the recipes' Brain calls it with ``return_spectra`` and turns the
+        output into waveforms with :meth:`enhanced_waveform`.
 
         Arguments
         ---------
@@ -97,4 +129,4 @@ class FSCEEnhancer(torch.nn.Module):
         if noisy.dim() == 1:
             return self.forward(noisy.unsqueeze(0), lengths, scale=scale)[0]
         output, _, scale = self.enhance_spectrum(noisy, lengths, scale)
-        return self.front_end.synthesize(output.enhanced, scale, noisy.shape[-1])
+        return self.enhanced_waveform(output, scale, noisy.shape[-1])

@@ -19,8 +19,6 @@ Authors
  * speechbrain-fsce developers
 """
 
-import math
-
 import torch
 from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.processing.features import ISTFT, STFT
@@ -147,41 +145,48 @@ class SpectralFrontEnd(torch.nn.Module):
         return self._power(spec, 1.0 / self.compression)
 
     def level(self, wavs, lengths=None):
-        """Per-signal RMS ``[B, 1]`` over the valid samples (1 if disabled)."""
-        if not self.normalize_level:
-            return torch.ones(wavs.shape[0], 1, device=wavs.device, dtype=wavs.dtype)
-        mask = self.sample_mask(wavs, lengths)
-        power = (wavs.pow(2) * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
-        return torch.sqrt(power) + self.eps
+        """Per-signal RMS over the valid samples, plus ``eps`` (1 if disabled).
 
-    def level_of_pieces(self, pieces):
-        """:meth:`level` of a signal given in pieces (e.g. blocks read from disk).
+        The one home of the level that :meth:`analyze` divides by: for a
+        batch, and for one signal given in pieces (a file read block by
+        block, in constant memory), whose squares are summed in float64.
 
         Arguments
         ---------
-        pieces : iterable of torch.Tensor
-            The signal's ``[samples]`` pieces, in any order.
+        wavs : torch.Tensor or iterable of torch.Tensor
+            ``[B, samples]``, or the ``[samples]`` pieces of one signal.
+        lengths : torch.Tensor, optional
+            Relative lengths of a batch (padding is left out).
 
         Returns
         -------
-        (scale, samples) : (float, int)
-            The level (1.0 when level normalisation is off) and the length.
+        torch.Tensor
+            ``[B, 1]`` (``[1, 1]`` float64 for pieces).
 
         Example
         -------
         >>> fe = SpectralFrontEnd()
-        >>> fe.level_of_pieces([torch.ones(10) * 2, torch.ones(30) * 2])[0] == 2 + 1e-8
+        >>> fe.level(torch.ones(2, 40) * 2, torch.tensor([1.0, 0.5])).squeeze(1)
+        tensor([2., 2.])
+        >>> float(fe.level([torch.ones(10) * 2, torch.ones(30) * 2])) == 2 + 1e-8
         True
-        >>> SpectralFrontEnd(normalize_level=False).level_of_pieces([torch.ones(4) * 3])
-        (1.0, 4)
+        >>> float(SpectralFrontEnd(normalize_level=False).level([torch.ones(4) * 3]))
+        1.0
         """
-        power, count = 0.0, 0
-        for piece in pieces:
-            power += float(piece.double().pow(2).sum())
-            count += piece.shape[0]
+        if torch.is_tensor(wavs):
+            mask = self.sample_mask(wavs, lengths)
+            power = (wavs.pow(2) * mask).sum(1, keepdim=True)
+            count = mask.sum(1, keepdim=True)
+        else:  # the pieces of one signal, in turn
+            power, count = 0.0, 0
+            for piece in wavs:
+                power += float(piece.double().pow(2).sum())
+                count += piece.shape[-1]
+            power = torch.tensor([[power]], dtype=torch.float64)
+            count = torch.tensor([[count]], dtype=torch.float64)
         if not self.normalize_level:
-            return 1.0, count
-        return math.sqrt(power / max(count, 1)) + self.eps, count
+            return torch.ones_like(power)
+        return torch.sqrt(power / count.clamp(min=1)) + self.eps
 
     @staticmethod
     def sample_mask(wavs, lengths=None):
