@@ -24,6 +24,7 @@ import torch
 
 from speechbrain_fsce.nnet.ceb import CEB, PlainConvBlock
 from speechbrain_fsce.nnet.stcm import STCM
+from speechbrain_fsce.nnet.streaming import flatten_state, unflatten_state
 
 PUBLISHED_KERNELS = ((2, 5), (2, 3), (2, 3), (2, 3), (2, 3))
 BLOCKS = {"ceb": CEB, "conv": PlainConvBlock}
@@ -55,33 +56,50 @@ def _block_class(block):
     return BLOCKS[block]
 
 
-def _build_levels(coder, levels, block, freq_stride, inner_channels, transposed, activation, norm):
-    """Gives an encoder/decoder its ``blocks``, ``norms`` and ``acts`` from ``(c_in, c_out, kernel)`` levels."""
-    block_cls = _block_class(block)
-    coder.blocks = torch.nn.ModuleList(
-        block_cls(cin, cout, tuple(kernel), (1, freq_stride), inner_channels, transposed=transposed)
-        for cin, cout, kernel in levels
-    )
-    coder.norms = torch.nn.ModuleList(norm(cout) for _, cout, _ in levels)
-    coder.acts = torch.nn.ModuleList(activation() for _ in levels)
+class _Levels(torch.nn.Module):
+    """Levels of (transposed) blocks, each followed by a norm and an activation.
 
+    The common part of :class:`Encoder` and :class:`Decoder`: their layers
+    (``blocks``, ``norms``, ``acts``, built from ``(c_in, c_out, kernel)``
+    levels) and their stream state, each level's under its index.
+    """
 
-def _levels_state(blocks, batch_size, freqs, next_freqs):
-    """Stream states of a stack of (C)CEB / conv levels; ``next_freqs(f, kf)`` gives each level's output bins."""
-    state = []
-    for blk in blocks:
-        state.extend(blk.init_state(batch_size, freqs))
-        freqs = next_freqs(
-            freqs, (blk.expert_a if isinstance(blk, CEB) else blk.conv).kernel_size[1]
+    def _build_levels(
+        self, levels, block, freq_stride, inner_channels, transposed, activation, norm
+    ):
+        block_cls = _block_class(block)
+        self.blocks = torch.nn.ModuleList(
+            block_cls(
+                cin, cout, tuple(kernel), (1, freq_stride), inner_channels, transposed=transposed
+            )
+            for cin, cout, kernel in levels
         )
-    return state
+        self.norms = torch.nn.ModuleList(norm(cout) for _, cout, _ in levels)
+        self.acts = torch.nn.ModuleList(activation() for _ in levels)
+
+    def init_state(self, batch_size=1, freqs=1):
+        """Stream state before the first frame: each level's, under its index (``"0"``, ...).
+
+        Arguments
+        ---------
+        batch_size : int
+            Batch of the stream.
+        freqs : int
+            Frequency bins of the input (for a decoder: of the encoder's output).
+
+        Returns
+        -------
+        dict
+            ``{"0": {"past": tensor}, ...}``, see the blocks' ``init_state``.
+        """
+        state = {}
+        for name, blk in self.blocks.named_children():
+            state[name] = blk.init_state(batch_size, freqs)
+            freqs = blk.output_freqs(freqs)
+        return state
 
 
-def _levels_state_names(blocks):
-    return [f"{i}.{n}" for i, blk in enumerate(blocks) for n in blk.state_names()]
-
-
-class Encoder(torch.nn.Module):
+class Encoder(_Levels):
     """Causal convolutional encoder: levels of pad-past -> block -> BN -> PReLU.
 
     Each level pads ``kernel_time - 1`` frames of zeros on the past side, so the
@@ -114,9 +132,10 @@ class Encoder(torch.nn.Module):
     (torch.Size([2, 64, 7, 4]), 5, torch.Size([2, 32, 7, 79]))
     >>> sum(p.numel() for p in enc.parameters())
     100133
-    >>> out, skips, coms, state = enc.eval().forward_step(torch.rand(2, 2, 1, 161), enc.init_state(2, 161))
-    >>> out.shape, len(state)
-    (torch.Size([2, 64, 1, 4]), 5)
+    >>> state = enc.init_state(2, 161)
+    >>> (out, skips, coms), state = enc.eval().forward_step(torch.rand(2, 2, 1, 161), state)
+    >>> out.shape, list(state), state["4"]["past"].shape
+    (torch.Size([2, 64, 1, 4]), ['0', '1', '2', '3', '4'], torch.Size([2, 32, 1, 9]))
     """
 
     def __init__(
@@ -136,7 +155,7 @@ class Encoder(torch.nn.Module):
         levels = [
             (in_channels if i == 0 else channels, channels, k) for i, k in enumerate(kernel_sizes)
         ]
-        _build_levels(self, levels, block, freq_stride, inner_channels, False, activation, norm)
+        self._build_levels(levels, block, freq_stride, inner_channels, False, activation, norm)
 
     def forward(self, x, coms=None):
         """Encodes ``x`` ``[B, C, T, F]``.
@@ -166,40 +185,24 @@ class Encoder(torch.nn.Module):
             inner.append(com)
         return x, skips, inner
 
-    def init_state(self, batch_size=1, freqs=161):
-        """Stream state before the first frame: each level's, in order.
-
-        Arguments
-        ---------
-        batch_size : int
-            Batch of the stream.
-        freqs : int
-            Frequency bins of the encoder's input.
-        """
-        return _levels_state(
-            self.blocks, batch_size, freqs, lambda f, kf: (f - kf) // self.freq_stride + 1
-        )
-
-    def state_names(self):
-        """Names of the tensors of :meth:`init_state`."""
-        return _levels_state_names(self.blocks)
-
     def forward_step(self, x, state, coms=None):
         """Encodes the next frames ``[B, C, n, F]`` of a stream (eval mode).
 
-        Returns :meth:`forward`'s triple for these frames, then the new state.
+        Returns ``((output, skips, coms), state)``: :meth:`forward`'s triple
+        for these frames, then the new state.
         """
-        skips, inner, new_state = [], [], []
-        for i, (blk, nrm, act) in enumerate(zip(self.blocks, self.norms, self.acts)):
-            (x, com), s = blk.forward_step(x, state[i : i + 1], None if coms is None else coms[i])
-            x = act(nrm(x))
+        skips, inner, new_state = [], [], {}
+        for i, (name, blk) in enumerate(self.blocks.named_children()):
+            (x, com), new_state[name] = blk.forward_step(
+                x, state[name], None if coms is None else coms[i]
+            )
+            x = self.acts[i](self.norms[i](x))
             skips.append(x)
             inner.append(com)
-            new_state.extend(s)
-        return x, skips, inner, new_state
+        return (x, skips, inner), new_state
 
 
-class Decoder(torch.nn.Module):
+class Decoder(_Levels):
     """U-Net decoder: levels of concat(skip) -> transposed block -> chomp -> BN -> PReLU.
 
     Level ``i`` concatenates ``[current, skip]`` where the skip is the output of
@@ -234,7 +237,7 @@ class Decoder(torch.nn.Module):
     >>> sum(p.numel() for p in dec.parameters())
     110152
     >>> enc, dec = enc.eval(), dec.eval()
-    >>> out, skips, _, _ = enc.forward_step(torch.rand(2, 2, 1, 161), enc.init_state(2, 161))
+    >>> (out, skips, _), _ = enc.forward_step(torch.rand(2, 2, 1, 161), enc.init_state(2, 161))
     >>> y, state = dec.forward_step(out, skips, dec.init_state(2, 4))
     >>> y.shape, len(state)
     (torch.Size([2, 1, 1, 161]), 5)
@@ -259,7 +262,7 @@ class Decoder(torch.nn.Module):
             (2 * channels, out_channels if i == len(mirrored) - 1 else channels, k)
             for i, k in enumerate(mirrored)
         ]
-        _build_levels(self, levels, block, freq_stride, inner_channels, True, activation, norm)
+        self._build_levels(levels, block, freq_stride, inner_channels, True, activation, norm)
 
     def forward(self, x, skips):
         """Decodes ``x`` ``[B, channels, T, F_enc]`` with encoder ``skips``.
@@ -273,31 +276,14 @@ class Decoder(torch.nn.Module):
             x = act(nrm(x))
         return x
 
-    def init_state(self, batch_size=1, freqs=4):
-        """Stream state before the first frame: each level's, in order.
-
-        Arguments
-        ---------
-        batch_size : int
-            Batch of the stream.
-        freqs : int
-            Frequency bins of the decoder's input (the encoder's output).
-        """
-        return _levels_state(
-            self.blocks, batch_size, freqs, lambda f, kf: (f - 1) * self.freq_stride + kf
-        )
-
-    def state_names(self):
-        """Names of the tensors of :meth:`init_state`."""
-        return _levels_state_names(self.blocks)
-
     def forward_step(self, x, skips, state):
         """Decodes the next frames of a stream; returns ``(output, state)``."""
-        new_state = []
-        for i, (blk, nrm, act) in enumerate(zip(self.blocks, self.norms, self.acts)):
-            (x, _), s = blk.forward_step(torch.cat([x, skips[-1 - i]], dim=1), state[i : i + 1])
-            x = act(nrm(x))
-            new_state.extend(s)
+        new_state = {}
+        for i, (name, blk) in enumerate(self.blocks.named_children()):
+            (x, _), new_state[name] = blk.forward_step(
+                torch.cat([x, skips[-1 - i]], dim=1), state[name]
+            )
+            x = self.acts[i](self.norms[i](x))
         return x, new_state
 
 
@@ -484,15 +470,13 @@ class FSCE(torch.nn.Module):
         tcm = self.mag_tcm if hasattr(self, "mag_tcm") else self.cplx_tcm
         return 2 * coder_past + tcm.look_back, tcm.look_ahead
 
-    def _bottleneck(self, tcm, x, state=None):
-        # Channel-major flattening: index c * F_enc + f. (Sizes from the
-        # module, not the tensor: a traced graph needs no shape arithmetic.)
-        y = x.transpose(2, 3).flatten(1, 2)
-        if state is None:
-            y = tcm(y)
-        else:
-            y, state = tcm.forward_step(y, state)
-        return y.unflatten(1, (-1, self.encoded_freqs)).transpose(2, 3), state
+    def _to_tcm(self, x):
+        """``[B, C, T, F_enc]`` -> ``[B, C * F_enc, T]``, channel-major (index ``c * F_enc + f``)."""
+        return x.transpose(2, 3).flatten(1, 2)
+
+    def _from_tcm(self, y):
+        # Sizes from the module, not the tensor: a traced graph needs no shape arithmetic.
+        return y.unflatten(1, (-1, self.encoded_freqs)).transpose(2, 3)
 
     def forward(self, x, lengths=None):
         """Enhances a noisy spectrum.
@@ -519,47 +503,52 @@ class FSCE(torch.nn.Module):
                 "speechbrain_fsce.inference.chunked for non-causal models."
             )
 
-    def _state_parts(self):
-        """``(name, module, input freqs)`` of every module with a stream state, in order."""
-        parts = []
-        for name in (
-            "mag_encoder",
-            "mag_tcm",
-            "mag_decoder",
-            "cplx_encoder",
-            "cplx_tcm",
-            "real_decoder",
-            "imag_decoder",
-        ):
-            if hasattr(self, name):
-                freqs = self.num_freqs if name.endswith("encoder") else self.encoded_freqs
-                parts.append((name, getattr(self, name), freqs))
-        return parts
-
     def init_state(self, batch_size=1):
         """Stream state before the first frame (causal models only).
 
+        Each module declares its own state (its ``init_state``); this is
+        theirs under the modules' names, flattened (see
+        :mod:`speechbrain_fsce.nnet.streaming`).
+
+        Arguments
+        ---------
+        batch_size : int
+            Batch of the stream.
+
         Returns
         -------
-        list of torch.Tensor
-            Plain tensors named by :meth:`state_names`, in that order: for
-            every encoder/decoder level the past frames its time kernel reads,
-            for every S-TCM block the past normalised frames of both paths.
+        dict
+            Plain tensors by name, in the order of :meth:`state_names`:
+            ``"<coder>.<level>.past"`` ``[B, C, kernel_time - 1, F]``, the past
+            frames that each encoder/decoder level's time kernel reads, and
+            ``"<branch>_tcm.<block>.path_a"`` / ``".path_b"``
+            ``[B, tcm_hidden_channels, context]``, the past normalised frames
+            of each S-TCM block's two paths.
+
+        Example
+        -------
+        >>> model = FSCE(causal=True, channels=8, inner_channels=4, tcm_hidden_channels=8,
+        ...              num_tcm_modules=1, dilations=(1, 2))
+        >>> state = model.init_state(1)
+        >>> state["mag_encoder.0.past"].shape, state["cplx_tcm.1.path_b"].shape
+        (torch.Size([1, 4, 1, 161]), torch.Size([1, 8, 8]))
         """
         self._check_streamable()
-        state = []
-        for name, module, freqs in self._state_parts():
-            if name.endswith("tcm"):
-                state.extend(module.init_state(batch_size))
-            else:
-                state.extend(module.init_state(batch_size, freqs))
-        return state
+        state = {}
+        if hasattr(self, "mag_encoder"):
+            state["mag_encoder"] = self.mag_encoder.init_state(batch_size, self.num_freqs)
+            state["mag_tcm"] = self.mag_tcm.init_state(batch_size)
+            state["mag_decoder"] = self.mag_decoder.init_state(batch_size, self.encoded_freqs)
+        if hasattr(self, "cplx_encoder"):
+            state["cplx_encoder"] = self.cplx_encoder.init_state(batch_size, self.num_freqs)
+            state["cplx_tcm"] = self.cplx_tcm.init_state(batch_size)
+            for name in ("real_decoder", "imag_decoder"):
+                state[name] = getattr(self, name).init_state(batch_size, self.encoded_freqs)
+        return flatten_state(state)
 
     def state_names(self):
-        """Names of the tensors of :meth:`init_state`, e.g. ``"mag_tcm.3.path_a"``."""
-        return [
-            f"{name}.{n}" for name, module, _ in self._state_parts() for n in module.state_names()
-        ]
+        """Names of the tensors of :meth:`init_state`, e.g. ``"mag_tcm.3.path_a"`` (causal models)."""
+        return list(self.init_state(1))
 
     def forward_step(self, x, state):
         """Runs the next frames of a stream through the network (eval mode).
@@ -571,15 +560,15 @@ class FSCE(torch.nn.Module):
         ---------
         x : torch.Tensor
             Next noisy frames ``[B, n, F, 2]``, ``n >= 1``.
-        state : list of torch.Tensor
-            From :meth:`init_state` or the previous step.
+        state : dict
+            From :meth:`init_state` or the previous step: tensors by name.
 
         Returns
         -------
         output : FSCEOutput
             For these ``n`` frames.
-        state : list of torch.Tensor
-            The state after them.
+        state : dict
+            The state after them, the same names in the same order.
 
         Example
         -------
@@ -596,7 +585,8 @@ class FSCE(torch.nn.Module):
         self._check_streamable()
         if self.training:
             raise ValueError("forward_step needs eval mode (BatchNorm with running statistics)")
-        return self._run(x, state)
+        output, new_state = self._run(x, unflatten_state(state))
+        return output, flatten_state(new_state)
 
     def _run(self, x, state):
         """:meth:`forward` (``state`` None) or :meth:`forward_step`: one home for both."""
@@ -605,21 +595,29 @@ class FSCE(torch.nn.Module):
                 f"FSCE expects [batch, time, {self.num_freqs}, 2], got {tuple(x.shape)}"
             )
         inp = x.permute(0, 3, 1, 2)  # [B, 2, T, F]
-        parts = _StateParts(self, state)
-        magnitude = cplx = coms = None
+        new_state = None if state is None else {}
 
+        def run(name, *inputs, **options):
+            """Submodule ``name`` offline (no state) or as a stream step (its own state)."""
+            module = getattr(self, name)
+            if state is None:
+                return module(*inputs, **options)
+            output, new_state[name] = module.forward_step(*inputs, state=state[name], **options)
+            return output
+
+        magnitude = cplx = coms = None
         if hasattr(self, "mag_encoder"):
-            h, skips, coms = parts.encode("mag_encoder", inp)
-            h = parts.bottleneck("mag_tcm", h)
-            magnitude = self.magnitude_estimate(x, parts.decode("mag_decoder", h, skips))
+            h, skips, coms = run("mag_encoder", inp)
+            h = self._from_tcm(run("mag_tcm", self._to_tcm(h)))
+            magnitude = self.magnitude_estimate(x, run("mag_decoder", h, skips))
 
         if hasattr(self, "cplx_encoder"):
-            h, skips = parts.encode("cplx_encoder", inp, coms if self.collaborate else None)[:2]
-            h = parts.bottleneck("cplx_tcm", h)
+            h, skips, _ = run("cplx_encoder", inp, coms=coms if self.collaborate else None)
+            h = self._from_tcm(run("cplx_tcm", self._to_tcm(h)))
             cplx = self.complex_estimate(
-                x, parts.decode("real_decoder", h, skips), parts.decode("imag_decoder", h, skips)
+                x, run("real_decoder", h, skips), run("imag_decoder", h, skips)
             )
-        return self.fuse(x, magnitude, cplx), parts.new_state
+        return self.fuse(x, magnitude, cplx), new_state
 
     def magnitude_estimate(self, x, decoded):
         """Magnitude branch output ``[B, T, F]`` from its decoder's ``[B, 1, T, F]``."""
@@ -644,60 +642,3 @@ class FSCE(torch.nn.Module):
         # cos/sin of atan2(imag, real) without atan2's undefined gradient at 0.
         unit = phase_src / torch.sqrt(phase_src.pow(2).sum(-1, keepdim=True) + self.eps)
         return FSCEOutput(magnitude.unsqueeze(-1) * unit, magnitude, cplx)
-
-
-def _state_size(module):
-    """Number of state tensors of a module (cached on it: the structure is fixed)."""
-    size = module.__dict__.get("_stream_state_size")
-    if size is None:
-        size = module.__dict__["_stream_state_size"] = len(module.state_names())
-    return size
-
-
-class _StateParts:
-    """Calls FSCE's modules offline (no state) or as a stream, slicing the flat state.
-
-    Arguments
-    ---------
-    model : FSCE
-        The network.
-    state : list of torch.Tensor or None
-        The whole stream state (None: offline forward pass).
-    """
-
-    def __init__(self, model, state):
-        self.model = model
-        self.state = state
-        self.new_state = None if state is None else []
-        self.offset = 0
-
-    def _take(self, module):
-        n = _state_size(module)
-        part = self.state[self.offset : self.offset + n]
-        self.offset += n
-        return part
-
-    def encode(self, name, x, coms=None):
-        module = getattr(self.model, name)
-        if self.state is None:
-            return module(x, coms)
-        x, skips, inner, state = module.forward_step(x, self._take(module), coms)
-        self.new_state.extend(state)
-        return x, skips, inner
-
-    def bottleneck(self, name, x):
-        module = getattr(self.model, name)
-        y, state = self.model._bottleneck(
-            module, x, None if self.state is None else self._take(module)
-        )
-        if state is not None:
-            self.new_state.extend(state)
-        return y
-
-    def decode(self, name, x, skips):
-        module = getattr(self.model, name)
-        if self.state is None:
-            return module(x, skips)
-        y, state = module.forward_step(x, skips, self._take(module))
-        self.new_state.extend(state)
-        return y

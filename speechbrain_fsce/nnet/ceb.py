@@ -10,8 +10,8 @@ gives the state before the first frame and ``forward_step`` the output for
 exactly the next frames. A forward block is run as the encoder runs it, after
 ``kernel_time - 1`` zero frames of causal padding; a transposed block as the
 decoder runs it, with the ``kernel_time - 1`` extra frames at the end chomped.
-The state is a one-element list holding the last ``kernel_time - 1`` frames
-that the time kernel reads.
+The state is a dict, ``{"past": tensor}``: the last ``kernel_time - 1``
+frames that the time kernel reads.
 
 Authors
  * speechbrain-fsce developers
@@ -19,7 +19,7 @@ Authors
 
 import torch
 
-from speechbrain_fsce.nnet.stcm import take_last
+from speechbrain_fsce.nnet.streaming import take_last
 
 
 def transposed_conv(conv, x, time_padding):
@@ -91,71 +91,47 @@ def transposed_conv(conv, x, time_padding):
     return out[..., :-extra] if extra else out
 
 
-def _expert(conv, x, time_padding):
-    """An expert (or plain) conv of a block: forward, or transposed.
+def block_conv(conv, x, step=False):
+    """The expert (or plain) convolution of a block, forward or transposed.
 
-    A transposed conv runs in polyphase form (:func:`transposed_conv`) on
-    many frames; a stream step (``time_padding`` ``(0, 0)``: past frames
-    included in ``x``) is a single ``conv_transpose2d`` whose time padding
-    keeps only the new frames' outputs (one operation instead of a dozen
-    for one frame). Both equal the module's own ``ConvTranspose2d``.
+    A forward conv is the module itself (its time padding is the input's
+    past frames). A transposed conv on a whole signal runs in polyphase form
+    (:func:`transposed_conv`, with ``kernel_time - 1`` zero frames on each
+    side, as ``ConvTranspose2d`` pads); on a stream step (``step``: ``x``
+    starts with the ``kernel_time - 1`` past frames) it is one
+    ``conv_transpose2d`` whose time padding keeps only the new frames'
+    outputs. Eager torch and the exported graphs run the same operations.
+
+    Arguments
+    ---------
+    conv : torch.nn.Conv2d or torch.nn.ConvTranspose2d
+        The block's convolution.
+    x : torch.Tensor
+        ``[B, C_in, T, F]``.
+    step : bool
+        ``x`` is a stream step's past and new frames.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, C_out, T', F']``.
+
+    Example
+    -------
+    >>> up = torch.nn.ConvTranspose2d(4, 3, (2, 3), (1, 2))
+    >>> x = torch.rand(1, 4, 5, 6)
+    >>> step = block_conv(up, x, step=True)  # frames 1.. of the transposed conv
+    >>> bool(torch.allclose(step, up(x)[:, :, 1:5], atol=1e-6))
+    True
     """
-    if isinstance(conv, torch.nn.ConvTranspose2d):
-        if tuple(time_padding) == (0, 0):
-            if not torch.onnx.is_in_onnx_export():
-                return _transposed_step_eager(conv, x)
-            past = conv.kernel_size[0] - 1
-            return torch.nn.functional.conv_transpose2d(
-                x,
-                conv.weight,
-                conv.bias,
-                conv.stride,
-                (past, 0),
-                conv.output_padding,
-                conv.groups,
-                conv.dilation,
-            )
-        return transposed_conv(conv, x, time_padding)
-    return conv(x)
-
-
-def _tap_folded_weight(conv):
-    """The weight of :func:`_transposed_step_eager`, cached until the weight changes.
-
-    Folded channel ``(j, c)`` reads frame ``t - (kt - 1) + j``, i.e. kernel
-    tap ``kt - 1 - j``. Rearranging it on every hop cost more than the
-    convolution itself; the cache is keyed on the weight's storage and
-    version counter, so training or loading new weights invalidates it.
-    """
-    w = conv.weight
-    key = (w.data_ptr(), w._version, w.device, w.dtype)
-    cached = conv.__dict__.get("_tap_folded")
-    if cached is None or cached[0] != key or torch.is_grad_enabled():
-        kt, c = w.shape[2], w.shape[0]
-        folded = w.permute(2, 0, 1, 3).flip(0).reshape(kt * c, w.shape[1], -1)
-        if torch.is_grad_enabled():
-            return folded
-        cached = conv.__dict__["_tap_folded"] = (key, folded.contiguous())
-    return cached[1]
-
-
-def _transposed_step_eager(conv, x):
-    """Stream step of a transposed conv in eager torch: time taps folded into channels.
-
-    Output frame ``t`` is ``sum_s W[:, :, s] x[t - s]``: with the ``kt``
-    frames that output reads stacked as input channels (most recent last,
-    the kernel's time axis reversed to match), it is one 1-D transposed conv
-    over frequency, much faster in PyTorch than a 2-D one on a few frames.
-    """
-    kt = conv.kernel_size[0]
-    b, c, frames, f = x.shape
-    n = frames - (kt - 1)
-    windows = x.unfold(2, kt, 1)  # [B, C, n, F, kt]: window[..., j] = frame t - (kt - 1) + j
-    folded = windows.permute(0, 2, 4, 1, 3).reshape(b * n, kt * c, f)
-    y = torch.nn.functional.conv_transpose1d(
-        folded, _tap_folded_weight(conv), conv.bias, conv.stride[1]
-    )
-    return y.reshape(b, n, conv.out_channels, -1).transpose(1, 2)
+    if not isinstance(conv, torch.nn.ConvTranspose2d):
+        return conv(x)
+    past = conv.kernel_size[0] - 1
+    if step:
+        return torch.nn.functional.conv_transpose2d(
+            x, conv.weight, conv.bias, conv.stride, (past, 0), conv.output_padding, conv.groups
+        )
+    return transposed_conv(conv, x, (past, past))
 
 
 def pointwise(conv, x):
@@ -184,6 +160,14 @@ def _check_streamable(conv):
         raise ValueError(
             "streaming needs block convs with time stride 1, no time padding or dilation"
         )
+
+
+def _output_freqs(conv, freqs):
+    """Frequency bins out of a block's (transposed) ``conv`` for ``freqs`` bins in."""
+    kf, stride = conv.kernel_size[1], conv.stride[1]
+    if isinstance(conv, torch.nn.ConvTranspose2d):
+        return (freqs - 1) * stride + kf
+    return (freqs - kf) // stride + 1
 
 
 class CEB(torch.nn.Module):
@@ -230,7 +214,7 @@ class CEB(torch.nn.Module):
     >>> up(torch.rand(1, 128, 10, 4))[0].shape
     torch.Size([1, 64, 11, 9])
     >>> (step, _), state = up.forward_step(torch.rand(1, 128, 1, 4), up.init_state(1, 4))
-    >>> step.shape, state[0].shape
+    >>> step.shape, state["past"].shape
     (torch.Size([1, 64, 1, 9]), torch.Size([1, 32, 1, 4]))
     """
 
@@ -273,12 +257,7 @@ class CEB(torch.nn.Module):
             This block's summed gated experts ``[B, inner, T', F']``.
         """
         h = pointwise(self.conv_in, x)
-        pad = self._full_time_padding()
-        return self._gate(_expert(self.expert_a, h, pad), _expert(self.expert_b, h, pad), com)
-
-    def _full_time_padding(self):
-        past = self.expert_a.kernel_size[0] - 1
-        return (past, past)
+        return self._gate(block_conv(self.expert_a, h), block_conv(self.expert_b, h), com)
 
     def _gate(self, a, b, com):
         """Cross-gates the two experts' outputs; returns ``(output, Com)``."""
@@ -308,8 +287,8 @@ class CEB(torch.nn.Module):
 
         Returns
         -------
-        list of torch.Tensor
-            ``[[batch_size, inner_channels, kernel_time - 1, freqs]]``.
+        dict
+            ``"past"``: ``[batch_size, inner_channels, kernel_time - 1, freqs]``.
         """
         _check_streamable(self.expert_a)
         past = self.expert_a.kernel_size[0] - 1
@@ -317,11 +296,11 @@ class CEB(torch.nn.Module):
         state = w.new_zeros(batch_size, self.inner_channels, past, freqs)
         if not self.transposed:
             state = state + self.conv_in.bias.detach().reshape(1, -1, 1, 1)
-        return [state]
+        return {"past": state}
 
-    def state_names(self):
-        """Names of the tensors of :meth:`init_state`."""
-        return ["past"]
+    def output_freqs(self, freqs):
+        """Frequency bins of the output for ``freqs`` bins of input."""
+        return _output_freqs(self.expert_a, freqs)
 
     def forward_step(self, x, state, com=None):
         """Output for the next frames ``x`` ``[B, in_channels, n, F]`` of a stream.
@@ -329,11 +308,11 @@ class CEB(torch.nn.Module):
         Returns ``((output, com), state)``, the pair as :meth:`forward`'s for
         these ``n`` frames.
         """
-        full = torch.cat([state[0], pointwise(self.conv_in, x)], dim=2)
-        a = _expert(self.expert_a, full, (0, 0))
-        b = _expert(self.expert_b, full, (0, 0))
+        full = torch.cat([state["past"], pointwise(self.conv_in, x)], dim=2)
+        a = block_conv(self.expert_a, full, step=True)
+        b = block_conv(self.expert_b, full, step=True)
         past = self.expert_a.kernel_size[0] - 1
-        return self._gate(a, b, com), [take_last(full, past, 2)]
+        return self._gate(a, b, com), {"past": take_last(full, past, 2)}
 
 
 class PlainConvBlock(torch.nn.Module):
@@ -387,23 +366,22 @@ class PlainConvBlock(torch.nn.Module):
         """Returns ``(conv(x), None)``; ``com`` must be None."""
         if com is not None:
             raise ValueError("A plain conv block cannot be steered by Com.")
-        past = self.conv.kernel_size[0] - 1
-        return _expert(self.conv, x, (past, past)), None
+        return block_conv(self.conv, x), None
 
     def init_state(self, batch_size=1, freqs=1):
-        """Stream state: ``kernel_time - 1`` past input frames (zeros) ``[B, C_in, kt - 1, F]``."""
+        """Stream state: ``"past"``, the last input frames ``[B, C_in, kt - 1, F]`` (zeros)."""
         _check_streamable(self.conv)
         past = self.conv.kernel_size[0] - 1
-        return [self.conv.weight.new_zeros(batch_size, self.in_channels, past, freqs)]
+        return {"past": self.conv.weight.new_zeros(batch_size, self.in_channels, past, freqs)}
 
-    def state_names(self):
-        """Names of the tensors of :meth:`init_state`."""
-        return ["past"]
+    def output_freqs(self, freqs):
+        """Frequency bins of the output for ``freqs`` bins of input."""
+        return _output_freqs(self.conv, freqs)
 
     def forward_step(self, x, state, com=None):
         """Output for the next frames of a stream: ``((conv(x), None), state)``."""
         if com is not None:
             raise ValueError("A plain conv block cannot be steered by Com.")
-        full = torch.cat([state[0], x], dim=2)
-        out = _expert(self.conv, full, (0, 0))
-        return (out, None), [take_last(full, self.conv.kernel_size[0] - 1, 2)]
+        full = torch.cat([state["past"], x], dim=2)
+        out = block_conv(self.conv, full, step=True)
+        return (out, None), {"past": take_last(full, self.conv.kernel_size[0] - 1, 2)}

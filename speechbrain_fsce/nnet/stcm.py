@@ -12,8 +12,9 @@ they never enter the batch statistics and edge frames see exact zeros.
 Both modules also run as a stream (causal blocks only): ``init_state`` gives
 the state before the first frame and ``forward_step`` takes the next frames
 and that state and returns the output for exactly those frames and the new
-state. The state is a list of plain tensors (the last normalised frames of
-each path), so a step can be traced and exported.
+state. The state is a dict of plain tensors (the last normalised frames of
+each path, see :mod:`speechbrain_fsce.nnet.streaming`), so a step can be
+traced and exported.
 
 Authors
  * speechbrain-fsce developers
@@ -21,47 +22,48 @@ Authors
 
 import torch
 
+from speechbrain_fsce.nnet.streaming import take_last
 
-def take_last(x, n, dim=-1):
-    """The last ``n`` entries of ``x`` along ``dim`` (an empty slice for n=0).
 
-    Written as a slice with constant bounds, so that a traced (ONNX) graph
-    needs no shape arithmetic.
+def pointwise_step(conv, x):
+    """A 1x1 ``Conv1d`` on ``[B, C, n]`` as a matrix product.
+
+    Eager torch runs it faster than the convolution on a few frames; the
+    exported step graph traces the same operations.
 
     Example
     -------
-    >>> take_last(torch.arange(5), 2), take_last(torch.arange(5), 0).shape
-    (tensor([3, 4]), torch.Size([0]))
+    >>> conv = torch.nn.Conv1d(6, 4, 1)
+    >>> x = torch.rand(2, 6, 3)
+    >>> bool(torch.allclose(pointwise_step(conv, x), conv(x), atol=1e-6))
+    True
     """
-    index = [slice(None)] * x.dim()
-    index[dim] = slice(-n, None) if n else slice(0, 0)
-    return x[tuple(index)]
-
-
-def _dilated_step(conv, full, one_frame):
-    """The dilated ``conv`` on past + new frames (as many outputs as new frames).
-
-    For a single new frame the conv reads every ``dilation``-th frame once:
-    a matrix-vector product (PyTorch's CPU convolutions, dilated ones above
-    all, are slow on such short inputs). When exporting to ONNX it stays one
-    convolution node (onnxruntime runs it well).
-    """
-    if one_frame and not torch.onnx.is_in_onnx_export():
-        taps = full[:, :, :: conv.dilation[0]].flatten(1)  # [B, C * kernel]
-        return torch.nn.functional.linear(taps, conv.weight.flatten(1), conv.bias).unsqueeze(-1)
-    return conv(full)
-
-
-def _pointwise_step(conv, x):
-    """A 1x1 ``Conv1d`` on ``[B, C, n]`` as a matrix product (faster in eager torch).
-
-    When exporting to ONNX it stays a convolution: one graph node instead of three.
-    """
-    if torch.onnx.is_in_onnx_export():
-        return conv(x)
     return torch.nn.functional.linear(x.transpose(1, 2), conv.weight[:, :, 0], conv.bias).transpose(
         1, 2
     )
+
+
+def dilated_step(conv, full):
+    """A dilated ``Conv1d`` on ``full`` ``[B, C, context + n]`` as one matrix product.
+
+    Each of the ``n`` outputs reads every ``dilation``-th frame of its
+    window: the windows' taps are gathered (``unfold``) and multiplied by the
+    flattened kernel. PyTorch's dilated convolutions are slow on such short
+    inputs; the exported step graph traces the same operations.
+
+    Example
+    -------
+    >>> conv = torch.nn.Conv1d(6, 4, 3, dilation=2)
+    >>> full = torch.rand(2, 6, 7)
+    >>> bool(torch.allclose(dilated_step(conv, full), conv(full), atol=1e-6))
+    True
+    """
+    span = (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
+    taps = full.unfold(2, span, 1)[..., :: conv.dilation[0]]  # [B, C, n, kernel]
+    y = torch.nn.functional.linear(
+        taps.transpose(1, 2).flatten(2), conv.weight.flatten(1), conv.bias
+    )
+    return y.transpose(1, 2)
 
 
 class GatedDilatedBlock(torch.nn.Module):
@@ -181,24 +183,20 @@ class GatedDilatedBlock(torch.nn.Module):
 
         Returns
         -------
-        list of torch.Tensor
-            Past normalised frames of path A and path B, each
-            ``[batch_size, hidden_channels, context]``.
+        dict
+            ``"path_a"``, ``"path_b"``: the past normalised frames that each
+            path's dilated conv reads, ``[batch_size, hidden_channels, context]``.
         """
         if not self.causal:
             raise ValueError(
                 "a non-causal S-TCM block looks ahead and cannot run as a stream; "
                 "build it with causal=True"
             )
-        w = self.conv_in.weight
-        zeros = w.new_zeros(batch_size, self.hidden_channels, self.context)
+        zeros = self.conv_in.weight.new_zeros(batch_size, self.hidden_channels, self.context)
         if self.path_pad_values is None:
-            return [zeros, zeros.clone()]
-        return [zeros + self.path_pad_values[i].reshape(1, -1, 1) for i in range(2)]
-
-    def state_names(self):
-        """Names of the tensors of :meth:`init_state`, in order."""
-        return ["path_a", "path_b"]
+            return {"path_a": zeros, "path_b": zeros.clone()}
+        pads = self.path_pad_values.reshape(2, 1, -1, 1)
+        return {"path_a": zeros + pads[0], "path_b": zeros + pads[1]}
 
     def forward_step(self, x, state):
         """Runs the next frames of a stream (eval mode).
@@ -207,24 +205,26 @@ class GatedDilatedBlock(torch.nn.Module):
         ---------
         x : torch.Tensor
             Next frames ``[B, channels, n]``, ``n >= 1``.
-        state : list of torch.Tensor
+        state : dict
             From :meth:`init_state` or the previous step.
 
         Returns
         -------
         y : torch.Tensor
             ``[B, channels, n]``: what :meth:`forward` gives for these frames.
-        state : list of torch.Tensor
+        state : dict
             The state after these frames.
         """
-        h = _pointwise_step(self.conv_in, x)
-        full_a = torch.cat([state[0], self._normalised(self.path_a, h)], dim=2)
-        full_b = torch.cat([state[1], self._normalised(self.path_b, h)], dim=2)
-        one = x.shape[2] == 1
-        a = _dilated_step(self.path_a[2], full_a, one)
-        b = _dilated_step(self.path_b[2], full_b, one)
-        y = self._gated(x, a, b, _pointwise_step)
-        return y, [take_last(full_a, self.context, 2), take_last(full_b, self.context, 2)]
+        h = pointwise_step(self.conv_in, x)
+        full_a = torch.cat([state["path_a"], self._normalised(self.path_a, h)], dim=2)
+        full_b = torch.cat([state["path_b"], self._normalised(self.path_b, h)], dim=2)
+        a = dilated_step(self.path_a[2], full_a)
+        b = dilated_step(self.path_b[2], full_b)
+        y = self._gated(x, a, b, pointwise_step)
+        return y, {
+            "path_a": take_last(full_a, self.context, 2),
+            "path_b": take_last(full_b, self.context, 2),
+        }
 
 
 class STCM(torch.nn.Module):
@@ -260,8 +260,8 @@ class STCM(torch.nn.Module):
     (378, 0)
     >>> small = STCM(32, 8, dilations=(1, 2), num_modules=1, causal=True).eval()
     >>> y, state = small.forward_step(torch.rand(2, 32, 1), small.init_state(2))
-    >>> y.shape, len(state), small.state_names()[:2]
-    (torch.Size([2, 32, 1]), 4, ['0.path_a', '0.path_b'])
+    >>> y.shape, list(state), list(state["0"])
+    (torch.Size([2, 32, 1]), ['0', '1'], ['path_a', 'path_b'])
     """
 
     def __init__(
@@ -299,18 +299,12 @@ class STCM(torch.nn.Module):
         return x
 
     def init_state(self, batch_size=1):
-        """Stream state before the first frame: every block's, in order."""
-        return [s for block in self.blocks for s in block.init_state(batch_size)]
-
-    def state_names(self):
-        """Names of the tensors of :meth:`init_state`: ``"<block>.<path>"``."""
-        return [f"{i}.{n}" for i, block in enumerate(self.blocks) for n in block.state_names()]
+        """Stream state before the first frame: every block's, under its index (``"0"``, ...)."""
+        return {name: block.init_state(batch_size) for name, block in self.blocks.named_children()}
 
     def forward_step(self, x, state):
         """Next frames ``[B, channels, n]`` of a stream -> ``(output, state)``."""
-        new_state, k = [], 0
-        for block in self.blocks:
-            x, s = block.forward_step(x, state[k : k + 2])
-            new_state.extend(s)
-            k += 2
+        new_state = {}
+        for name, block in self.blocks.named_children():
+            x, new_state[name] = block.forward_step(x, state[name])
         return x, new_state

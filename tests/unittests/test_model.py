@@ -6,7 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from speechbrain_fsce import FSCE
 from speechbrain_fsce.nnet import CEB, STCM, GatedDilatedBlock
-from tests.unittests.tiny_models import SMALL, calibrated
+from tests.unittests.tiny_models import SMALL, calibrated, max_output_difference
 
 
 def n_params(module):
@@ -205,3 +205,53 @@ def test_checkpoints_of_earlier_versions_keep_loading(config, fingerprint, count
     text = ";".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(state.items()))
     assert len(state) == count
     assert hashlib.sha256(text.encode()).hexdigest()[:16] == fingerprint
+
+
+STREAM_CONFIGS = {
+    "both": {},
+    "plain-conv": dict(block="conv", collaborate=False),
+    "magnitude-mask": dict(branches="magnitude", magnitude_output="mask"),
+    "complex-residual": dict(branches="complex", complex_output="residual"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STREAM_CONFIGS))
+def test_stream_steps_equal_offline(name, device):
+    torch.manual_seed(0)
+    model = calibrated(FSCE(causal=True, **{**SMALL, **STREAM_CONFIGS[name]})).to(device)
+    x = torch.randn(2, 21, 161, 2, device=device)
+    state, outs, start = model.init_state(2), [], 0
+    with torch.no_grad():
+        for n in [1, 1, 5, 1, 13]:
+            out, state = model.forward_step(x[:, start : start + n], state)
+            outs.append(out)
+            start += n
+        ref = model(x)
+    streamed = type(ref)(
+        *(
+            None if v is None else torch.cat([getattr(o, f) for o in outs], 1)
+            for f, v in zip(ref._fields, ref)
+        )
+    )
+    assert max_output_difference(streamed, ref) <= 1e-5
+
+
+def test_stream_state_is_named_and_ordered():
+    """The state is a dict by name: each module's own, in module order, kept by every step."""
+    model = FSCE(causal=True, **SMALL).eval()
+    state = model.init_state(3)
+    names = list(state)
+    assert names == model.state_names()
+    modules = [n.split(".")[0] for n in names]
+    order = ["mag_encoder", "mag_tcm", "mag_decoder", "cplx_encoder", "cplx_tcm"]
+    order += ["real_decoder", "imag_decoder"]
+    assert sorted(set(modules), key=modules.index) == order
+    assert names[:2] == ["mag_encoder.0.past", "mag_encoder.1.past"]
+    assert "mag_tcm.1.path_a" in names and "imag_decoder.4.past" in names
+    assert state["mag_tcm.1.path_b"].shape == (3, 8, 8)  # hidden, (kernel - 1) * dilation
+    assert state["mag_encoder.0.past"].shape == (3, 4, 1, 161)  # inner, kernel_time - 1, bins
+    with torch.no_grad():
+        _, new_state = model.forward_step(torch.randn(3, 2, 161, 2), state)
+    assert list(new_state) == names
+    assert all(new_state[n].shape == state[n].shape for n in names)
+    assert len(FSCE(causal=True, branches="magnitude", **SMALL).init_state(1)) == 5 + 4 + 5
