@@ -53,7 +53,9 @@ from multiprocessing import get_context
 
 import numpy as np
 import soundfile as sf
+import speechbrain as sb
 import torch
+from speechbrain.dataio.batch import PaddedData
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quality_systems import (  # noqa: E402
@@ -67,6 +69,7 @@ from quality_systems import (  # noqa: E402
 from speechbrain_fsce.dataio.folders import load_prepared  # noqa: E402
 from speechbrain_fsce.dataio.mixing import OnTheFlyMixer  # noqa: E402
 from speechbrain_fsce.fileio import atomic_path, atomic_write  # noqa: E402
+from speechbrain_fsce.metrics import EnhancementStats, dnsmos_available  # noqa: E402
 
 #: FSCE's base configuration in the table: the demo configuration's width
 #: (half the published channels, two S-TCM modules), outputs that start at
@@ -155,6 +158,9 @@ CLEAN = "clean"
 class FSCESystem(System):
     """FSCE (or an ablation) behind the harness interface.
 
+    Trained by the recipes' :class:`~speechbrain_fsce.brain.FSCEBrain`
+    (:meth:`brain`): its forward pass, loss and SpeechBrain's step.
+
     Arguments
     ---------
     overrides : dict
@@ -180,12 +186,16 @@ class FSCESystem(System):
         """Enhanced waveforms ``[batch, samples]``."""
         return self.enhancer(noisy, lengths)
 
-    def loss(self, noisy, clean, lengths=None):
-        """The recipe's training loss on a batch."""
-        output, _, scale = self.enhancer(noisy, lengths, return_spectra=True)
-        target = self.enhancer.target_spectrum(clean, scale)
-        loss, _ = self.criterion(output, target, lengths, front_end=self.enhancer.front_end)
-        return loss
+    def brain(self, opt_class=None, run_opts=None):
+        """The recipes' ``FSCEBrain`` on this enhancer and loss (see :meth:`System.brain`)."""
+        from speechbrain_fsce.brain import FSCEBrain
+
+        return FSCEBrain(
+            modules={"enhancer": self.enhancer},
+            opt_class=opt_class,
+            hparams={"loss": self.criterion, "dnsmos_stages": []},
+            run_opts=run_opts,
+        )
 
 
 class ModelFolderSystem(System):
@@ -324,6 +334,34 @@ class TrainBatches:
         return noisy, clean, lengths
 
 
+class TrainBatch:
+    """A training batch as the Brains read it: ``noisy_sig`` and ``clean_sig``.
+
+    Arguments
+    ---------
+    noisy, clean : torch.Tensor
+        ``[batch, samples]``.
+    lengths : torch.Tensor
+        Relative lengths ``[batch]``.
+
+    Example
+    -------
+    >>> batch = TrainBatch(torch.zeros(2, 8), torch.ones(2, 8), torch.ones(2)).to("cpu")
+    >>> noisy, lengths = batch.noisy_sig
+    >>> noisy.shape, batch.clean_sig.data.sum().item()
+    (torch.Size([2, 8]), 16.0)
+    """
+
+    def __init__(self, noisy, clean, lengths):
+        self.noisy_sig = PaddedData(noisy, lengths)
+        self.clean_sig = PaddedData(clean, lengths)
+
+    def to(self, device):
+        """The same batch on ``device``."""
+        lengths = self.noisy_sig.lengths.to(device)
+        return TrainBatch(self.noisy_sig.data.to(device), self.clean_sig.data.to(device), lengths)
+
+
 # ---------------------------------------------------------------------------
 # Training (resumable) and scoring
 # ---------------------------------------------------------------------------
@@ -332,10 +370,20 @@ class TrainBatches:
 def train(system, folder, batches, steps, ckpt_every, log, lr=LR, device="cpu"):
     """Trains ``system`` to ``steps`` updates, resuming from ``folder``.
 
+    Every update is SpeechBrain's ``Brain.fit_batch`` of the system's Brain
+    (:meth:`~quality_systems.System.brain`; for FSCE rows the recipes'
+    :class:`~speechbrain_fsce.brain.FSCEBrain`): forward, loss, backward,
+    gradients clipped at norm 5, one Adam step.
+
     Returns ``{"steps", "train_seconds", "train_cpu_seconds", "final_loss"}``.
     """
     ckpt = os.path.join(folder, "train.ckpt")
-    opt = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=lr)
+    brain = system.brain(
+        lambda params: torch.optim.Adam(params, lr=lr),
+        {"device": str(device), "max_grad_norm": 5.0, "nonfinite_patience": 0},
+    )
+    brain.init_optimizers()
+    opt = brain.optimizer
     state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": []}
     if os.path.isfile(ckpt):
         saved = torch.load(ckpt, weights_only=True, map_location=device)
@@ -351,16 +399,16 @@ def train(system, folder, batches, steps, ckpt_every, log, lr=LR, device="cpu"):
     if state["step"] >= steps:
         return state
     system.train()
+    brain.on_stage_start(sb.Stage.TRAIN)
+    brain.nonfinite_count = 0  # as Brain.fit sets it for an epoch
     wall0, cpu0, base = time.time(), time.process_time(), dict(state)
     for step in range(state["step"], steps):
-        noisy, clean, lengths = (t.to(device) for t in batches(step))
-        loss = system.loss(noisy, clean, lengths)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at update {step}")
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(system.parameters(), 5.0)
-        opt.step()
+        try:
+            loss = brain.fit_batch(TrainBatch(*batches(step)))
+        except ValueError as err:
+            if brain.nonfinite_count:  # the Brain stops at the first non-finite loss
+                raise FloatingPointError(f"non-finite loss at update {step}") from err
+            raise
         state["losses"].append(loss.item())
         state["step"] = step + 1
         state["wall"] = base["wall"] + time.time() - wall0
@@ -460,47 +508,40 @@ def scored_test_items(prepared, utterances, seed):
     return {k: v for k, v in sorted(manifest.items()) if v["clean_id"] in keep}
 
 
-def _score_one(job):
-    from speechbrain_fsce import metrics
-
-    clean, enhanced, with_dnsmos = job
-    # The table's metrics only (compute_all adds the composite measures).
-    out = {
-        "pesq_nb_raw": metrics.pesq_nb_raw(clean, enhanced, 16000),
-        "pesq_wb": metrics.pesq_wb(clean, enhanced, 16000),
-        "stoi": metrics.stoi(clean, enhanced, 16000),
-        "sisdr": metrics.sisdr(clean, enhanced),
-    }
-    out["dnsmos_ovrl"] = None  # not computed for this clip
-    if with_dnsmos and metrics.dnsmos_available():
-        out["dnsmos_ovrl"] = float(metrics.dnsmos(enhanced, 16000)["ovrl"])
-    return out
-
-
 def enhance_and_score(system, items, n_jobs, dnsmos_utterances, log, device="cpu"):
-    """Per-mixture scores of ``system`` on ``items``.
+    """Per-mixture scores of ``system`` on ``items``: ``{key: {"snr", metric: value}}``.
 
-    DNSMOS (~0.5-2 s per clip here, against ~0.3 s for all the intrusive
-    metrics together) is computed on the mixtures of the first
-    ``dnsmos_utterances`` clean files only.
+    Scored as the recipes score (:class:`~speechbrain_fsce.metrics.EnhancementStats`,
+    ``n_jobs`` workers, while the next mixtures are enhanced); the table keeps
+    :data:`METRICS`. DNSMOS (~0.5-2 s per clip here, against ~0.3 s for all
+    the intrusive metrics together) is computed on the mixtures of the first
+    ``dnsmos_utterances`` clean files only (None elsewhere, and without the
+    ``dnsmos`` extra).
     """
     system.eval()
-    jobs, keys = [], []
-    dnsmos_ids = sorted({v["clean_id"] for v in items.values()})[:dnsmos_utterances]
+    dnsmos_ids = set(sorted({v["clean_id"] for v in items.values()})[:dnsmos_utterances])
+    stats = {False: EnhancementStats(16000, n_jobs)}
+    if dnsmos_ids and dnsmos_available():
+        stats[True] = EnhancementStats(16000, n_jobs, with_dnsmos=True)
     with torch.no_grad():
         for key, item in items.items():
             noisy = torch.from_numpy(sf.read(item["noisy_wav"], dtype="float32")[0])
-            clean = sf.read(item["clean_wav"], dtype="float32")[0]
+            clean = torch.from_numpy(sf.read(item["clean_wav"], dtype="float32")[0])
             enhanced = system.enhance(noisy[None].to(device))[0].cpu().numpy()
-            jobs.append((clean, enhanced.astype(np.float32), item["clean_id"] in dnsmos_ids))
-            keys.append(key)
-    log(f"enhanced {len(jobs)} test mixtures; scoring")
-    if n_jobs > 1:
-        with get_context("spawn").Pool(n_jobs) as pool:
-            scores = pool.map(_score_one, jobs, chunksize=4)
-    else:
-        scores = [_score_one(j) for j in jobs]
-    return {k: {"snr": items[k]["snr"], **s} for k, s in zip(keys, scores)}
+            enhanced = torch.from_numpy(enhanced.astype(np.float32))
+            with_dnsmos = True in stats and item["clean_id"] in dnsmos_ids
+            stats[with_dnsmos].append([key], predict=enhanced[None], target=clean[None])
+    scores = {}
+    for kind in stats.values():
+        scores.update(kind.by_id())
+    log(f"enhanced and scored {len(scores)} test mixtures")
+    per_item = {}
+    for key, item in items.items():
+        row = {"snr": item["snr"], **{m: scores[key][m] for m in METRICS if m != "dnsmos_ovrl"}}
+        dnsmos = scores[key].get("dnsmos_ovrl")
+        row["dnsmos_ovrl"] = None if dnsmos is None else float(dnsmos)  # None: not computed
+        per_item[key] = row
+    return per_item
 
 
 def _cell(rows):

@@ -44,7 +44,8 @@ magnitude is resynthesised with the noisy phase.
 Each system is a :class:`System`: ``enhance(noisy, lengths)`` maps
 ``[batch, samples]`` to ``[batch, samples]`` (same length, samples beyond
 each item's length set to zero), ``loss(noisy, clean, lengths)`` is the
-scalar training loss of a batch. ``lengths`` are SpeechBrain's relative
+scalar training loss of a batch, which SpeechBrain's ``Brain.fit_batch``
+minimises (:meth:`System.brain`). ``lengths`` are SpeechBrain's relative
 lengths (``None``: every item fills the batch). Call ``.eval()`` before
 enhancing: the networks use dropout and batch norm.
 
@@ -57,6 +58,7 @@ import importlib.metadata
 import math
 
 import numpy as np
+import speechbrain as sb
 import torch
 from speechbrain.lobes.models.EnhanceResnet import EnhanceResnet
 from speechbrain.lobes.models.MetricGAN import (
@@ -125,12 +127,42 @@ def frame_padding_mask(num_frames, lengths, device=None):
     return frames[None, :] >= valid.to(device)[:, None]
 
 
+class SystemBrain(sb.Brain):
+    """SpeechBrain's ``Brain`` around a :class:`System`'s own loss.
+
+    Its ``fit_batch`` is the harness's training step for every system
+    without a Brain of its own (forward, :meth:`System.loss`, backward,
+    gradients clipped at ``max_grad_norm``, one optimizer step). Modules:
+    ``{"system": system}``; batches carry ``noisy_sig`` and ``clean_sig``
+    (``PaddedData``), as the recipes' batches do.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> brain = SystemBrain(modules={"system": MetricGANGenerator()})
+    >>> batch = PaddedBatch([{"noisy_sig": torch.randn(4000), "clean_sig": torch.randn(4000)}])
+    >>> brain.compute_objectives(brain.compute_forward(batch, sb.Stage.TRAIN), batch, None).dim()
+    0
+    """
+
+    def compute_forward(self, batch, stage):
+        """The system's loss on the batch."""
+        batch = batch.to(self.device)
+        noisy, lengths = batch.noisy_sig
+        clean, _ = batch.clean_sig
+        return self.modules.system.loss(noisy, clean, lengths)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """The loss :meth:`compute_forward` computed."""
+        return predictions
+
+
 class System(torch.nn.Module):
     """Base of the benchmark's systems: an enhancer of 16 kHz waveforms.
 
     Subclasses implement :meth:`enhance` and, when ``trainable``,
-    :meth:`loss`. The parameter count the harness reports is
-    :meth:`num_parameters`.
+    :meth:`loss` (or a :meth:`brain` of their own). The parameter count the
+    harness reports is :meth:`num_parameters`.
 
     Example
     -------
@@ -152,6 +184,23 @@ class System(torch.nn.Module):
     def forward(self, noisy, lengths=None):
         """Same as :meth:`enhance`."""
         return self.enhance(noisy, lengths)
+
+    def brain(self, opt_class=None, run_opts=None):
+        """The SpeechBrain ``Brain`` whose ``fit_batch`` trains this system.
+
+        Arguments
+        ---------
+        opt_class : callable, optional
+            Makes the optimizer from the parameters (``Brain``'s ``opt_class``).
+        run_opts : dict, optional
+            SpeechBrain run options (``device``, ``max_grad_norm``, ...).
+
+        Returns
+        -------
+        speechbrain.Brain
+            A :class:`SystemBrain` on :meth:`loss`.
+        """
+        return SystemBrain(modules={"system": self}, opt_class=opt_class, run_opts=run_opts)
 
     def num_parameters(self):
         """Number of parameters (``sum(p.numel())``)."""
