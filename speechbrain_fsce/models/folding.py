@@ -11,9 +11,12 @@ copy of an :class:`~speechbrain_fsce.models.FSCE` in which
   whose padding then becomes the per-channel value that the BatchNorm maps
   to zero (``path_pad_values``), so edge frames stay exact;
 
-and the merged BatchNorms are replaced by identities. The copy computes the
-same function (up to float rounding) with about a tenth fewer operations; it
-is for inference only (do not train it) and is not saved.
+and the merged BatchNorms are replaced by identities. In a causal model
+with both branches, the two S-TCMs then run as one batched stack
+(:class:`~speechbrain_fsce.nnet.stcm.STCMPair`, ``tcm_pair``): a third of
+their kernels, in eager torch and in an exported graph. The copy computes
+the same function (up to float rounding) with fewer operations; it is for
+inference only (do not train it) and is not saved.
 
 Authors
  * speechbrain-fsce developers
@@ -25,7 +28,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from speechbrain_fsce.nnet.ceb import CEB
-from speechbrain_fsce.nnet.stcm import STCM
+from speechbrain_fsce.nnet.stcm import STCM, STCMPair, pairable
 
 
 def _affine(bn):
@@ -94,6 +97,8 @@ def fold_batchnorm(model):
     True
     >>> sum(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
     0
+    >>> type(folded.tcm_pair).__name__  # the two S-TCMs batched (causal, both branches)
+    'STCMPair'
     """
     folded = copy.deepcopy(model).eval()
     with torch.no_grad():
@@ -116,4 +121,7 @@ def fold_batchnorm(model):
                         pads.append(_fold_before(path[2], path[1]))
                         path[1] = torch.nn.Identity()
                     block.path_pad_values = torch.stack(pads)
+        tcms = [getattr(folded, name, None) for name in ("mag_tcm", "cplx_tcm")]
+        if None not in tcms and pairable(*tcms):
+            folded.tcm_pair = STCMPair(*tcms)
     return folded

@@ -585,8 +585,9 @@ class FSCE(torch.nn.Module):
         self._check_streamable()
         if self.training:
             raise ValueError("forward_step needs eval mode (BatchNorm with running statistics)")
-        output, new_state = self._run(x, unflatten_state(state))
-        return output, flatten_state(new_state)
+        nested = unflatten_state(state)
+        output, new_state = self._run(x, nested)
+        return output, flatten_state({name: new_state[name] for name in nested})
 
     def _run(self, x, state):
         """:meth:`forward` (``state`` None) or :meth:`forward_step`: one home for both."""
@@ -605,19 +606,42 @@ class FSCE(torch.nn.Module):
             output, new_state[name] = module.forward_step(*inputs, state=state[name], **options)
             return output
 
+        has_mag, has_cplx = hasattr(self, "mag_encoder"), hasattr(self, "cplx_encoder")
         magnitude = cplx = coms = None
-        if hasattr(self, "mag_encoder"):
-            h, skips, coms = run("mag_encoder", inp)
-            h = self._from_tcm(run("mag_tcm", self._to_tcm(h)))
-            magnitude = self.magnitude_estimate(x, run("mag_decoder", h, skips))
-
-        if hasattr(self, "cplx_encoder"):
-            h, skips, _ = run("cplx_encoder", inp, coms=coms if self.collaborate else None)
-            h = self._from_tcm(run("cplx_tcm", self._to_tcm(h)))
-            cplx = self.complex_estimate(
-                x, run("real_decoder", h, skips), run("imag_decoder", h, skips)
+        if has_mag:
+            h_mag, skips_mag, coms = run("mag_encoder", inp)
+        if has_cplx:
+            h_cplx, skips_cplx, _ = run(
+                "cplx_encoder", inp, coms=coms if self.collaborate else None
             )
+
+        if getattr(self, "tcm_pair", None) is not None:  # set by folding.fold_batchnorm
+            h_mag, h_cplx = self._paired_tcms(h_mag, h_cplx, state, new_state)
+        else:
+            if has_mag:
+                h_mag = self._from_tcm(run("mag_tcm", self._to_tcm(h_mag)))
+            if has_cplx:
+                h_cplx = self._from_tcm(run("cplx_tcm", self._to_tcm(h_cplx)))
+
+        if has_mag:
+            magnitude = self.magnitude_estimate(x, run("mag_decoder", h_mag, skips_mag))
+        if has_cplx:
+            real, imag = (
+                run(name, h_cplx, skips_cplx) for name in ("real_decoder", "imag_decoder")
+            )
+            cplx = self.complex_estimate(x, real, imag)
         return self.fuse(x, magnitude, cplx), new_state
+
+    def _paired_tcms(self, h_mag, h_cplx, state, new_state):
+        """Both branches' S-TCMs as one batched :class:`~speechbrain_fsce.nnet.stcm.STCMPair`."""
+        x = torch.stack([self._to_tcm(h).transpose(1, 2) for h in (h_mag, h_cplx)])
+        if state is None:
+            y = self.tcm_pair(x)
+        else:
+            y, (new_state["mag_tcm"], new_state["cplx_tcm"]) = self.tcm_pair.forward_step(
+                x, [state["mag_tcm"], state["cplx_tcm"]]
+            )
+        return [self._from_tcm(part.transpose(1, 2)) for part in y.unbind(0)]
 
     def magnitude_estimate(self, x, decoded):
         """Magnitude branch output ``[B, T, F]`` from its decoder's ``[B, 1, T, F]``."""

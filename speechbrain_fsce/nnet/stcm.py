@@ -308,3 +308,171 @@ class STCM(torch.nn.Module):
         for name, block in self.blocks.named_children():
             x, new_state[name] = block.forward_step(x, state[name])
         return x, new_state
+
+
+class STCMPair(torch.nn.Module):
+    """Two causal S-TCMs of the same shape run as one batched stack (inference only).
+
+    FSCE's two branches each end their encoder in an S-TCM; block ``i`` of
+    one and block ``i`` of the other do the same operations on different
+    weights, so they run as batched matrix products: per block one for both
+    ``conv_in``, one for the four dilated convs (two paths of two stacks),
+    one for both ``conv_out``. A step then costs a third of the kernels of
+    the two stacks run one after the other, in eager torch and in an
+    exported graph alike. The weights are copied, stacked, when the pair is
+    built: build it from trained stacks whose BatchNorms were folded into
+    the convolutions (:func:`~speechbrain_fsce.models.folding.fold_batchnorm`
+    does both), and build it again after any change to their weights.
+
+    The state is the two stacks' own (:meth:`STCM.init_state`), so a stream
+    can switch between the pair and the stacks at any step.
+
+    Arguments
+    ---------
+    first, second : STCM
+        Causal stacks of equal shape, with identity norms (folded) and
+        single-slope PReLU activations.
+
+    Example
+    -------
+    >>> stacks = [STCM(32, 8, dilations=(1, 2), num_modules=1, causal=True).eval() for _ in range(2)]
+    >>> for stack in stacks:
+    ...     for block in stack.blocks:
+    ...         block.path_a[1] = block.path_b[1] = block.out_norm = torch.nn.Identity()
+    >>> pair = STCMPair(*stacks)
+    >>> x = torch.rand(2, 3, 7, 32)  # [stack, batch, time, channels]
+    >>> y = pair(x)
+    >>> bool(torch.allclose(y[1], stacks[1](x[1].transpose(1, 2)).transpose(1, 2), atol=1e-5))
+    True
+    """
+
+    def __init__(self, first, second):
+        super().__init__()
+        pairs = list(zip(first.blocks, second.blocks))
+        if not pairable(first, second):
+            raise ValueError(
+                "STCMPair needs two causal S-TCMs of the same shape with folded "
+                "(identity) norms and single-slope PReLUs"
+            )
+        self.contexts = [a.context for a, _ in pairs]
+        self.dilations = [a.path_a[2].dilation[0] for a, _ in pairs]
+        self.kernel_size = first.blocks[0].path_a[2].kernel_size[0]
+        with torch.no_grad():
+            for i, blocks in enumerate(pairs):
+                paths = [p for b in blocks for p in (b.path_a, b.path_b)]
+                stacked = {
+                    "w_in": [b.conv_in.weight[:, :, 0].t() for b in blocks],
+                    "b_in": [b.conv_in.bias[None] for b in blocks],
+                    "slope_path": [p[0].weight.reshape(1, 1) for p in paths],
+                    "w_dil": [p[2].weight.flatten(1).t() for p in paths],
+                    "b_dil": [p[2].bias[None] for p in paths],
+                    "slope_out": [b.out_act.weight.reshape(1, 1) for b in blocks],
+                    "w_out": [b.conv_out.weight[:, :, 0].t() for b in blocks],
+                    "b_out": [b.conv_out.bias[None] for b in blocks],
+                }
+                pads = [
+                    b.conv_in.weight.new_zeros(2, b.hidden_channels)
+                    if b.path_pad_values is None
+                    else b.path_pad_values
+                    for b in blocks
+                ]
+                stacked["pad"] = [torch.cat(pads).reshape(4, 1, -1, 1)]
+                for name, tensors in stacked.items():
+                    value = torch.stack([t.detach() for t in tensors]).contiguous()
+                    if name == "slope_path":
+                        value = value.reshape(2, 2, 1, 1)
+                    elif name == "pad":
+                        value = value[0]
+                    self.register_buffer(f"{name}_{i}", value, persistent=False)
+
+    def _block(self, i, x, past):
+        """Block ``i`` of both stacks: ``x`` ``[2, B, n, C]``, ``past`` ``[4, B, H, context]``."""
+        w = {name: getattr(self, f"{name}_{i}") for name in _PAIR_WEIGHTS}
+        two, batch, frames, channels = x.shape
+        h = torch.baddbmm(w["b_in"], x.reshape(2, batch * frames, channels), w["w_in"])
+        h = h.unsqueeze(1)  # [stack, path, B * n, H]
+        h = torch.where(h >= 0, h, h * w["slope_path"])
+        new = h.reshape(4, batch, frames, -1).transpose(2, 3)
+        full = torch.cat([past, new], dim=3)  # [4, B, H, context + n]
+        d = self.dilations[i]
+        taps = full.unfold(3, self.contexts[i] + 1, 1)[..., ::d]  # [4, B, H, n, kernel]
+        taps = taps.permute(0, 1, 3, 2, 4).reshape(4, batch * frames, -1)
+        paths = torch.baddbmm(w["b_dil"], taps, w["w_dil"]).unflatten(0, (2, 2))
+        gated = paths[:, 0] * torch.sigmoid(paths[:, 1])
+        gated = torch.where(gated >= 0, gated, gated * w["slope_out"])
+        y = torch.baddbmm(w["b_out"], gated, w["w_out"]) + x.reshape(2, batch * frames, channels)
+        return y.reshape(x.shape), take_last(full, self.contexts[i], 3)
+
+    def forward(self, x):
+        """Both stacks on ``x`` ``[2, B, T, channels]`` (time-major) from the start of a signal."""
+        return self.forward_step(x, [None, None])[0]
+
+    def forward_step(self, x, states):
+        """The next frames ``[2, B, n, channels]`` of both stacks' streams.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[2, B, n, channels]``: the first stack's input, then the second's.
+        states : list
+            The two stacks' states (:meth:`STCM.init_state`); None: the state
+            before the first frame.
+
+        Returns
+        -------
+        y : torch.Tensor
+            ``[2, B, n, channels]``.
+        states : list of dict
+            The two stacks' states after these frames.
+        """
+        new_states = [{}, {}]
+        for i in range(len(self.contexts)):
+            name = str(i)
+            if states[0] is None:
+                past = self.init_past(i, x.shape[1])
+            else:
+                past = torch.stack([s[name][path] for s in states for path in ("path_a", "path_b")])
+            x, past = self._block(i, x, past)
+            for k, (a, b) in enumerate(zip(past[0::2].unbind(0), past[1::2].unbind(0))):
+                new_states[k][name] = {"path_a": a, "path_b": b}
+        return x, new_states
+
+    def init_past(self, i, batch_size):
+        """Block ``i``'s four paths' state before the first frame ``[4, B, H, context]``.
+
+        The causal padding: zeros, or the folded BatchNorms' ``path_pad_values``.
+        """
+        pad = getattr(self, f"pad_{i}")
+        return pad.expand(4, batch_size, pad.shape[2], self.contexts[i])
+
+
+_PAIR_WEIGHTS = ("w_in", "b_in", "slope_path", "w_dil", "b_dil", "slope_out", "w_out", "b_out")
+
+
+def pairable(first, second):
+    """Whether two S-TCMs can run as an :class:`STCMPair`.
+
+    They must be causal, of the same shape, with identity norms (folded) and
+    single-slope PReLU activations.
+
+    Example
+    -------
+    >>> pairable(STCM(causal=True), STCM(causal=True))  # BatchNorms not folded
+    False
+    """
+    return len(first.blocks) == len(second.blocks) and all(
+        _pairable_blocks(a, b) for a, b in zip(first.blocks, second.blocks)
+    )
+
+
+def _pairable_blocks(a, b):
+    same = a.context == b.context and a.conv_in.weight.shape == b.conv_in.weight.shape
+    same = same and a.path_a[2].weight.shape == b.path_a[2].weight.shape
+    same = same and a.path_a[2].dilation == b.path_a[2].dilation
+    for block in (a, b):
+        acts = (block.path_a[0], block.path_b[0], block.out_act)
+        norms = (block.path_a[1], block.path_b[1], block.out_norm)
+        same = same and block.causal
+        same = same and all(type(m) is torch.nn.PReLU and m.weight.numel() == 1 for m in acts)
+        same = same and all(isinstance(m, torch.nn.Identity) for m in norms)
+    return same

@@ -48,12 +48,24 @@ def test_folded_stream_equals_plain_offline(device):
     torch.manual_seed(1)
     model = calibrated(randomise_affine(FSCE(causal=True, **SMALL))).to(device)
     folded = fold_batchnorm(model)
+    assert folded.tcm_pair is not None  # the two S-TCMs run batched
     x = torch.randn(1, 25, 161, 2, device=device)
-    state, outs = folded.init_state(1), []
+    state, outs, start = folded.init_state(1), [], 0
     with torch.no_grad():
-        for t in range(x.shape[1]):
-            out, state = folded.forward_step(x[:, t : t + 1], state)
+        for n in [1] * 12 + [6, 7]:
+            out, state = folded.forward_step(x[:, start : start + n], state)
             outs.append(out)
+            start += n
         ref = model(x)
     streamed = type(ref)(*(torch.cat([getattr(o, f) for o in outs], 1) for f in ref._fields))
     assert max_output_difference(streamed, ref) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "config", [dict(causal=False), dict(causal=True, branches="magnitude"), dict(causal=True)]
+)
+def test_stcms_are_paired_only_when_they_can_be(config):
+    model = FSCE(**{**SMALL, **config}).eval()
+    assert not hasattr(model, "tcm_pair")  # the network itself is never changed
+    paired = getattr(fold_batchnorm(model), "tcm_pair", None) is not None
+    assert paired == (config == dict(causal=True))

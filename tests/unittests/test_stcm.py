@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from speechbrain_fsce.nnet import STCM, GatedDilatedBlock
+from speechbrain_fsce.nnet.stcm import STCMPair
 
 
 def randomised_block(causal, seed=0, channels=12, hidden=6, dilation=3):
@@ -95,3 +96,38 @@ def test_block_and_stack_stream_equal_offline(pieces, device):
 def test_non_causal_block_refuses_to_stream():
     with pytest.raises(ValueError, match="causal=True"):
         GatedDilatedBlock(causal=False).init_state()
+
+
+def folded_like_stack(seed):
+    """A causal stack with identity norms, padding values and random PReLU slopes (as folded)."""
+    torch.manual_seed(seed)
+    stack = STCM(12, 6, dilations=(1, 3), num_modules=2, causal=True).eval()
+    with torch.no_grad():
+        for block in stack.blocks:
+            block.path_a[1] = block.path_b[1] = block.out_norm = torch.nn.Identity()
+            block.path_pad_values = torch.randn(2, 6)
+            for act in (block.path_a[0], block.path_b[0], block.out_act):
+                act.weight.uniform_(-0.5, 1.5)
+    return stack
+
+
+@pytest.mark.parametrize("pieces", [[1] * 20, [3, 1, 9, 7]])
+def test_pair_streams_as_the_two_stacks(pieces, device):
+    stacks = [folded_like_stack(seed).to(device) for seed in (0, 1)]
+    pair = STCMPair(*stacks)
+    x = torch.randn(2, 2, 20, 12, device=device)  # [stack, batch, time, channels]
+    with torch.no_grad():
+        ref = torch.stack([s(part.transpose(1, 2)).transpose(1, 2) for s, part in zip(stacks, x)])
+        assert (pair(x) - ref).abs().max() <= 1e-5 * ref.abs().max()
+        states, outs, start = [s.init_state(2) for s in stacks], [], 0
+        for n in pieces:
+            y, states = pair.forward_step(x[:, :, start : start + n], states)
+            outs.append(y)
+            start += n
+    assert (torch.cat(outs, 2) - ref).abs().max() <= 1e-5 * ref.abs().max()
+    assert [list(s) for s in states] == [list(s.init_state(2)) for s in stacks]
+
+
+def test_pair_refuses_unfolded_stacks():
+    with pytest.raises(ValueError, match="folded"):
+        STCMPair(STCM(causal=True), STCM(causal=True))
