@@ -103,3 +103,24 @@ def test_close_distributed_destroys_the_process_group(tmp_path):
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     assert brain_module.close_distributed() is False
+
+
+def test_scored_waveforms_are_the_enhancers_output(monkeypatch):
+    """Validation scores what FSCEEnhancer.forward returns (the one waveform path)."""
+    enhancer = FSCEEnhancer(FSCE(**SMALL)).eval()
+    brain = FSCEBrain(
+        modules={"enhancer": enhancer}, hparams={"loss": FSCELoss(), "sample_rate": 16000}
+    )
+    seen = []
+    monkeypatch.setattr(brain, "_score", lambda batch, enhanced, stage: seen.append(enhanced))
+    noisy = torch.randn(2, 8000) * 0.1
+    batch = PaddedBatch(
+        [{"id": str(i), "noisy_sig": noisy[i], "clean_sig": noisy[i]} for i in range(2)]
+    )
+    brain.on_stage_start(sb.Stage.VALID)
+    brain.scoring = True
+    with torch.no_grad():
+        brain.compute_objectives(
+            brain.compute_forward(batch, sb.Stage.VALID), batch, sb.Stage.VALID
+        )
+        assert torch.equal(seen[0], enhancer(noisy))
