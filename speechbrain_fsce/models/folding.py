@@ -13,8 +13,11 @@ copy of an :class:`~speechbrain_fsce.models.FSCE` in which
 
 and the merged BatchNorms are replaced by identities. In a causal model
 with both branches, the two S-TCMs then run as one batched stack
-(:class:`~speechbrain_fsce.nnet.stcm.STCMPair`, ``tcm_pair``): a third of
-their kernels, in eager torch and in an exported graph. The copy computes
+(:class:`~speechbrain_fsce.nnet.stcm.STCMPair`, ``tcm_pair``), and the
+decoders of a stream step as grouped convolutions
+(:class:`~speechbrain_fsce.models.fsce.DecoderGroup`, ``decoder_group``):
+about a third of their kernels, in eager torch and in an exported graph
+(offline, the decoders run as they are). The copy computes
 the same function (up to float rounding) with fewer operations; it is for
 inference only (do not train it) and is not saved.
 
@@ -27,6 +30,7 @@ import copy
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from speechbrain_fsce.models.fsce import DecoderGroup, groupable
 from speechbrain_fsce.nnet.ceb import CEB
 from speechbrain_fsce.nnet.stcm import STCM, STCMPair, pairable
 
@@ -124,4 +128,11 @@ def fold_batchnorm(model):
         tcms = [getattr(folded, name, None) for name in ("mag_tcm", "cplx_tcm")]
         if None not in tcms and pairable(*tcms):
             folded.tcm_pair = STCMPair(*tcms)
+        decoders = [
+            getattr(folded, name)
+            for name in ("mag_decoder", "real_decoder", "imag_decoder")
+            if hasattr(folded, name)
+        ]
+        if groupable(decoders):
+            folded.decoder_group = DecoderGroup(decoders)
     return folded

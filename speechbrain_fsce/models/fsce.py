@@ -24,7 +24,7 @@ import torch
 
 from speechbrain_fsce.nnet.ceb import CEB, PlainConvBlock
 from speechbrain_fsce.nnet.stcm import STCM
-from speechbrain_fsce.nnet.streaming import flatten_state, unflatten_state
+from speechbrain_fsce.nnet.streaming import flatten_state, take_last, unflatten_state
 
 PUBLISHED_KERNELS = ((2, 5), (2, 3), (2, 3), (2, 3), (2, 3))
 BLOCKS = {"ceb": CEB, "conv": PlainConvBlock}
@@ -285,6 +285,149 @@ class Decoder(_Levels):
             )
             x = self.acts[i](self.norms[i](x))
         return x, new_state
+
+
+class DecoderGroup(torch.nn.Module):
+    """Decoders of the same shape stepped together as grouped convolutions (inference only).
+
+    Level ``j`` of every decoder is one grouped 1x1 conv (``conv_in``), one
+    grouped transposed conv (both experts of every decoder), one grouped
+    1x1 conv (the gates; each expert's slot receives the *other* expert's
+    gate), one grouped ``conv_out`` and one PReLU: a stream step costs about
+    a third of the kernels of the decoders run one after the other, in eager
+    torch and in an exported graph. The weights are copied, grouped, when the
+    group is built: build it from decoders whose BatchNorms were folded
+    (:func:`~speechbrain_fsce.models.folding.fold_batchnorm` does both).
+    The state is the decoders' own (:meth:`Decoder.init_state`).
+
+    Arguments
+    ---------
+    decoders : list of Decoder
+        Decoders with transposed CEB levels of the same shapes, identity
+        norms and single-slope PReLU activations.
+
+    Example
+    -------
+    >>> decoders = [Decoder(8, 1, 4).eval() for _ in range(3)]
+    >>> for dec in decoders:
+    ...     dec.norms = torch.nn.ModuleList(torch.nn.Identity() for _ in dec.norms)
+    >>> group = DecoderGroup(decoders)
+    >>> x, skips = torch.rand(1, 8, 1, 4), [torch.rand(1, 8, 1, f) for f in (79, 39, 19, 9, 4)]
+    >>> states = [dec.init_state(1, 4) for dec in decoders]
+    >>> outs, _ = group.forward_step([(x, skips)] * 3, states)
+    >>> ref, _ = decoders[2].forward_step(x, skips, states[2])
+    >>> outs[2].shape, bool(torch.allclose(outs[2], ref, atol=1e-6))
+    (torch.Size([1, 1, 1, 161]), True)
+    """
+
+    def __init__(self, decoders):
+        super().__init__()
+        if not groupable(decoders):
+            raise ValueError(
+                "DecoderGroup needs decoders of the same shape with transposed CEB "
+                "levels, folded (identity) norms and single-slope PReLUs"
+            )
+        self.size = len(decoders)
+        first = decoders[0].blocks
+        self.pasts = [blk.expert_a.kernel_size[0] - 1 for blk in first]
+        self.strides = [blk.expert_a.stride for blk in first]
+        with torch.no_grad():
+            for j, blocks in enumerate(zip(*(dec.blocks for dec in decoders))):
+                # Transposed 1x1 convs as convs: [in, out, 1, 1] -> [out, in, 1, 1].
+                gates = []
+                for blk in blocks:
+                    ga, gb = (g.weight.transpose(0, 1) for g in (blk.gate_a, blk.gate_b))
+                    zero = torch.zeros_like(ga)
+                    gates.append(torch.cat([torch.cat([zero, gb], 1), torch.cat([ga, zero], 1)]))
+                grouped = {
+                    "w_in": [blk.conv_in.weight.transpose(0, 1) for blk in blocks],
+                    "b_in": [blk.conv_in.bias for blk in blocks],
+                    "w_exp": [
+                        torch.cat([blk.expert_a.weight, blk.expert_b.weight], 1) for blk in blocks
+                    ],
+                    "b_exp": [torch.cat([blk.expert_a.bias, blk.expert_b.bias]) for blk in blocks],
+                    "w_gate": gates,
+                    "b_gate": [torch.cat([blk.gate_b.bias, blk.gate_a.bias]) for blk in blocks],
+                    "w_out": [blk.conv_out.weight.transpose(0, 1) for blk in blocks],
+                    "b_out": [blk.conv_out.bias for blk in blocks],
+                    "slope": [
+                        dec.acts[j].weight.expand(blk.conv_out.out_channels)
+                        for dec, blk in zip(decoders, blocks)
+                    ],
+                }
+                for name, tensors in grouped.items():
+                    value = torch.cat([t.detach() for t in tensors]).contiguous()
+                    self.register_buffer(f"{name}_{j}", value, persistent=False)
+
+    def _level(self, j, x, past):
+        """Level ``j`` of every decoder on ``x`` ``[B, k * C_in, n, F]`` after ``past``."""
+        w = {name: getattr(self, f"{name}_{j}") for name in _GROUP_WEIGHTS}
+        k = self.size
+        h = torch.nn.functional.conv2d(x, w["w_in"], w["b_in"], groups=k)
+        full = torch.cat([past, h], dim=2)
+        experts = torch.nn.functional.conv_transpose2d(
+            full, w["w_exp"], w["b_exp"], self.strides[j], (self.pasts[j], 0), groups=k
+        )
+        gates = torch.nn.functional.conv2d(experts, w["w_gate"], w["b_gate"], groups=k)
+        inner = (experts * torch.sigmoid(gates)).unflatten(1, (k, 2, -1)).sum(2).flatten(1, 2)
+        out = torch.nn.functional.conv2d(inner, w["w_out"], w["b_out"], groups=k)
+        return torch.nn.functional.prelu(out, w["slope"]), take_last(full, self.pasts[j], 2)
+
+    def forward_step(self, inputs, states):
+        """The next frames of every decoder's stream.
+
+        Arguments
+        ---------
+        inputs : list of tuple
+            ``(x, skips)`` of each decoder, as for :meth:`Decoder.forward_step`.
+        states : list of dict
+            Each decoder's state.
+
+        Returns
+        -------
+        outputs : list of torch.Tensor
+            Each decoder's output ``[B, out_channels, n, F]``.
+        states : list of dict
+            Each decoder's state after these frames.
+        """
+        new_states = [{} for _ in inputs]
+        xs = [x for x, _ in inputs]
+        for j in range(len(self.pasts)):
+            name = str(j)
+            x = torch.cat([t for x, (_, skips) in zip(xs, inputs) for t in (x, skips[-1 - j])], 1)
+            past = torch.cat([state[name]["past"] for state in states], 1)
+            x, past = self._level(j, x, past)
+            xs = x.chunk(self.size, 1)
+            for new_state, part in zip(new_states, past.chunk(self.size, 1)):
+                new_state[name] = {"past": part}
+        return list(xs), new_states
+
+
+_GROUP_WEIGHTS = ("w_in", "b_in", "w_exp", "b_exp", "w_gate", "b_gate", "w_out", "b_out", "slope")
+
+
+def groupable(decoders):
+    """Whether decoders can be stepped as a :class:`DecoderGroup`.
+
+    At least two, with transposed CEB levels of the same shapes, identity
+    norms (folded) and single-slope PReLU activations.
+
+    Example
+    -------
+    >>> groupable([Decoder(), Decoder()])  # BatchNorms not folded
+    False
+    """
+    if len(decoders) < 2:
+        return False
+    shapes = {tuple(tuple(p.shape) for p in dec.parameters()) for dec in decoders}
+    return len(shapes) == 1 and all(
+        isinstance(blk, CEB)
+        and isinstance(norm, torch.nn.Identity)
+        and type(act) is torch.nn.PReLU
+        and act.weight.numel() == 1
+        for dec in decoders
+        for blk, norm, act in zip(dec.blocks, dec.norms, dec.acts)
+    )
 
 
 class FSCE(torch.nn.Module):
@@ -623,13 +766,26 @@ class FSCE(torch.nn.Module):
             if has_cplx:
                 h_cplx = self._from_tcm(run("cplx_tcm", self._to_tcm(h_cplx)))
 
+        inputs = {}
         if has_mag:
-            magnitude = self.magnitude_estimate(x, run("mag_decoder", h_mag, skips_mag))
+            inputs["mag_decoder"] = (h_mag, skips_mag)
         if has_cplx:
-            real, imag = (
-                run(name, h_cplx, skips_cplx) for name in ("real_decoder", "imag_decoder")
+            inputs["real_decoder"] = inputs["imag_decoder"] = (h_cplx, skips_cplx)
+        group = getattr(self, "decoder_group", None)  # set by folding.fold_batchnorm
+        if state is not None and group is not None:
+            names = list(inputs)
+            outputs, states = group.forward_step(
+                list(inputs.values()), [state[name] for name in names]
             )
-            cplx = self.complex_estimate(x, real, imag)
+            decoded = dict(zip(names, outputs))
+            new_state.update(zip(names, states))
+        else:
+            decoded = {name: run(name, h, skips) for name, (h, skips) in inputs.items()}
+
+        if has_mag:
+            magnitude = self.magnitude_estimate(x, decoded["mag_decoder"])
+        if has_cplx:
+            cplx = self.complex_estimate(x, decoded["real_decoder"], decoded["imag_decoder"])
         return self.fuse(x, magnitude, cplx), new_state
 
     def _paired_tcms(self, h_mag, h_cplx, state, new_state):

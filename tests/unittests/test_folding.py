@@ -48,7 +48,7 @@ def test_folded_stream_equals_plain_offline(device):
     torch.manual_seed(1)
     model = calibrated(randomise_affine(FSCE(causal=True, **SMALL))).to(device)
     folded = fold_batchnorm(model)
-    assert folded.tcm_pair is not None  # the two S-TCMs run batched
+    assert folded.tcm_pair is not None and folded.decoder_group is not None  # batched forms
     x = torch.randn(1, 25, 161, 2, device=device)
     state, outs, start = folded.init_state(1), [], 0
     with torch.no_grad():
@@ -62,10 +62,35 @@ def test_folded_stream_equals_plain_offline(device):
 
 
 @pytest.mark.parametrize(
-    "config", [dict(causal=False), dict(causal=True, branches="magnitude"), dict(causal=True)]
+    "config,paired,grouped",
+    [
+        (dict(causal=False), False, True),
+        (dict(causal=True, branches="magnitude"), False, False),
+        (dict(causal=True, branches="complex"), False, True),
+        (dict(causal=True, block="conv", collaborate=False), True, False),
+        (dict(causal=True), True, True),
+    ],
 )
-def test_stcms_are_paired_only_when_they_can_be(config):
+def test_batched_forms_only_where_they_apply(config, paired, grouped):
+    """S-TCMs paired: causal, both branches; decoders grouped: two or more CEB decoders."""
     model = FSCE(**{**SMALL, **config}).eval()
-    assert not hasattr(model, "tcm_pair")  # the network itself is never changed
-    paired = getattr(fold_batchnorm(model), "tcm_pair", None) is not None
-    assert paired == (config == dict(causal=True))
+    folded = fold_batchnorm(model)
+    assert not hasattr(model, "tcm_pair") and not hasattr(model, "decoder_group")  # unchanged
+    assert (getattr(folded, "tcm_pair", None) is not None) == paired
+    assert (getattr(folded, "decoder_group", None) is not None) == grouped
+
+
+def test_folded_complex_branch_streams_with_grouped_decoders(device):
+    torch.manual_seed(2)
+    config = dict(branches="complex", complex_output="residual")
+    model = calibrated(randomise_affine(FSCE(causal=True, **{**SMALL, **config}))).to(device)
+    folded = fold_batchnorm(model)
+    assert folded.decoder_group is not None
+    x = torch.randn(2, 12, 161, 2, device=device)
+    state, outs = folded.init_state(2), []
+    with torch.no_grad():
+        for t in range(0, 12, 3):
+            out, state = folded.forward_step(x[:, t : t + 3], state)
+            outs.append(out.complex)
+        ref = model(x).complex
+    assert (torch.cat(outs, 1) - ref).abs().max() <= 1e-5 * max(1.0, ref.abs().max().item())
