@@ -6,9 +6,10 @@ the demo configurations.
 
     python benchmarks/bench_speed.py [--threads 1] [--seconds 10] [--repeats 3] [--backend torch|onnx|both]
 
-``--backend onnx`` runs the network in onnxruntime (exported with
-:func:`~speechbrain_fsce.inference.onnx_export.export_onnx`, BatchNorms
-folded) and the STFT in torch. RTF is reported from wall time and from the
+``--backend onnx`` runs the whole enhancer in onnxruntime: the offline graph
+``fsce_offline.onnx`` (level, STFT as a matrix product, network, overlap-add;
+exported with :func:`~speechbrain_fsce.inference.onnx_export.export_onnx`,
+BatchNorms folded). RTF is reported from wall time and from the
 process's CPU time (the wall time includes pre-emption on a shared machine).
 Prints a Markdown table of measured numbers.
 """

@@ -4,10 +4,11 @@
 Streams a generated noisy signal one hop at a time through
 :class:`~speechbrain_fsce.inference.streaming.FSCEStreamer` (``--backend
 torch``) or through the exported ONNX step graph driven by
-:class:`~speechbrain_fsce.inference.onnx.OnnxStreamer` (``--backend onnx``),
+:class:`~speechbrain_fsce.inference.onnx_runtime.OnnxStreamer` (``--backend onnx``),
 with the published-width causal model (random weights unless ``--model``
 gives a causal model folder: compute time does not depend on the weights).
-Each hop counts the whole path: STFT frame, network, overlap-add.
+Each hop counts the whole path: the streamer's framing and level, and the
+step (STFT frame, network, overlap-add; inside the graph for ``onnx``).
 
 For every hop it records wall time and the CPU time of the calling thread
 (``time.thread_time``): on a shared machine the wall time includes

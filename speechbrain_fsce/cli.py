@@ -364,9 +364,9 @@ def _enhance_parser():
         "--backend",
         choices=("torch", "onnx"),
         default="torch",
-        help="run the network in torch (default) or in onnxruntime (needs the onnx extra; CPU "
+        help="run the enhancer in torch (default) or in onnxruntime (needs the onnx extra; CPU "
         "only): the model folder's onnx/ export when it records the folder's weights "
-        "(weights_sha256), else one exported for this run",
+        "(weights_sha256) in the current format, else one exported for this run",
     )
     parser.add_argument(
         "--score",
@@ -551,8 +551,9 @@ def _load_model(args, prog):
     """The ``FSCEEnhancement`` of ``--model`` on ``--device`` (an exit status if it cannot be had).
 
     Any failure to load is a usage problem, said in one line. With
-    ``--backend onnx`` the network runs in onnxruntime: the model folder's
-    own ``onnx/`` export when it belongs to the folder's weights, else one
+    ``--backend onnx`` the whole enhancer (analysis, network, synthesis)
+    runs in onnxruntime: the model folder's own ``onnx/`` export when it
+    belongs to the folder's weights and is of the current format, else one
     exported for this run (:func:`~speechbrain_fsce.inference.onnx_export.onnx_enhancer`).
     """
     try:

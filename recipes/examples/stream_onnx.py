@@ -2,8 +2,9 @@
 """Streams a WAV file through an exported causal FSCE graph, with no torch.
 
 Needs only numpy, soundfile and onnxruntime (plus
-``speechbrain_fsce/inference/onnx_runtime.py``, which imports neither torch
-nor SpeechBrain). By default it runs the ONNX export shipped inside the causal
+``speechbrain_fsce/inference/onnx_runtime.py`` and ``stream_level.py``, which
+import neither torch nor SpeechBrain: the graphs hold all the signal
+arithmetic, these files only drive them hop by hop). By default it runs the ONNX export shipped inside the causal
 model folder of the package (``pretrained_models/causal/onnx/``)::
 
     python recipes/examples/stream_onnx.py noisy.wav -o enhanced.wav

@@ -2,31 +2,34 @@
 
 ``export_onnx(enhancer, folder)`` writes
 
-* ``fsce_offline.onnx``: the network on a compressed noisy spectrum of any
-  length, ``noisy_spectrum [batch, frames, freqs, 2]`` ->
-  ``enhanced_spectrum`` (the fused output of :class:`~speechbrain_fsce.models.FSCE`)
-  and the branches' estimates ``magnitude [batch, frames, freqs]`` and
-  ``complex_spectrum`` (those the model has);
-* ``fsce_stream.onnx`` (causal models): one frame (10 ms hop) of
-  :meth:`FSCE.forward_step <speechbrain_fsce.models.FSCE.forward_step>` with
-  every piece of state as an explicit input and output:
-  ``noisy_frame [batch, 1, freqs, 2]`` and the tensors named by
-  ``FSCE.state_names()`` in, ``enhanced_frame`` and ``next.<name>`` out;
-* ``fsce_onnx.json``: sample rate, hop, FFT size, the analysis and synthesis
-  windows, compression exponent, level normalisation, latency, each
-  state tensor's name, shape (batch 1) and initial value, the SHA-256 of the
-  network's weights (:func:`weights_sha256`) and of each graph file.
+* ``fsce_offline.onnx``: the whole waveform enhancer,
+  ``noisy [batch, samples]`` and ``scale [batch, 1]`` (the level to divide
+  by; 0 measures each signal's RMS in the graph) -> ``enhanced [batch,
+  samples]``, traced from :meth:`FSCEEnhancer.forward_framed
+  <speechbrain_fsce.models.FSCEEnhancer.forward_framed>`;
+* ``fsce_stream.onnx`` (causal models): one hop of
+  :meth:`FSCEEnhancer.forward_step <speechbrain_fsce.models.FSCEEnhancer.forward_step>`
+  with every piece of state as an explicit input and output:
+  ``noisy_hop [batch, hop]``, ``scale [batch, 1]`` and the tensors named by
+  the enhancer's ``init_state`` in, ``enhanced_hop`` and ``next.<name>`` out;
+* ``fsce_onnx.json``: sample rate, hop, FFT size, compression exponent, level
+  normalisation, latency, each state tensor's name, shape (batch 1) and
+  initial value, the SHA-256 of the network's weights (:func:`weights_sha256`)
+  and of each graph file.
+
+The analysis and synthesis (window, DFT as a product with fixed bases,
+compression, overlap-add) are inside both graphs, written once in
+:class:`~speechbrain_fsce.processing.spectral.SpectralFrontEnd`'s framed
+methods; nothing is re-implemented for export, and the runtime
+(:mod:`speechbrain_fsce.inference.onnx_runtime`, numpy + onnxruntime only)
+holds no signal arithmetic.
 
 A model folder may ship such an export in its ``onnx/`` sub-folder;
 :func:`onnx_enhancer` runs it when it belongs to the folder's weights (same
 weights SHA-256, graph files unchanged, same receptive field) and exports
-afresh to a temporary folder otherwise.
-
-Both graphs are traced from the model's own ``forward`` and ``forward_step``
-(eval mode): nothing is re-implemented for export. Run them with
-:mod:`speechbrain_fsce.inference.onnx_runtime` (numpy + onnxruntime only) or
-through :class:`OnnxModel`, a drop-in replacement for the network inside an
-:class:`~speechbrain_fsce.models.FSCEEnhancer` (``fsce-enhance --backend onnx``).
+afresh to a temporary folder otherwise. :class:`OnnxEnhancer` is the
+offline graph in place of an :class:`~speechbrain_fsce.models.FSCEEnhancer`
+(``fsce-enhance --backend onnx``).
 
 Needs the optional extra: ``pip install -e ".[onnx]"`` (onnx, onnxruntime).
 
@@ -45,8 +48,7 @@ import warnings
 import torch
 
 from speechbrain_fsce.fileio import atomic_path
-from speechbrain_fsce.inference.onnx_runtime import CONFIG_NAME, _session
-from speechbrain_fsce.models.fsce import FSCEOutput
+from speechbrain_fsce.inference.onnx_runtime import CONFIG_NAME, FORMAT, _session, run_offline
 
 OFFLINE_GRAPH = "fsce_offline.onnx"
 STREAM_GRAPH = "fsce_stream.onnx"
@@ -56,37 +58,27 @@ logger = logging.getLogger(__name__)
 
 
 class _Offline(torch.nn.Module):
-    """Traceable view of ``FSCE.forward``: spectrum in; fused output and the branches' out."""
+    """Traceable view of ``FSCEEnhancer.forward_framed``: waveforms and levels in, waveforms out."""
 
-    def __init__(self, model):
+    def __init__(self, enhancer):
         super().__init__()
-        self.model = model
+        self.enhancer = enhancer
 
-    def forward(self, noisy_spectrum):
-        out = self.model(noisy_spectrum)
-        return tuple(t for t in out if t is not None)
-
-
-def _offline_outputs(model):
-    """Output names of the offline graph: the fused spectrum, then each branch's estimate."""
-    names = ["enhanced_spectrum"]
-    if model.branches in ("both", "magnitude"):
-        names.append("magnitude")
-    if model.branches in ("both", "complex"):
-        names.append("complex_spectrum")
-    return names
+    def forward(self, noisy, scale):
+        return self.enhancer.forward_framed(noisy, scale)
 
 
 class _Step(torch.nn.Module):
-    """Traceable view of ``FSCE.forward_step`` with the state as flat arguments."""
+    """Traceable view of ``FSCEEnhancer.forward_step`` with the state as flat arguments."""
 
-    def __init__(self, model):
+    def __init__(self, enhancer, names):
         super().__init__()
-        self.model = model
+        self.enhancer = enhancer
+        self.names = names
 
-    def forward(self, noisy_frame, *state):
-        output, new_state = self.model.forward_step(noisy_frame, list(state))
-        return (output.enhanced, *new_state)
+    def forward(self, noisy_hop, scale, *state):
+        out, new_state = self.enhancer.forward_step(noisy_hop, scale, dict(zip(self.names, state)))
+        return (out, *(new_state[n] for n in self.names))
 
 
 def _export(module, args, input_names, output_names, dynamic_axes):
@@ -183,35 +175,40 @@ def export_onnx(enhancer, folder, fold=True):
     >>> config = export_onnx(tiny, folder)
     >>> sorted(os.listdir(folder))
     ['fsce_offline.onnx', 'fsce_onnx.json', 'fsce_stream.onnx']
-    >>> config["state"][0]["name"], config["state"][0]["shape"]
-    ('mag_encoder.0.past', [1, 2, 1, 161])
+    >>> [(s["name"], s["shape"]) for s in config["state"][:3]]
+    [('input.previous_hop', [1, 160]), ('output.overlap', [1, 160]), ('mag_encoder.0.past', [1, 2, 1, 161])]
     """
     import copy
 
+    from speechbrain_fsce.models.enhancer import FSCEEnhancer
     from speechbrain_fsce.models.folding import fold_batchnorm
 
     fe = enhancer.front_end
+    fe.check_framed()
     weights = weights_sha256(enhancer.model)  # of the weights as loaded, before folding
     model = copy.deepcopy(enhancer.model).cpu().float().eval()
     if fold:
         model = fold_batchnorm(model)
-    freqs = model.num_freqs
+    graph = FSCEEnhancer(model, fe).eval()
     os.makedirs(folder, exist_ok=True)
-    outputs = _offline_outputs(model)
+    hop = fe.hop_samples
     offline = _export(
-        _Offline(model),
-        (torch.randn(1, 8, freqs, 2),),
-        ["noisy_spectrum"],
-        outputs,
-        {name: {0: "batch", 1: "frames"} for name in ["noisy_spectrum"] + outputs},
+        _Offline(graph),
+        (torch.randn(1, 8 * hop + 37) * 0.1, torch.zeros(1, 1)),
+        ["noisy", "scale"],
+        ["enhanced"],
+        {
+            "noisy": {0: "batch", 1: "samples"},
+            "scale": {0: "batch"},
+            "enhanced": {0: "batch", 1: "samples"},
+        },
     )
-    analysis, synthesis = (w.tolist() for w in fe.frame_windows())
     config = {
-        "format": "speechbrain-fsce onnx 1",
+        "format": FORMAT,
         "sample_rate": fe.sample_rate,
-        "hop_samples": fe.hop_samples,
+        "hop_samples": hop,
         "n_fft": fe.n_fft,
-        "num_freqs": freqs,
+        "num_freqs": model.num_freqs,
         "compression": fe.compression,
         "eps": fe.eps,
         "normalize_level": fe.normalize_level,
@@ -219,35 +216,34 @@ def export_onnx(enhancer, folder, fold=True):
         "receptive_field_frames": list(model.time_receptive_field()),
         "offline_graph": OFFLINE_GRAPH,
         "stream_graph": None,
-        "latency_samples": fe.hop_samples,
-        "algorithmic_latency_ms": 2 * fe.hop_samples / fe.sample_rate * 1000,
+        "latency_samples": hop,
+        "algorithmic_latency_ms": 2 * hop / fe.sample_rate * 1000,
         "opset": OPSET,
         "state": [],
-        "analysis_window": analysis,
-        "synthesis_window": synthesis,
         "weights_sha256": weights,
         "graphs_sha256": {OFFLINE_GRAPH: hashlib.sha256(offline).hexdigest()},
     }
     _write(os.path.join(folder, OFFLINE_GRAPH), offline)
     if model.causal:
-        state = model.init_state(1)
-        names = model.state_names()
+        state = graph.init_state(1, torch.device("cpu"))
+        names = list(state)
         step = _export(
-            _Step(model),
-            (torch.randn(1, 1, freqs, 2), *state),
-            ["noisy_frame"] + names,
-            ["enhanced_frame"] + ["next." + n for n in names],
+            _Step(graph, names),
+            (torch.randn(1, hop) * 0.1, torch.full((1, 1), 0.1), *state.values()),
+            ["noisy_hop", "scale"] + names,
+            ["enhanced_hop"] + ["next." + n for n in names],
             {
                 name: {0: "batch"}
-                for name in ["noisy_frame", "enhanced_frame"] + names + ["next." + n for n in names]
+                for name in ["noisy_hop", "scale", "enhanced_hop"]
+                + names
+                + ["next." + n for n in names]
             },
         )
         _write(os.path.join(folder, STREAM_GRAPH), step)
         config["stream_graph"] = STREAM_GRAPH
         config["graphs_sha256"][STREAM_GRAPH] = hashlib.sha256(step).hexdigest()
         config["state"] = [
-            {"name": n, "shape": list(s.shape), "initial": _initial(s)}
-            for n, s in zip(names, state)
+            {"name": n, "shape": list(s.shape), "initial": _initial(s)} for n, s in state.items()
         ]
     _write(os.path.join(folder, CONFIG_NAME), json.dumps(config, indent=1).encode("utf-8"))
     return config
@@ -263,18 +259,37 @@ def _initial(state):
     return per_channel.tolist()
 
 
-class OnnxModel(torch.nn.Module):
-    """The offline ONNX graph in place of the network inside an ``FSCEEnhancer``.
+class _ExportedNetwork:
+    """What the chunker reads of an exported network: causal and receptive field."""
 
-    ``FSCEEnhancer(OnnxModel(folder), front_end)`` enhances waveforms with
-    torch doing the STFT and onnxruntime running the network. Long files go
-    through the chunker with the network's receptive field as context (exact
-    for causal models too, which have no torch streaming state here).
+    def __init__(self, config):
+        self.causal = config["causal"]
+        self.num_freqs = config["num_freqs"]
+        self._receptive_field = tuple(config["receptive_field_frames"])
+
+    def time_receptive_field(self):
+        """``(look_back, look_ahead)`` frames of the exported network (as ``FSCE``'s)."""
+        return self._receptive_field
+
+
+class OnnxEnhancer(torch.nn.Module):
+    """The offline ONNX graph in place of an ``FSCEEnhancer`` (waveforms in and out).
+
+    ``OnnxEnhancer(folder, front_end)`` enhances waveforms with onnxruntime
+    running the whole of ``fsce_offline.onnx`` (analysis, network,
+    synthesis). It has what the interface and the chunker read of an
+    enhancer: ``front_end`` (rate, hop, the level), ``model`` (causal,
+    receptive field: long files go through the chunker with the receptive
+    field as context, exact for causal models too) and
+    ``forward(noisy, lengths=None, scale=None)``.
 
     Arguments
     ---------
     folder : str
         Folder written by :func:`export_onnx`.
+    front_end : speechbrain_fsce.processing.spectral.SpectralFrontEnd
+        The front end of the exported enhancer (for its settings and the
+        level of padded batches).
     threads : int
         onnxruntime intra-op threads.
 
@@ -285,33 +300,33 @@ class OnnxModel(torch.nn.Module):
     ...                              num_tcm_modules=1, dilations=(1,))).eval()
     >>> folder = str(getfixture("tmp_path"))
     >>> _ = export_onnx(enhancer, folder)
-    >>> out = OnnxModel(folder)(torch.randn(1, 7, 161, 2))
-    >>> out.enhanced.shape, out.magnitude.shape
-    (torch.Size([1, 7, 161, 2]), torch.Size([1, 7, 161]))
+    >>> x = torch.randn(2, 4321)
+    >>> y = OnnxEnhancer(folder, enhancer.front_end)(x)
+    >>> y.shape, bool((y - enhancer(x)).abs().max() < 1e-4)
+    (torch.Size([2, 4321]), True)
     """
 
-    def __init__(self, folder, threads=1):
+    def __init__(self, folder, front_end, threads=1):
         super().__init__()
         from speechbrain_fsce.inference.onnx_runtime import load_config
 
         self.config = load_config(folder)
-        self.causal = self.config["causal"]
-        self.num_freqs = self.config["num_freqs"]
-        self._receptive_field = tuple(self.config["receptive_field_frames"])
+        self.front_end = front_end
+        self.model = _ExportedNetwork(self.config)
         self.session = _session(os.path.join(folder, self.config["offline_graph"]), threads)
 
-    def time_receptive_field(self):
-        """``(look_back, look_ahead)`` frames of the exported network (as ``FSCE``'s)."""
-        return self._receptive_field
+    def forward(self, noisy, lengths=None, scale=None):
+        """``[B, samples]`` or ``[samples]`` -> enhanced, same shape (as ``FSCEEnhancer``).
 
-    def forward(self, x, lengths=None):
-        """``[B, T, F, 2]`` compressed spectrum -> :class:`FSCEOutput`."""
-        names = [o.name for o in self.session.get_outputs()]
-        results = self.session.run(names, {"noisy_spectrum": x.detach().cpu().float().numpy()})
-        found = {n: torch.from_numpy(r).to(x.device) for n, r in zip(names, results)}
-        return FSCEOutput(
-            found["enhanced_spectrum"], found.get("magnitude"), found.get("complex_spectrum")
-        )
+        ``scale`` ``[B, 1]`` is the level to divide by (default: each
+        signal's RMS, over its valid samples when ``lengths`` is given).
+        """
+        if scale is None and lengths is not None:
+            scale = self.front_end.level(noisy if noisy.dim() == 2 else noisy[None], lengths)
+        if scale is not None:
+            scale = torch.as_tensor(scale).detach().cpu().float().numpy()
+        out = run_offline(self.session, noisy.detach().cpu().float().numpy(), scale)
+        return torch.from_numpy(out).to(noisy.device)
 
 
 def shipped_export_mismatch(enhancer, folder):
@@ -356,8 +371,6 @@ def shipped_export_mismatch(enhancer, folder):
         config = load_config(folder)
     except ValueError as err:
         return str(err).strip().splitlines()[0]
-    if "weights_sha256" not in config or "graphs_sha256" not in config:
-        return "exported by an older version (no weights_sha256)"
     if config["weights_sha256"] != weights_sha256(enhancer.model):
         return "exported from other weights (weights_sha256 differs)"
     model = enhancer.model
@@ -375,7 +388,7 @@ def shipped_export_mismatch(enhancer, folder):
 
 
 def onnx_enhancer(enhancer, threads=1, folder=None, shipped=None):
-    """A copy of ``enhancer`` whose network runs in onnxruntime.
+    """``enhancer`` exported and run in onnxruntime (an :class:`OnnxEnhancer`).
 
     Arguments
     ---------
@@ -394,17 +407,15 @@ def onnx_enhancer(enhancer, threads=1, folder=None, shipped=None):
 
     Returns
     -------
-    speechbrain_fsce.models.FSCEEnhancer
+    OnnxEnhancer
     """
-    from speechbrain_fsce.models.enhancer import FSCEEnhancer
-
     if shipped is not None and folder is None:
         if not os.path.isdir(shipped):
             logger.info("no ONNX export in %s: exporting the network for this run", shipped)
         else:
             reason = shipped_export_mismatch(enhancer, shipped)
             if reason is None:
-                return FSCEEnhancer(OnnxModel(shipped, threads), enhancer.front_end).eval()
+                return OnnxEnhancer(shipped, enhancer.front_end, threads).eval()
             logger.warning(
                 "not using the ONNX export in %s (%s): exporting the network for this run; "
                 "fsce-export --model <model folder> --onnx %s writes one that is used",
@@ -414,7 +425,7 @@ def onnx_enhancer(enhancer, threads=1, folder=None, shipped=None):
             )
     if folder is not None:
         export_onnx(enhancer, folder)
-        return FSCEEnhancer(OnnxModel(folder, threads), enhancer.front_end).eval()
+        return OnnxEnhancer(folder, enhancer.front_end, threads).eval()
     with tempfile.TemporaryDirectory() as tmp:
         export_onnx(enhancer, tmp)
-        return FSCEEnhancer(OnnxModel(tmp, threads), enhancer.front_end).eval()
+        return OnnxEnhancer(tmp, enhancer.front_end, threads).eval()

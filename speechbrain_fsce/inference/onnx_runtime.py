@@ -2,29 +2,34 @@
 
 :func:`speechbrain_fsce.inference.onnx_export.export_onnx` writes a folder
 with ``fsce_offline.onnx``, for causal models ``fsce_stream.onnx``, and
-``fsce_onnx.json`` (STFT settings, windows, compression, state names and
-shapes, latency). This module needs only numpy and onnxruntime, so that a
-deployment can stream with neither torch nor SpeechBrain installed: copy this
-file and ``stream_level.py`` (the streaming level, numpy only) next to the
-exported folder.
+``fsce_onnx.json`` (sample rate, hop, level normalisation, state names and
+shapes, latency, SHA-256 of the weights and graphs). This module needs only
+numpy and onnxruntime, so that a deployment can stream with neither torch nor
+SpeechBrain installed: copy this file and ``stream_level.py`` (the one
+streamer and the streaming level, numpy only) next to the exported folder.
 
 Every value of ``fsce_onnx.json`` is checked when it is read
 (:func:`load_config`): a damaged or tampered file stops with a one-line
-``ValueError`` naming the key, never with NaN output or a division by zero.
+``ValueError`` naming the key, never with NaN output or a division by zero;
+an export of an earlier format asks to be exported again.
 
-Both graphs work in the network's domain, the compressed spectrum
-``S * |S|^(c - 1)`` of the level-normalised signal (``c`` =
-``compression``), as ``[batch, frames, freqs, 2]`` (real, imaginary):
+Both graphs take and give waveforms: every piece of signal arithmetic
+(level, framing, window, DFT, compression, the network, the inverse path,
+overlap-add) is inside them, traced from the torch model
+(:meth:`~speechbrain_fsce.models.FSCEEnhancer.forward_framed` and
+:meth:`~speechbrain_fsce.models.FSCEEnhancer.forward_step`):
 
-* ``fsce_offline.onnx``: ``noisy_spectrum`` (any number of frames) ->
-  ``enhanced_spectrum``.
-* ``fsce_stream.onnx``: ``noisy_frame`` ``[batch, 1, freqs, 2]`` plus every
-  state tensor (named in the JSON, zeros or the listed initial values at the
-  start) -> ``enhanced_frame`` plus the next state (``next.<name>``).
+* ``fsce_offline.onnx``: ``noisy [batch, samples]`` and ``scale [batch, 1]``
+  (the level to divide by; 0 measures each signal's own) -> ``enhanced``
+  ``[batch, samples]``.
+* ``fsce_stream.onnx``: ``noisy_hop [batch, hop]``, ``scale [batch, 1]`` and
+  every state tensor (named in the JSON, zeros or the listed initial values
+  at the start) -> ``enhanced_hop`` (the hop before, one hop of delay) and
+  the next state (``next.<name>``).
 
-:class:`OnnxStreamer` adds the STFT framing (one hop in, one hop out, as
-:class:`~speechbrain_fsce.inference.streaming.FSCEStreamer`), and
-:func:`enhance_offline` enhances a whole signal.
+:class:`OnnxStreamer` drives the step graph through the one streamer
+(:class:`~speechbrain_fsce.inference.stream_level.HopStreamer`), and
+:func:`enhance_offline` is one call of the offline graph.
 
 Authors
  * speechbrain-fsce developers
@@ -37,12 +42,14 @@ import os
 import numpy as np
 
 try:
-    from speechbrain_fsce.inference.stream_level import StreamLevel, check_scale
+    from speechbrain_fsce.inference.stream_level import HopStreamer
 except ImportError:  # this file copied next to stream_level.py, without the package
-    from stream_level import StreamLevel, check_scale
+    from stream_level import HopStreamer
 
 CONFIG_NAME = "fsce_onnx.json"
-FORMAT = "speechbrain-fsce onnx 1"
+#: Format of ``fsce_onnx.json`` and its graphs (2: waveforms in and out, the
+#: analysis and synthesis inside the graphs; 1 took and gave spectra).
+FORMAT = "speechbrain-fsce onnx 2"
 MAX_STATE_VALUES = 10_000_000  # per state tensor, batch 1 (the published model's: < 100,000)
 
 
@@ -57,8 +64,7 @@ def load_config(folder):
     Returns
     -------
     dict
-        The settings, every one checked (:func:`check_config`); windows as
-        numpy arrays.
+        The settings, every one checked (:func:`check_config`).
 
     Raises
     ------
@@ -125,7 +131,7 @@ def check_config(config, path=CONFIG_NAME):
     Returns
     -------
     dict
-        ``config`` with the windows as float32 numpy arrays.
+        A copy of ``config``.
 
     Raises
     ------
@@ -152,6 +158,14 @@ def check_config(config, path=CONFIG_NAME):
             raise _bad(path, key, expected, config[key])
         return config[key]
 
+    if isinstance(config.get("format"), str) and config["format"].startswith(
+        "speechbrain-fsce onnx"
+    ):
+        if config["format"] != FORMAT:
+            raise ValueError(
+                f"{path}: format is {config['format']!r}, an export of an earlier version; "
+                f"export it again with fsce-export --onnx (format {FORMAT!r})"
+            )
     need("format", lambda v: v == FORMAT, repr(FORMAT))
     rate = need(
         "sample_rate", lambda v: _is_int(v) and 1000 <= v <= 384000, "an int in [1000, 384000]"
@@ -216,28 +230,13 @@ def check_config(config, path=CONFIG_NAME):
             ) from None
         if not np.isfinite(initial).all():
             raise _bad(path, key + ".initial", "finite", entry["initial"])
-    for key in ("analysis_window", "synthesis_window"):
-        window = need(key, lambda v: isinstance(v, list), f"a list of n_fft = {n_fft} numbers")
-        if len(window) != n_fft:
-            raise ValueError(f"{path}: {key} must hold n_fft = {n_fft} numbers, not {len(window)}")
-        if not all(_is_number(w) and abs(w) <= 10 for w in window):
-            raise ValueError(f"{path}: {key} must hold finite numbers in [-10, 10]")
-        config[key] = np.asarray(window, dtype=np.float32)
-    w = config["synthesis_window"].astype(np.float64)
-    if (w[hop:] ** 2 + w[:hop] ** 2).min() < 1e-3:
-        raise ValueError(
-            f"{path}: synthesis_window must overlap-add to at least 1e-3 everywhere "
-            "(its two halves' squares summed)"
-        )
-    if "weights_sha256" in config:  # written since the key exists; older exports lack it
-        need("weights_sha256", _is_sha256, "64 lowercase hex digits (SHA-256)")
-    if "graphs_sha256" in config:
-        graphs = {config["offline_graph"], config["stream_graph"]} - {None}
-        need(
-            "graphs_sha256",
-            lambda v: isinstance(v, dict) and set(v) == graphs and all(map(_is_sha256, v.values())),
-            f"a SHA-256 (64 lowercase hex digits) for each of {', '.join(sorted(graphs))}",
-        )
+    need("weights_sha256", _is_sha256, "64 lowercase hex digits (SHA-256)")
+    graphs = {config["offline_graph"], config["stream_graph"]} - {None}
+    need(
+        "graphs_sha256",
+        lambda v: isinstance(v, dict) and set(v) == graphs and all(map(_is_sha256, v.values())),
+        f"a SHA-256 (64 lowercase hex digits) for each of {', '.join(sorted(graphs))}",
+    )
     unknown = set(config) - _KEYS
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -261,8 +260,6 @@ _KEYS = {
     "algorithmic_latency_ms",
     "opset",
     "state",
-    "analysis_window",
-    "synthesis_window",
     "weights_sha256",
     "graphs_sha256",
 }
@@ -279,45 +276,84 @@ def _session(path, threads):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def power_law(spec, exponent, eps):
-    """``spec * |spec|^(exponent - 1)`` on ``[..., 2]`` arrays (the front end's compression).
+class OnnxStep:
+    """``fsce_stream.onnx`` as the step of a :class:`HopStreamer` (one hop per call).
+
+    The state lives in two sets of onnxruntime buffers; two I/O bindings
+    read one set and write the other, and the hops alternate between them,
+    so no state is copied or re-bound between hops.
+
+    Arguments
+    ---------
+    folder : str
+        Folder written by ``export_onnx`` for a causal model.
+    threads : int
+        onnxruntime intra-op threads (1 is fastest for one hop).
+    config : dict, optional
+        Its ``fsce_onnx.json``, already read by :func:`load_config`.
 
     Example
     -------
-    >>> x = np.array([[3.0, 4.0]], dtype=np.float32)
-    >>> np.round(power_law(x, 0.5, 0.0), 4)
-    array([[1.3416, 1.7889]], dtype=float32)
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer  # only to export a model here
+    >>> from speechbrain_fsce.inference.onnx_export import export_onnx
+    >>> folder = str(getfixture("tmp_path"))
+    >>> _ = export_onnx(FSCEEnhancer(FSCE(causal=True, channels=4, inner_channels=2,
+    ...     tcm_hidden_channels=4, num_tcm_modules=1, dilations=(1,))), folder)
+    >>> step = OnnxStep(folder)
+    >>> state = step.init_state(2)
+    >>> out, state = step.step(np.zeros((2, 160), np.float32), np.ones((2, 1), np.float32), state)
+    >>> out.shape, state
+    ((2, 160), 1)
     """
-    if exponent == 1.0:
-        return spec
-    mag = np.sqrt((spec * spec).sum(-1, keepdims=True) + eps)
-    return (spec * mag ** (exponent - 1.0)).astype(np.float32)
+
+    def __init__(self, folder, threads=1, config=None):
+        self.config = config if config is not None else load_config(folder)
+        if not self.config.get("stream_graph"):
+            raise ValueError(f"{folder} has no streaming graph: the model is not causal")
+        self.session = _session(os.path.join(folder, self.config["stream_graph"]), threads)
+        self._names = [s["name"] for s in self.config["state"]]
+
+    def init_state(self, batch):
+        """Binds fresh state buffers for ``batch`` signals; returns the hop counter (0)."""
+        import onnxruntime as ort
+
+        h = self.config["hop_samples"]
+        initial = [
+            np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
+            for s in self.config["state"]
+        ]
+        sets = [[ort.OrtValue.ortvalue_from_numpy(x.copy()) for x in initial] for _ in range(2)]
+        self._hop = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, h), np.float32))
+        self._scale = ort.OrtValue.ortvalue_from_numpy(np.ones((batch, 1), np.float32))
+        self._out = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, h), np.float32))
+        self._bindings = []
+        for source, target in ((sets[0], sets[1]), (sets[1], sets[0])):
+            binding = self.session.io_binding()
+            binding.bind_ortvalue_input("noisy_hop", self._hop)
+            binding.bind_ortvalue_input("scale", self._scale)
+            binding.bind_ortvalue_output("enhanced_hop", self._out)
+            for name, value_in, value_out in zip(self._names, source, target):
+                binding.bind_ortvalue_input(name, value_in)
+                binding.bind_ortvalue_output("next." + name, value_out)
+            self._bindings.append(binding)
+        return 0
+
+    def step(self, hop, scale, state):
+        """Runs one hop; ``state`` counts the hops (which binding reads the state)."""
+        self._hop.update_inplace(hop)
+        self._scale.update_inplace(scale)
+        self.session.run_with_iobinding(self._bindings[state % 2])
+        return self._out.numpy().copy(), state + 1
 
 
-def stft_frames(buf, config):
-    """Network input for whole frames of ``buf`` ``[B, (n + 1) * hop]`` -> ``[B, n, F, 2]``."""
-    hop, n_fft = config["hop_samples"], config["n_fft"]
-    n = buf.shape[1] // hop - 1
-    index = np.arange(n)[:, None] * hop + np.arange(n_fft)[None, :]
-    frames = buf[:, index] * config["analysis_window"]
-    spec = np.fft.rfft(frames, n=n_fft, axis=-1)
-    spec = np.stack([spec.real, spec.imag], axis=-1).astype(np.float32)
-    return power_law(spec, config["compression"], config["eps"])
-
-
-def frames_to_samples(spec, config):
-    """Windowed time frames ``[B, n, n_fft]`` of enhanced compressed spectra ``[B, n, F, 2]``."""
-    linear = power_law(spec, 1.0 / config["compression"], config["eps"])
-    frames = np.fft.irfft(linear[..., 0] + 1j * linear[..., 1], n=config["n_fft"], axis=-1)
-    return (frames * config["synthesis_window"]).astype(np.float32)
-
-
-class OnnxStreamer:
+class OnnxStreamer(HopStreamer):
     """Streams a signal through ``fsce_stream.onnx`` hop by hop (numpy + onnxruntime).
 
-    Same contract as the torch ``FSCEStreamer``: :meth:`process` takes any
-    piece of signal and returns one hop of the enhanced signal, delayed by
-    ``latency_samples``, per hop completed; :meth:`flush` ends the signal.
+    The one streamer (:class:`~speechbrain_fsce.inference.stream_level.HopStreamer`:
+    :meth:`process` takes any piece of signal and returns one hop of the
+    enhanced signal, delayed by ``latency_samples``, per hop completed;
+    :meth:`flush` ends the signal) with the exported step graph as its step;
+    the torch ``FSCEStreamer`` is the same class with the torch step.
 
     Arguments
     ---------
@@ -351,180 +387,58 @@ class OnnxStreamer:
 
     def __init__(self, folder, scale=None, threads=1, time_constant=1.0):
         self.config = load_config(folder)
-        if not self.config.get("stream_graph"):
-            raise ValueError(f"{folder} has no streaming graph: the model is not causal")
-        if scale is not None:
-            scale = check_scale(scale)
-        elif not self.config["normalize_level"]:
-            scale = 1.0  # the model was trained on signals as they come
-        self.scale = scale  # None: tracked on line
-        self._level = None
-        if scale is None:
-            self._level = StreamLevel(
-                self.config["hop_samples"], self.config["sample_rate"], time_constant
-            )
-        self.session = _session(os.path.join(folder, self.config["stream_graph"]), threads)
-        self.hop_samples = self.config["hop_samples"]
-        self.sample_rate = self.config["sample_rate"]
-        self.latency_samples = self.config["latency_samples"]
-        h = self.hop_samples
-        w = self.config["synthesis_window"]
-        self._envelope = (w[h:] ** 2 + w[:h] ** 2).astype(np.float32)
-        self._names = [s["name"] for s in self.config["state"]]
-        self.reset()
-
-    @property
-    def level(self):
-        """The level the last hop was divided by: ``scale``, or the tracked level
-        (``[batch]`` array; ``None`` before the first hop)."""
-        return self.scale if self._level is None else self._level.level
-
-    def reset(self):
-        """Starts a new signal."""
-        if self._level is not None:
-            self._level.reset()
-        self._last_level = None
-        self._pending = None
-        self._state = None
-        self.samples_out = 0
-
-    def _start(self, batch):
-        """Allocates the stream's buffers and binds them to the graph.
-
-        The state lives in two sets of onnxruntime buffers; two I/O bindings
-        read one set and write the other, and the hops alternate between
-        them, so no state is copied or re-bound between hops.
-        """
-        import onnxruntime as ort
-
-        h = self.hop_samples
-        self._pending = np.zeros((batch, 0), np.float32)
-        self._previous = np.zeros((batch, h), np.float32)
-        self._ola = np.zeros((batch, h), np.float32)
-        initial = [
-            np.broadcast_to(np.asarray(s["initial"], np.float32), [batch] + s["shape"][1:]).copy()
-            for s in self.config["state"]
-        ]
-        sets = [[ort.OrtValue.ortvalue_from_numpy(x.copy()) for x in initial] for _ in range(2)]
-        freqs = self.config["num_freqs"]
-        self._frame = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, freqs, 2), np.float32))
-        self._enhanced = ort.OrtValue.ortvalue_from_numpy(
-            np.zeros((batch, 1, freqs, 2), np.float32)
+        super().__init__(
+            OnnxStep(folder, threads, self.config),
+            self.config["hop_samples"],
+            self.config["sample_rate"],
+            scale=scale,
+            normalize_level=self.config["normalize_level"],
+            time_constant=time_constant,
         )
-        self._bindings = []
-        for source, target in ((sets[0], sets[1]), (sets[1], sets[0])):
-            binding = self.session.io_binding()
-            binding.bind_ortvalue_input("noisy_frame", self._frame)
-            binding.bind_ortvalue_output("enhanced_frame", self._enhanced)
-            for name, value_in, value_out in zip(self._names, source, target):
-                binding.bind_ortvalue_input(name, value_in)
-                binding.bind_ortvalue_output("next." + name, value_out)
-            self._bindings.append(binding)
-        self._hops_done = 0
-        self._state = True
-
-    def _hop(self, hop_samples):
-        """One hop of input ``[B, hop]`` -> one hop of delayed output ``[B, hop]``."""
-        h = self.hop_samples
-        scale = self.scale
-        if self._level is not None:  # this hop's level; the buffers carried over to it
-            scale = self._level.update(hop_samples)[:, None].astype(np.float32)
-            if self._last_level is not None:
-                self._previous = self._previous * (self._last_level / scale)
-                self._ola = self._ola * (self._last_level / scale)
-            self._last_level = scale
-        buf = np.concatenate([self._previous, hop_samples / scale], axis=1)
-        self._previous = buf[:, h:]
-        self._frame.update_inplace(stft_frames(buf, self.config))
-        self.session.run_with_iobinding(self._bindings[self._hops_done % 2])
-        self._hops_done += 1
-        frame = frames_to_samples(self._enhanced.numpy(), self.config)[:, 0]
-        out = (self._ola + frame[:, :h]) / self._envelope
-        self._ola = frame[:, h:]
-        if self.samples_out == 0:
-            out[:] = 0.0  # the hop before the signal starts
-        self.samples_out += h
-        return out * scale
-
-    def _run(self, buf):
-        h = self.hop_samples
-        whole = buf.shape[1] // h * h
-        self._pending = buf[:, whole:]
-        outs = [self._hop(buf[:, i : i + h]) for i in range(0, whole, h)]
-        return np.concatenate(outs, axis=1) if outs else np.zeros((buf.shape[0], 0), np.float32)
-
-    def process(self, x):
-        """Enhances the next piece ``[samples]`` or ``[batch, samples]`` of signal."""
-        x = np.asarray(x, dtype=np.float32)
-        squeeze = x.ndim == 1
-        x = x[None] if squeeze else x
-        if x.ndim != 2:
-            raise ValueError(f"expected a hop [samples] or [batch, samples], got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("input contains NaN or Inf samples")
-        if self._state is None:
-            self._start(x.shape[0])
-            self._squeeze = squeeze
-        elif x.shape[0] != self._pending.shape[0]:
-            raise ValueError(f"batch size changed from {self._pending.shape[0]} to {x.shape[0]}")
-        out = self._run(np.concatenate([self._pending, x], axis=1))
-        return out[0] if self._squeeze else out
-
-    def flush(self):
-        """Ends the signal; returns the rest of the delayed output and resets."""
-        if self._state is None:
-            return np.zeros(0, np.float32)
-        h = self.hop_samples
-        rest = self._pending.shape[1]
-        missing = (h - rest) % h
-        pad = np.zeros((self._pending.shape[0], missing + h), np.float32)
-        out = self._run(np.concatenate([self._pending, pad], axis=1))
-        out = out[:, : out.shape[1] - missing]
-        result = out[0] if self._squeeze else out
-        self.reset()
-        return result
+        self.session = self.step.session
 
 
-def enhance_offline(folder, signal, threads=1):
+def enhance_offline(folder, signal, threads=1, scale=None):
     """Enhances a whole signal with ``fsce_offline.onnx`` (numpy + onnxruntime).
 
-    The signal is level-normalised by its RMS (if the model does it), padded
-    to whole hops, analysed with the centred STFT, enhanced and resynthesised
-    by overlap-add, as the torch ``FSCEEnhancer`` does.
+    One call of the graph, which does what the torch ``FSCEEnhancer`` does:
+    level normalisation (the signal's RMS, if the model does it), padding to
+    whole hops, the centred STFT, the network, resynthesis by overlap-add.
 
     Arguments
     ---------
     folder : str
         Exported folder.
     signal : numpy.ndarray
-        ``[samples]`` at the model's sample rate.
+        ``[samples]`` or ``[batch, samples]`` at the model's sample rate.
     threads : int
         onnxruntime intra-op threads.
+    scale : float or numpy.ndarray, optional
+        Level(s) to divide by instead of each signal's own RMS.
 
     Returns
     -------
     numpy.ndarray
-        Enhanced ``[samples]``.
+        Enhanced, shaped like ``signal``.
     """
     config = load_config(folder)
     session = _session(os.path.join(folder, config["offline_graph"]), threads)
+    return run_offline(session, signal, scale)
+
+
+def run_offline(session, signal, scale=None):
+    """One call of an offline graph's session on ``[samples]`` or ``[batch, samples]``.
+
+    ``scale`` (a number or ``[batch, 1]``) is the level to divide by;
+    ``None`` lets the graph measure each signal's own.
+    """
     x = np.asarray(signal, dtype=np.float32)
-    length, h = x.shape[0], config["hop_samples"]
-    scale = 1.0
-    if config["normalize_level"]:
-        scale = (
-            float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) if length else 0.0) + config["eps"]
-        )
-    padded = np.concatenate(
-        [np.zeros(h, np.float32), x / scale, np.zeros((-length) % h + h, np.float32)]
-    )
-    spec = stft_frames(padded[None], config)
-    enhanced = session.run(["enhanced_spectrum"], {"noisy_spectrum": spec})[0]
-    frames = frames_to_samples(enhanced, config)[0]
-    n_fft, w = config["n_fft"], config["synthesis_window"]
-    out = np.zeros(padded.shape[0], np.float64)
-    env = np.zeros(padded.shape[0], np.float64)
-    for t in range(frames.shape[0]):
-        out[t * h : t * h + n_fft] += frames[t]
-        env[t * h : t * h + n_fft] += w**2
-    return (out[h : h + length] / env[h : h + length] * scale).astype(np.float32)
+    squeeze = x.ndim == 1
+    x = x[None] if squeeze else x
+    if x.ndim != 2:
+        raise ValueError(f"expected [samples] or [batch, samples], got shape {x.shape}")
+    levels = np.zeros((x.shape[0], 1), np.float32)
+    if scale is not None:
+        levels = np.broadcast_to(np.asarray(scale, np.float32).reshape(-1, 1), levels.shape)
+    out = session.run(["enhanced"], {"noisy": x, "scale": np.ascontiguousarray(levels)})[0]
+    return out[0] if squeeze else out

@@ -1,4 +1,19 @@
-"""The input level of a live stream, tracked hop by hop (numpy only).
+"""A live stream, hop by hop: framing, buffering, flush and level (numpy only).
+
+:class:`HopStreamer` is the one streamer: it cuts pieces of any size into
+hops, keeps what does not make a whole hop for the next call, ends a signal
+(:meth:`~HopStreamer.flush`) and gives each hop its level; a *step* (the
+torch :meth:`FSCEEnhancer.forward_step
+<speechbrain_fsce.models.FSCEEnhancer.forward_step>` through
+:class:`~speechbrain_fsce.inference.streaming.TorchStep`, or the exported
+``fsce_stream.onnx`` through
+:class:`~speechbrain_fsce.inference.onnx_runtime.OnnxStep`) does all the
+arithmetic of a hop. Both public streamers,
+:class:`~speechbrain_fsce.inference.streaming.FSCEStreamer` (tensors) and
+:class:`~speechbrain_fsce.inference.onnx_runtime.OnnxStreamer` (numpy, no
+torch), are this class with a step.
+
+The rest of this module is the level of a live stream, tracked hop by hop.
 
 FSCE divides its input by a level (offline: the RMS of the whole noisy
 signal) so that the network always sees speech at about unit level, and
@@ -8,10 +23,8 @@ starts with a second of silence, or whose level changes by 20 dB, puts the
 network tens of dB away from the level it was trained at, and its output
 away from the input's level (the shipped causal model came out 12 dB too
 loud after a silent second). :class:`StreamLevel` is the one home of the
-streaming level: both streamers (the torch
-:class:`~speechbrain_fsce.inference.streaming.FSCEStreamer` and the
-torch-free :class:`~speechbrain_fsce.inference.onnx_runtime.OnnxStreamer`)
-and the streaming examples use it, and :func:`check_scale` checks a fixed
+streaming level: :class:`HopStreamer` (so both streamers) and the
+streaming examples use it, and :func:`check_scale` checks a fixed
 level given by hand.
 
 How the level is tracked, per signal of the batch, one hop (10 ms) at a
@@ -248,3 +261,157 @@ class StreamLevel:
         released = self._power + self._release * (power - self._power)
         self._power = np.where(quiet, released, self._power)
         return self.level
+
+
+class HopStreamer:
+    """Streams a signal through a step, one hop at a time (numpy in and out).
+
+    :meth:`process` takes the next piece of signal (any length; usually one
+    hop) and returns one hop of the enhanced signal per hop completed,
+    delayed by ``latency_samples`` (one hop; the first hop out is silence);
+    :meth:`flush` ends the signal: an incomplete last hop is completed with
+    zeros, one more hop of zeros completes the last frame (as the offline
+    front end pads a signal), and the output is cut back to the signal's
+    length, so that ``latency_samples + len(signal)`` samples come out in
+    all. Each hop is divided by its level: a fixed ``scale``, or the level
+    tracked on line by :class:`StreamLevel` (updated with the hop before it
+    is enhanced).
+
+    Arguments
+    ---------
+    step : object
+        ``step.init_state(batch_size)`` gives the state before the first hop
+        and ``step.step(hop, scale, state)`` (``hop`` ``[B, hop_samples]``
+        and ``scale`` ``[B, 1]`` float32 arrays) returns ``(out, state)``:
+        the enhanced hop before this one ``[B, hop_samples]`` (array-like)
+        and the next state (opaque here).
+    hop_samples : int
+        Samples per hop.
+    sample_rate : int
+        Samples per second.
+    scale : float, optional
+        A fixed level (checked by :func:`check_scale`). Default: tracked on
+        line, or 1.0 when ``normalize_level`` is False.
+    normalize_level : bool
+        Whether the model divides its input by a level at all.
+    time_constant : float
+        Seconds of speech-active signal the tracked level averages over.
+
+    Example
+    -------
+    >>> class Delay:  # a step that gives back each hop one hop later
+    ...     def init_state(self, batch):
+    ...         return np.zeros((batch, 2), np.float32)
+    ...     def step(self, hop, scale, state):
+    ...         return state, hop
+    >>> streamer = HopStreamer(Delay(), hop_samples=2, sample_rate=200, scale=1.0)
+    >>> streamer.process(np.arange(1.0, 6.0))  # two whole hops; 5. waits
+    array([0., 0., 1., 2.], dtype=float32)
+    >>> streamer.flush()  # 5. in a zero-padded hop, one more hop; cut to the signal
+    array([3., 4., 5.], dtype=float32)
+    """
+
+    def __init__(
+        self, step, hop_samples, sample_rate, scale=None, normalize_level=True, time_constant=1.0
+    ):
+        if scale is not None:
+            scale = check_scale(scale)
+        elif not normalize_level:
+            scale = 1.0  # the model was trained on signals as they come
+        self.step = step
+        self.hop_samples = int(hop_samples)
+        self.sample_rate = int(sample_rate)
+        self.latency_samples = self.hop_samples
+        self.scale = scale  # None: tracked on line
+        self._level = None
+        if scale is None:
+            self._level = StreamLevel(self.hop_samples, self.sample_rate, time_constant)
+        self.reset()
+
+    @property
+    def level(self):
+        """The level the last hop was divided by: ``scale``, or the tracked level
+        (``[batch]`` array; ``None`` before the first hop)."""
+        return self.scale if self._level is None else self._level.level
+
+    def reset(self):
+        """Starts a new signal."""
+        if self._level is not None:
+            self._level.reset()
+        self._pending = None  # [B, samples] input not enhanced yet (< one hop)
+        self._state = None
+        self._squeeze = None
+        self.samples_in = 0
+        self.samples_out = 0
+
+    def _hop(self, hop):
+        """One hop ``[B, hop]`` in, the enhanced hop before it out."""
+        if self._level is None:
+            scale = np.full((hop.shape[0], 1), self.scale, np.float32)
+        else:
+            scale = self._level.update(hop)[:, None].astype(np.float32)
+        out, self._state = self.step.step(hop, scale, self._state)
+        out = np.asarray(out, dtype=np.float32)
+        if self.samples_out == 0:
+            out = np.zeros_like(out)  # the hop before the signal starts
+        self.samples_out += out.shape[1]
+        return out
+
+    def _run(self, buf):
+        h = self.hop_samples
+        whole = buf.shape[1] // h * h
+        self._pending = buf[:, whole:]
+        outs = [self._hop(np.ascontiguousarray(buf[:, i : i + h])) for i in range(0, whole, h)]
+        return np.concatenate(outs, axis=1) if outs else np.zeros((buf.shape[0], 0), np.float32)
+
+    def process(self, x):
+        """Enhances the next piece of signal.
+
+        Arguments
+        ---------
+        x : numpy.ndarray
+            ``[samples]`` or ``[batch, samples]``; normally one hop.
+
+        Returns
+        -------
+        numpy.ndarray
+            One hop of the delayed enhanced stream per hop completed by
+            this piece (possibly none), float32, shaped like ``x``.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        squeeze = x.ndim == 1
+        x = x[None] if squeeze else x
+        if x.ndim != 2:
+            raise ValueError(f"expected a hop [samples] or [batch, samples], got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("input contains NaN or Inf samples")
+        if self._state is None:
+            self._state = self.step.init_state(x.shape[0])
+            self._pending = np.zeros((x.shape[0], 0), np.float32)
+            self._squeeze = squeeze
+        elif x.shape[0] != self._pending.shape[0]:
+            raise ValueError(f"batch size changed from {self._pending.shape[0]} to {x.shape[0]}")
+        self.samples_in += x.shape[1]
+        out = self._run(np.concatenate([self._pending, x], axis=1))
+        return out[0] if self._squeeze else out
+
+    def flush(self):
+        """Ends the signal; returns the rest of the delayed output and resets.
+
+        Returns
+        -------
+        numpy.ndarray
+            The remaining samples (one hop plus any incomplete hop), or an
+            empty array if nothing was processed.
+        """
+        if self._state is None:
+            self.reset()
+            return np.zeros(0, np.float32)
+        h = self.hop_samples
+        missing = (h - self._pending.shape[1]) % h
+        pad = np.zeros((self._pending.shape[0], missing + h), np.float32)
+        out = self._run(np.concatenate([self._pending, pad], axis=1))
+        out = out[:, : out.shape[1] - missing]
+        result = out[0] if self._squeeze else out
+        self.reset()
+        return result

@@ -1,15 +1,15 @@
 """Frame-by-frame (streaming) enhancement with a causal FSCE model.
 
 A causal FSCE (``causal: True``) has no look-ahead in the network, so it can
-run on a live signal 10 ms at a time. :class:`FSCEStreamer` is a thin driver
-over the streaming forms of the modules themselves: the front end's
-:meth:`~speechbrain_fsce.processing.spectral.SpectralFrontEnd.analyze_step`
-and :meth:`~speechbrain_fsce.processing.spectral.SpectralFrontEnd.synthesize_step`
-and the network's :meth:`~speechbrain_fsce.models.FSCE.forward_step`. It
-buffers incomplete hops, threads the state (plain tensors) from one call to
-the next and ends the signal; all arithmetic lives in the modules, so its
-output equals offline causal enhancement of the same signal (same level
-``scale``) up to float rounding.
+run on a live signal 10 ms at a time. :class:`FSCEStreamer` is the one
+streamer (:class:`~speechbrain_fsce.inference.stream_level.HopStreamer`:
+framing of pieces into hops, buffering, flush, level) with tensors in and
+out, driving one of two steps: :class:`TorchStep`, the enhancer's own
+:meth:`~speechbrain_fsce.models.FSCEEnhancer.forward_step` (analysis, network
+step, synthesis, overlap-add), or the same step exported to ONNX and run in
+onnxruntime (:class:`~speechbrain_fsce.inference.onnx_runtime.OnnxStep`).
+All arithmetic lives in the modules, so its output equals offline causal
+enhancement of the same signal (same level ``scale``) up to float rounding.
 
 Latency: the output stream is the enhanced signal delayed by one hop
 (``latency_samples``); counting the hop being buffered, the algorithmic
@@ -19,11 +19,10 @@ Level: offline, a level-normalised model divides the signal by its RMS,
 which a stream does not know in advance. By default the streamer tracks the
 level on line, hop by hop, with
 :class:`~speechbrain_fsce.inference.stream_level.StreamLevel` (a running RMS
-of the speech-active hops, time constant ``time_constant``, bounded gain; the
-same class drives the onnxruntime backend), so that a stream that starts
-with silence or changes level comes out at the input's level. A fixed
-``scale`` instead divides every hop by that level: the output then equals
-offline causal enhancement at that level (what
+of the speech-active hops, time constant ``time_constant``, bounded gain), so
+that a stream that starts with silence or changes level comes out at the
+input's level. A fixed ``scale`` instead divides every hop by that level:
+the output then equals offline causal enhancement at that level (what
 :mod:`~speechbrain_fsce.inference.chunked` uses, with the RMS of the whole
 file).
 
@@ -33,8 +32,49 @@ Authors
 
 import torch
 
-from speechbrain_fsce.inference.stream_level import StreamLevel, check_scale
+from speechbrain_fsce.inference.stream_level import HopStreamer
 from speechbrain_fsce.models import folding
+
+
+class TorchStep:
+    """An enhancer's :meth:`~speechbrain_fsce.models.FSCEEnhancer.forward_step` as the
+    step of a :class:`~speechbrain_fsce.inference.stream_level.HopStreamer`:
+    numpy hops in and out, tensors on the enhancer's device in between.
+
+    Arguments
+    ---------
+    enhancer : speechbrain_fsce.models.FSCEEnhancer
+        In eval mode, with a causal network.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from speechbrain_fsce import FSCE, FSCEEnhancer
+    >>> step = TorchStep(FSCEEnhancer(FSCE(causal=True, channels=4, inner_channels=2,
+    ...     tcm_hidden_channels=4, num_tcm_modules=1, dilations=(1,))).eval())
+    >>> state = step.init_state(2)
+    >>> out, state = step.step(np.zeros((2, 160), np.float32), np.ones((2, 1), np.float32), state)
+    >>> out.shape
+    (2, 160)
+    """
+
+    def __init__(self, enhancer):
+        self.enhancer = enhancer
+        self.device = next(enhancer.parameters()).device
+
+    def init_state(self, batch):
+        """The enhancer's stream state for ``batch`` signals."""
+        return self.enhancer.init_state(batch, self.device)
+
+    def step(self, hop, scale, state):
+        """One hop ``[B, hop]`` at levels ``[B, 1]`` (numpy) -> (the hop before, state)."""
+        if next(self.enhancer.parameters()).device != self.device:
+            raise ValueError("the enhancer was moved to another device in the middle of a signal")
+        with torch.no_grad():
+            hop = torch.from_numpy(hop).to(self.device)
+            scale = torch.from_numpy(scale).to(self.device)
+            out, state = self.enhancer.forward_step(hop, scale, state)
+        return out.cpu().numpy(), state
 
 
 class FSCEStreamer:
@@ -114,114 +154,53 @@ class FSCEStreamer:
         threads=1,
         time_constant=1.0,
     ):
-        if scale is not None:
-            scale = check_scale(scale)
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         self.enhancer = enhancer.eval()
         self.front_end = enhancer.front_end
         self.model = enhancer.model
         self.model.init_state(1)  # raises for a non-causal model
-        if fold_batchnorm and backend == "torch":
-            self.model = folding.fold_batchnorm(self.model)
-        self.front_end._check_streamable()
-        self.hop_samples = self.front_end.hop_samples
-        self.sample_rate = self.front_end.sample_rate
-        self.latency_samples = self.hop_samples
-        if scale is None and not self.front_end.normalize_level:
-            scale = 1.0  # the model was trained on signals as they come
-        self.scale = scale  # None: tracked on line
-        self._level = None
-        if scale is None:
-            self._level = StreamLevel(self.hop_samples, self.sample_rate, time_constant)
-        self._onnx = None
+        self.front_end.check_framed()
         if backend == "onnx":
-            self._onnx = _onnx_streamer(enhancer, scale, fold_batchnorm, threads, time_constant)
-        self.reset()
+            step = _onnx_step(enhancer, fold_batchnorm, threads)
+        else:
+            if fold_batchnorm:
+                self.model = folding.fold_batchnorm(self.model)
+                enhancer = type(enhancer)(self.model, self.front_end).eval()
+            step = TorchStep(enhancer)
+        self._device = torch.device("cpu") if backend == "onnx" else step.device
+        self._stream = HopStreamer(
+            step,
+            self.front_end.hop_samples,
+            self.front_end.sample_rate,
+            scale=scale,
+            normalize_level=self.front_end.normalize_level,
+            time_constant=time_constant,
+        )
+        self.hop_samples = self._stream.hop_samples
+        self.sample_rate = self._stream.sample_rate
+        self.latency_samples = self._stream.latency_samples
+        self.scale = self._stream.scale
 
     @property
     def level(self):
         """The level the last hop was divided by: ``scale``, or the tracked level
         (``[batch]`` numpy array; ``None`` before the first hop)."""
-        if self._onnx is not None:
-            return self._onnx.level
-        if self._level is None:
-            return self.scale
-        return self._level.level
+        return self._stream.level
+
+    @property
+    def samples_in(self):
+        """Samples taken since the signal started."""
+        return self._stream.samples_in
+
+    @property
+    def samples_out(self):
+        """Samples given back since the signal started."""
+        return self._stream.samples_out
 
     def reset(self):
         """Starts a new signal."""
-        if self._onnx is not None:
-            self._onnx.reset()
-        if self._level is not None:
-            self._level.reset()
-        self._last_level = None  # [B, 1] level of the last hop (tracked level)
-        self._pending = None  # [B, samples] input not analysed yet (< one hop)
-        self._net_state = self._fe_state = None
-        self._squeeze = None
-        self.samples_in = 0
-        self.samples_out = 0
-
-    def _prepare(self, x):
-        x = torch.as_tensor(x)
-        squeeze = x.dim() == 1
-        if squeeze:
-            x = x.unsqueeze(0)
-        if x.dim() != 2:
-            raise ValueError(
-                f"expected a hop [samples] or [batch, samples], got shape {tuple(x.shape)}"
-            )
-        if not torch.isfinite(x).all():
-            raise ValueError("input contains NaN or Inf samples")
-        device = next(self.model.parameters()).device
-        x = x.to(device=device, dtype=torch.float32)
-        if self._pending is None:
-            self._squeeze = squeeze
-            self._pending = x.new_zeros(x.shape[0], 0)
-            self._net_state = self.model.init_state(x.shape[0])
-            self._fe_state = self.front_end.init_stream_state(x.shape[0], device)
-        elif x.shape[0] != self._pending.shape[0]:
-            raise ValueError(f"batch size changed from {self._pending.shape[0]} to {x.shape[0]}")
-        elif self._net_state[0].device != device:
-            raise ValueError("the enhancer was moved to another device in the middle of a signal")
-        return x
-
-    def _step(self, samples, scale):
-        """Enhanced output for whole hops ``[B, n * hop]`` at one level."""
-        spec, self._fe_state = self.front_end.analyze_step(samples, self._fe_state, scale)
-        output, self._net_state = self.model.forward_step(spec, self._net_state)
-        out, self._fe_state = self.front_end.synthesize_step(output.enhanced, self._fe_state, scale)
-        return out
-
-    def _tracked_hops(self, samples):
-        """:meth:`_step` hop by hop, each at the level tracked up to and with it."""
-        h = self.hop_samples
-        hops = samples.detach().cpu().numpy()
-        outs = []
-        for i in range(0, samples.shape[1], h):
-            level = torch.as_tensor(self._level.update(hops[:, i : i + h]), dtype=samples.dtype)
-            level = level.to(samples.device).unsqueeze(1)
-            if self._last_level is not None:
-                self._fe_state = self.front_end.rescale_stream_state(
-                    self._fe_state, self._last_level / level
-                )
-            self._last_level = level
-            outs.append(self._step(samples[:, i : i + h], level))
-        return torch.cat(outs, dim=1)
-
-    def _hops(self, samples):
-        """Enhanced output (delayed by one hop) for whole hops of input ``[B, n * hop]``."""
-        if self._level is None:
-            out = self._step(samples, self.scale)
-        else:
-            out = self._tracked_hops(samples)
-        if self.samples_out == 0:
-            out[:, : self.hop_samples] = 0.0  # the hop before the signal starts
-        self.samples_out += out.shape[1]
-        return out
-
-    def _finish(self, out):
-        return out[0] if self._squeeze else out
+        self._stream.reset()
 
     def process(self, x):
         """Enhances the next piece of signal.
@@ -235,23 +214,11 @@ class FSCEStreamer:
         -------
         torch.Tensor
             One hop of the delayed enhanced stream per hop completed by this
-            piece (possibly none).
+            piece (possibly none), on the enhancer's device (the CPU for the
+            onnx backend).
         """
-        if self._onnx is not None:
-            x = torch.as_tensor(x)
-            self.samples_in += x.shape[-1]
-            out = torch.from_numpy(self._onnx.process(x.detach().cpu().float().numpy()))
-            self.samples_out += out.shape[-1]
-            return out
-        with torch.no_grad():
-            x = self._prepare(x)
-            self.samples_in += x.shape[1]
-            buf = torch.cat([self._pending, x], dim=1)
-            whole = buf.shape[1] // self.hop_samples * self.hop_samples
-            self._pending = buf[:, whole:]
-            if whole == 0:
-                return self._finish(buf.new_zeros(buf.shape[0], 0))
-            return self._finish(self._hops(buf[:, :whole]))
+        x = torch.as_tensor(x).detach().cpu().float().numpy()
+        return torch.from_numpy(self._stream.process(x)).to(self._device)
 
     def flush(self):
         """Ends the signal: returns the rest of the delayed enhanced stream.
@@ -267,34 +234,16 @@ class FSCEStreamer:
             The remaining samples (one hop plus any incomplete hop), or an
             empty tensor if nothing was processed.
         """
-        if self._onnx is not None:
-            result = torch.from_numpy(self._onnx.flush())
-            self.reset()
-            return result
-        if self._pending is None:
-            self.reset()
-            return torch.zeros(0)
-        with torch.no_grad():
-            h = self.hop_samples
-            rest = self._pending.shape[1]
-            batch = self._pending.shape[0]
-            tail = torch.cat(
-                [self._pending, self._pending.new_zeros(batch, (h - rest) % h + h)], dim=1
-            )
-            out = self._hops(tail)
-            out = out[:, : out.shape[1] - (h - rest) % h]
-            result = self._finish(out)
-        self.reset()
-        return result
+        return torch.from_numpy(self._stream.flush()).to(self._device)
 
 
-def _onnx_streamer(enhancer, scale, fold_batchnorm, threads, time_constant):
-    """An :class:`OnnxStreamer` on a freshly exported step graph of ``enhancer``."""
+def _onnx_step(enhancer, fold_batchnorm, threads):
+    """An :class:`OnnxStep` on a freshly exported step graph of ``enhancer``."""
     import tempfile
 
     from speechbrain_fsce.inference.onnx_export import export_onnx
-    from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
+    from speechbrain_fsce.inference.onnx_runtime import OnnxStep
 
     with tempfile.TemporaryDirectory() as folder:
         export_onnx(enhancer, folder, fold=fold_batchnorm)
-        return OnnxStreamer(folder, scale=scale, threads=threads, time_constant=time_constant)
+        return OnnxStep(folder, threads)

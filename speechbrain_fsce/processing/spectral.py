@@ -10,14 +10,21 @@ then stays above half its peak everywhere, and the last samples of a signal
 are never divided by a vanishing window tail (which turned any inconsistency
 of the enhanced spectrum into a click at the end).
 
-The front end also runs as a stream, whole hops at a time:
-:meth:`SpectralFrontEnd.init_stream_state`, :meth:`~SpectralFrontEnd.analyze_step`
-and :meth:`~SpectralFrontEnd.synthesize_step` give the same frames and samples
-as the offline path (the signal delayed by one hop).
+The same analysis and synthesis also exist in a framed form, the DFT as a
+product with fixed bases (:meth:`~SpectralFrontEnd.frames`,
+:meth:`~SpectralFrontEnd.analyze_frames`,
+:meth:`~SpectralFrontEnd.synthesize_frames`,
+:meth:`~SpectralFrontEnd.overlap_add`): the one implementation that the
+streaming step and both exported ONNX graphs are made of
+(:meth:`speechbrain_fsce.models.FSCEEnhancer.forward_step`,
+:meth:`~speechbrain_fsce.models.FSCEEnhancer.forward_framed`). It gives the
+frames and samples of the offline path up to float rounding.
 
 Authors
  * speechbrain-fsce developers
 """
+
+import math
 
 import torch
 from speechbrain.dataio.dataio import length_to_mask
@@ -223,145 +230,186 @@ class SpectralFrontEnd(torch.nn.Module):
         """Inverse of :meth:`analyze`: ``[B, frames, freqs, 2]`` -> ``[B, sig_length]``."""
         return self.istft(self.decompress(spec), sig_length) * scale
 
-    # ---- streaming form: whole hops at a time -------------------------------
+    # ---- framed form: the DFT as matrices (the exported graphs) -------------
+    #
+    # With frames spanning exactly two hops (n_fft = 2 * hop), a signal is
+    # framed by reshaping and overlap-added by summing two half frames; the
+    # DFT of a frame is a product with fixed cosine/sine bases that carry the
+    # windows. The streaming step (FSCEEnhancer.forward_step) and the
+    # exported offline graph (FSCEEnhancer.forward_framed) are written with
+    # these methods only, so that they export to plain MatMul/Reshape graphs;
+    # they give the frames and samples of stft/istft up to float rounding.
 
     def frame_windows(self, device=None):
         """Analysis and synthesis windows padded to ``n_fft`` (as torch centres them).
-
-        Cached per device: the streaming steps ask for them on every hop.
 
         Example
         -------
         >>> [w.shape for w in SpectralFrontEnd(win_length=15).frame_windows()]
         [torch.Size([320]), torch.Size([320])]
         """
-        cache = self.__dict__.setdefault("_frame_windows_cache", {})
-        key = str(device)
-        if key not in cache:
-            windows = []
-            for w in (self.stft_fn.window, self.istft_fn.window):
-                if w.shape[0] < self.n_fft:
-                    left = (self.n_fft - w.shape[0]) // 2
-                    w = torch.nn.functional.pad(w, (left, self.n_fft - w.shape[0] - left))
-                windows.append(w.to(device) if device is not None else w)
-            cache[key] = windows
-        return cache[key]
+        windows = []
+        for w in (self.stft_fn.window, self.istft_fn.window):
+            if w.shape[0] < self.n_fft:
+                left = (self.n_fft - w.shape[0]) // 2
+                w = torch.nn.functional.pad(w, (left, self.n_fft - w.shape[0] - left))
+            windows.append(w.to(device) if device is not None else w)
+        return windows
 
-    def _check_streamable(self):
-        if self.n_fft != 2 * self.hop_samples or self.win_samples > self.n_fft:
-            raise ValueError(
-                "streaming needs an STFT whose frames span exactly two hops "
-                f"(n_fft = 2 * hop); got n_fft={self.n_fft}, hop={self.hop_samples}"
-            )
-
-    def init_stream_state(self, batch_size=1, device=None):
-        """Stream state before the first sample.
-
-        Returns
-        -------
-        list of torch.Tensor
-            ``[previous_hop, overlap]``, each ``[batch_size, hop_samples]``:
-            the last hop of input (the centred STFT's zero padding at first)
-            and the second half of the last synthesised frame.
-        """
-        self._check_streamable()
-        zeros = torch.zeros(batch_size, self.hop_samples, device=device)
-        return [zeros, zeros.clone()]
-
-    @staticmethod
-    def rescale_stream_state(state, ratio):
-        """Stream state carried over to a new level (a level that adapts hop by hop).
-
-        Both buffers of the state hold samples divided by the level of the
-        hop they came with (the last input hop, the overlap of the last
-        synthesised frame); multiplied by ``ratio = old_level / new_level``
-        they hold the same samples divided by the new level, so that the next
-        frame is analysed, and the next hop overlap-added, at one level.
-
-        Arguments
-        ---------
-        state : list of torch.Tensor
-            From :meth:`init_stream_state` or the last step.
-        ratio : float or torch.Tensor
-            ``old_level / new_level`` (a number or ``[B, 1]``).
-
-        Returns
-        -------
-        list of torch.Tensor
+    def check_framed(self):
+        """Raises unless frames span exactly two hops (what framing and streaming need).
 
         Example
         -------
-        >>> state = [torch.ones(1, 160), torch.ones(1, 160)]
-        >>> [float(s[0, 0]) for s in SpectralFrontEnd.rescale_stream_state(state, 0.5)]
-        [0.5, 0.5]
+        >>> SpectralFrontEnd(hop_length=5).check_framed()
+        Traceback (most recent call last):
+        ...
+        ValueError: streaming and export need an STFT whose frames span exactly two hops (n_fft = 2 * hop); got n_fft=320, hop=80
         """
-        return [s * ratio for s in state]
+        if self.n_fft != 2 * self.hop_samples or self.win_samples > self.n_fft:
+            raise ValueError(
+                "streaming and export need an STFT whose frames span exactly two hops "
+                f"(n_fft = 2 * hop); got n_fft={self.n_fft}, hop={self.hop_samples}"
+            )
 
-    def analyze_step(self, samples, state, scale=1.0):
-        """Network input for the next whole hops of a stream.
+    def _bases(self, device):
+        """``(analysis [n_fft, 2F], synthesis [2F, n_fft], envelope [hop])``, cached per device.
+
+        Built in float64 and stored as float32; the analysis basis holds the
+        analysis window, the synthesis basis the inverse real DFT's weights
+        and the synthesis window, the envelope the two half windows' squares
+        summed (what overlap-add divides by).
+        """
+        cache = self.__dict__.setdefault("_bases_cache", {})
+        key = str(device)
+        if key not in cache:
+            self.check_framed()
+            n, freqs, h = self.n_fft, self.num_freqs, self.hop_samples
+            analysis_window, synthesis_window = (w.double() for w in self.frame_windows())
+            angle = (
+                2
+                * math.pi
+                * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(freqs))
+                / n
+            )  # [n_fft, F]
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            analysis = torch.stack([cos, -sin], dim=-1) * analysis_window[:, None, None]
+            weight = torch.full((freqs,), 2.0, dtype=torch.float64)
+            weight[0] = weight[-1] = 1.0  # DC and Nyquist appear once
+            synthesis = torch.stack([cos.T, -sin.T], dim=1) * (weight / n)[:, None, None]
+            synthesis[0, 1] = synthesis[-1, 1] = 0.0  # their imaginary parts are ignored
+            synthesis = synthesis * synthesis_window
+            envelope = synthesis_window[h:].pow(2) + synthesis_window[:h].pow(2)
+            cache[key] = tuple(
+                t.float().to(device)
+                for t in (analysis.reshape(n, 2 * freqs), synthesis.reshape(2 * freqs, n), envelope)
+            )
+        return cache[key]
+
+    def analyze_frames(self, frames):
+        """Compressed spectrum of time frames: window, DFT, compression.
 
         Arguments
         ---------
-        samples : torch.Tensor
-            The next ``n`` hops ``[B, n * hop_samples]``.
-        state : list of torch.Tensor
-            From :meth:`init_stream_state` (only ``state[0]`` is read here).
-        scale : float or torch.Tensor
-            Level the signal is divided by (``[B, 1]`` or a number).
+        frames : torch.Tensor
+            ``[..., n_fft]`` level-normalised samples.
 
         Returns
         -------
-        spec : torch.Tensor
-            Compressed spectrum of the ``n`` frames that the new hops
-            complete ``[B, n, freqs, 2]``: frame ``t`` covers the hop before
-            ``t * hop`` and the hop after it, as in :meth:`stft`.
-        state : list of torch.Tensor
-            With the new last hop.
-        """
-        window = self.frame_windows(samples.device)[0]
-        buf = torch.cat([state[0], samples / scale], dim=1)
-        spec = torch.stft(
-            buf,
-            self.n_fft,
-            self.hop_samples,
-            self.n_fft,
-            window,
-            center=False,
-            normalized=self.stft_fn.normalized_stft,
-            onesided=True,
-            return_complex=True,
-        )
-        spec = self.compress(torch.view_as_real(spec).transpose(1, 2))
-        return spec, [buf[:, buf.shape[1] - self.hop_samples :], state[1]]
+        torch.Tensor
+            ``[..., freqs, 2]``, as :meth:`analyze` gives for these frames.
 
-    def synthesize_step(self, spec, state, scale=1.0):
-        """Samples completed by the next enhanced frames of a stream.
+        Example
+        -------
+        >>> fe = SpectralFrontEnd()
+        >>> x = torch.randn(1, 1600)
+        >>> frames = fe.frames(x)
+        >>> spec = fe.analyze_frames(frames)
+        >>> bool(torch.allclose(spec, fe.analyze(x, scale=torch.ones(1, 1))[0], atol=1e-4))
+        True
+        """
+        analysis = self._bases(frames.device)[0]
+        spec = torch.matmul(frames, analysis)
+        return self.compress(spec.unflatten(-1, (self.num_freqs, 2)))
+
+    def synthesize_frames(self, spec):
+        """Windowed time frames of compressed spectra: decompression, inverse DFT, window.
 
         Arguments
         ---------
         spec : torch.Tensor
-            Compressed enhanced frames ``[B, n, freqs, 2]``.
-        state : list of torch.Tensor
-            From :meth:`init_stream_state` or the last step (``state[1]`` is
-            the overlap-add buffer).
-        scale : float or torch.Tensor
-            Level to multiply the output by.
+            ``[..., freqs, 2]`` compressed spectrum.
 
         Returns
         -------
-        samples : torch.Tensor
-            ``[B, n * hop_samples]``: the hop before each frame's centre,
-            now covered by both of its frames (frame 0 gives the hop before
-            the signal, which a caller drops or zeroes).
-        state : list of torch.Tensor
-            With the new overlap-add buffer.
+        torch.Tensor
+            ``[..., n_fft]``: frames for :meth:`overlap_add`.
+        """
+        synthesis = self._bases(spec.device)[1]
+        linear = self.decompress(spec)
+        return torch.matmul(linear.flatten(-2), synthesis)
+
+    def overlap_add(self, first_halves, second_halves):
+        """Samples covered by two frames: the earlier frame's second half plus the
+        later frame's first half, divided by the window envelope.
+
+        Arguments
+        ---------
+        first_halves : torch.Tensor
+            ``[..., hop]``: the first halves of the later frames.
+        second_halves : torch.Tensor
+            ``[..., hop]``: the second halves of the earlier frames.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[..., hop]``.
+        """
+        return (second_halves + first_halves) / self._bases(first_halves.device)[2]
+
+    def frames(self, wavs):
+        """Frames of :meth:`stft`, whole hops: ``[B, samples]`` -> ``[B, frames, n_fft]``.
+
+        The signal is padded with one hop of zeros before it (the centred
+        STFT's padding) and with zeros to whole hops and one hop after it;
+        frame ``t`` is the hop before ``t * hop`` and the hop after it.
+
+        Example
+        -------
+        >>> fe = SpectralFrontEnd()
+        >>> fe.frames(torch.randn(2, 16001)).shape
+        torch.Size([2, 102, 320])
         """
         h = self.hop_samples
-        window = self.frame_windows(spec.device)[1]
-        envelope = window[h:].pow(2) + window[:h].pow(2)
-        linear = torch.view_as_complex(self.decompress(spec).contiguous())
-        frames = torch.fft.irfft(linear, n=self.n_fft, dim=-1)
-        frames = frames * window  # [B, n, n_fft]
-        previous = torch.cat([state[1].unsqueeze(1), frames[:, :-1, h:]], dim=1)
-        out = (previous + frames[:, :, :h]) / envelope
-        return out.reshape(out.shape[0], -1) * scale, [state[0], frames[:, -1, h:]]
+        length = wavs.shape[-1]
+        hops = (length + h - 1) // h + 2
+        padded = torch.nn.functional.pad(wavs, (h, hops * h - h - length))
+        halves = padded.reshape(wavs.shape[0], hops, h)
+        return torch.cat([halves[:, :-1], halves[:, 1:]], dim=-1)
+
+    def overlap_add_frames(self, frames, sig_length):
+        """Inverse of :meth:`frames` for windowed frames of :meth:`synthesize_frames`.
+
+        Arguments
+        ---------
+        frames : torch.Tensor
+            ``[B, frames, n_fft]``.
+        sig_length : int
+            Samples of the signal the frames were made of.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, sig_length]``.
+
+        Example
+        -------
+        >>> fe = SpectralFrontEnd()
+        >>> x = torch.randn(2, 1000)
+        >>> back = fe.overlap_add_frames(fe.synthesize_frames(fe.analyze_frames(fe.frames(x))), 1000)
+        >>> bool((back - x).abs().max() < 1e-4)
+        True
+        """
+        h = self.hop_samples
+        out = self.overlap_add(frames[:, 1:, :h], frames[:, :-1, h:])
+        return out.reshape(frames.shape[0], -1)[:, :sig_length]

@@ -1,5 +1,6 @@
 """Front end and waveform enhancer: round trips and level handling."""
 
+import pytest
 import torch
 
 from speechbrain_fsce import FSCEEnhancer, FSCEOutput, SpectralFrontEnd
@@ -76,3 +77,25 @@ def test_enhancer_accepts_1d_and_lengths():
     assert enhancer(torch.randn(4000)).shape == (4000,)
     out = enhancer(torch.randn(2, 4001), torch.tensor([1.0, 0.6]))
     assert out.shape == (2, 4001) and torch.isfinite(out).all()
+
+
+def test_framed_analysis_and_synthesis_equal_the_stft_path():
+    """The framed DFT (the exported graphs' and the stream step's) equals SpeechBrain's STFT."""
+    torch.manual_seed(1)
+    for fe in (SpectralFrontEnd(), SpectralFrontEnd(window="hamming", compression=0.3)):
+        for length in (1, 159, 160, 4321):
+            x = torch.randn(2, length) * 0.3
+            scale = torch.ones(2, 1)
+            spec = fe.analyze(x, scale=scale)[0]
+            framed = fe.analyze_frames(fe.frames(x))
+            assert framed.shape == spec.shape
+            assert (framed - spec).abs().max() <= 1e-5 * max(1.0, float(spec.abs().max()))
+            back = fe.overlap_add_frames(fe.synthesize_frames(spec), length)
+            assert (back - fe.synthesize(spec, scale, length)).abs().max() <= 1e-5
+            assert (back - x).abs().max() <= 1e-5
+
+
+def test_framed_form_needs_frames_of_two_hops():
+    fe = SpectralFrontEnd(win_length=20, hop_length=5)  # n_fft 320, hop 80
+    with pytest.raises(ValueError, match="n_fft = 2 \\* hop"):
+        fe.analyze_frames(torch.randn(1, 320))

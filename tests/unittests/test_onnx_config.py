@@ -49,16 +49,15 @@ def _set(key, value):
     return change
 
 
-def _window_nan(config):
-    config["analysis_window"][7] = math.nan
+def _drop_weights_sha256(config):
+    del config["weights_sha256"]
 
 
-def _window_short(config):
-    config["synthesis_window"] = config["synthesis_window"][:-1]
+def _set_state_initial(value):
+    def change(config):
+        config["state"][0]["initial"] = value
 
-
-def _window_zero(config):
-    config["synthesis_window"] = [0.0] * len(config["synthesis_window"])
+    return change
 
 
 def _state_initial(config):
@@ -75,7 +74,7 @@ def _drop_eps(config):
 
 TAMPERED = {  # the issue's three, then the rest of the file
     "eps -1": ("eps", _set("eps", -1)),
-    "NaN window": ("analysis_window", _window_nan),
+    "state initial NaN": ("state[0].initial", _set_state_initial(math.nan)),
     "compression 0": ("compression", _set("compression", 0)),
     "eps NaN": ("eps", _set("eps", math.nan)),
     "eps missing": ("eps", _drop_eps),
@@ -86,8 +85,9 @@ TAMPERED = {  # the issue's three, then the rest of the file
     "num_freqs": ("num_freqs", _set("num_freqs", 3)),
     "sample rate text": ("sample_rate", _set("sample_rate", "16000")),
     "sample rate 0": ("sample_rate", _set("sample_rate", 0)),
-    "short window": ("synthesis_window", _window_short),
-    "zero window": ("synthesis_window", _window_zero),
+    "weights_sha256 missing": ("weights_sha256", _drop_weights_sha256),
+    "graphs_sha256 short": ("graphs_sha256", _set("graphs_sha256", {"fsce_offline.onnx": "ab"})),
+    "earlier format": ("fsce-export --onnx", _set("format", "speechbrain-fsce onnx 1")),
     "graph outside": ("stream_graph", _set("stream_graph", "../elsewhere.onnx")),
     "latency": ("latency_samples", _set("latency_samples", -5)),
     "normalize_level": ("normalize_level", _set("normalize_level", "yes")),
@@ -115,7 +115,7 @@ def test_tampered_config_is_a_one_line_error_naming_the_key(case, exported, tmp_
 
 def test_untouched_exports_pass(exported):
     config = load_config(str(exported))
-    assert config["analysis_window"].dtype == np.float32
+    assert config["state"][0]["name"] == "input.previous_hop"
     load_config(str(shipped.onnx_folder("causal")))  # the shipped export
 
 
@@ -127,9 +127,10 @@ def test_not_json_is_a_one_line_error(exported, tmp_path):
         load_config(str(folder))
 
 
-@pytest.mark.parametrize("case", ["eps -1", "NaN window", "compression 0"])
+@pytest.mark.parametrize("case", ["eps -1", "state initial NaN", "earlier format"])
 def test_stream_onnx_example_stops_on_a_tampered_config(case, exported, tmp_path, capsys):
-    """Before: 132,800 NaN samples written with exit 0 (eps, window), a ZeroDivisionError."""
+    """Before format checks: 132,800 NaN samples written with exit 0 (eps, window), a
+    ZeroDivisionError; an export of an earlier format asks to be exported again."""
     key, change = TAMPERED[case]
     folder = _tampered(exported, tmp_path, change)
     noisy, out = tmp_path / "noisy.wav", tmp_path / "out.wav"

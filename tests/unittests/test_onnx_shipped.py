@@ -80,8 +80,8 @@ def test_a_fitting_export_is_run_without_exporting(folder, loaded, monkeypatch):
         assert torch.equal(used(x), expected(x))
 
 
-def _drop_key(config):
-    del config["weights_sha256"]
+def _earlier_format(config):
+    config["format"] = "speechbrain-fsce onnx 1"
 
 
 def _other_weights(config):
@@ -93,7 +93,7 @@ def _other_receptive_field(config):
 
 
 MISFITS = [
-    (_drop_key, "older version"),
+    (_earlier_format, "earlier version"),
     (_other_weights, "other weights"),
     (_other_receptive_field, "another architecture"),
 ]

@@ -1,4 +1,5 @@
-"""Streaming level: tracked on line (StreamLevel), in both streamers and both examples.
+"""The one streamer (HopStreamer) and the streaming level: tracked on line (StreamLevel), in
+both streamers and both examples.
 
 The level tests stream with the shipped causal model (committed package data,
 no network): a trained model is level-sensitive (quiet input is treated as
@@ -17,7 +18,7 @@ import torch
 from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce.inference import shipped
 from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer
-from speechbrain_fsce.inference.stream_level import StreamLevel, check_scale
+from speechbrain_fsce.inference.stream_level import HopStreamer, StreamLevel, check_scale
 from speechbrain_fsce.inference.streaming import FSCEStreamer
 from speechbrain_fsce.testing import speech_like
 from tests.unittests.tiny_models import SMALL, calibrated
@@ -279,3 +280,40 @@ def test_stream_onnx_example_tracks_the_level_by_default(tmp_path, capsys):
     ref = stream(OnnxStreamer(str(shipped.onnx_folder("causal")), scale=rms(speech)), speech)
     assert abs(db(y[RATE + RATE // 2 :]) - db(ref[RATE // 2 :])) <= TOLERANCE_DB
     assert np.abs(y).max() <= 1.0
+
+
+class _Delay:
+    """A step that gives back each hop, divided by its level and multiplied back, one hop later."""
+
+    def init_state(self, batch):
+        return np.zeros((batch, 160), np.float32)
+
+    def step(self, hop, scale, state):
+        return state, (hop / scale) * scale
+
+
+@pytest.mark.parametrize("piece", [1, 159, 160, 333, 5000])
+@pytest.mark.parametrize("scale", [None, 0.3])
+def test_hop_streamer_frames_buffers_and_flushes_any_piece(piece, scale):
+    """One hop of delay, the first hop out is silence, flush cuts to the signal's length."""
+    x = np.random.default_rng(0).standard_normal((2, 1234)).astype(np.float32)
+    streamer = HopStreamer(_Delay(), 160, 16000, scale=scale)
+    parts = [streamer.process(x[:, i : i + piece]) for i in range(0, x.shape[1], piece)]
+    assert streamer.samples_in == 1234
+    parts.append(streamer.flush())
+    y = np.concatenate(parts, axis=1)
+    assert y.shape == (2, 1234 + 160)
+    assert np.all(y[:, :160] == 0)
+    np.testing.assert_allclose(y[:, 160:], x, atol=1e-6)
+    assert streamer.samples_out == 0 and streamer.flush().shape == (0,)  # reset
+
+
+def test_hop_streamer_refuses_bad_input():
+    streamer = HopStreamer(_Delay(), 160, 16000)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        streamer.process(np.full(160, np.inf, np.float32))
+    streamer.process(np.zeros((2, 160), np.float32))
+    with pytest.raises(ValueError, match="batch size changed"):
+        streamer.process(np.zeros((3, 160), np.float32))
+    with pytest.raises(ValueError, match=r"\[batch, samples\]"):
+        streamer.process(np.zeros((1, 1, 160), np.float32))
