@@ -291,9 +291,10 @@ class DecoderGroup(torch.nn.Module):
     """Decoders of the same shape stepped together as grouped convolutions (inference only).
 
     Level ``j`` of every decoder is one grouped 1x1 conv (``conv_in``), one
-    grouped transposed conv (both experts of every decoder), one grouped
-    1x1 conv (the gates; each expert's slot receives the *other* expert's
-    gate), one grouped ``conv_out`` and one PReLU: a stream step costs about
+    batched matrix product for both experts of every decoder (their
+    transposed convs in polyphase form, over the input's patches), one
+    grouped 1x1 conv (the gates; each expert's slot receives the *other*
+    expert's gate), one grouped ``conv_out`` and one PReLU: a stream step costs about
     a third of the kernels of the decoders run one after the other, in eager
     torch and in an exported graph. The weights are copied, grouped, when the
     group is built: build it from decoders whose BatchNorms were folded
@@ -330,7 +331,10 @@ class DecoderGroup(torch.nn.Module):
         self.size = len(decoders)
         first = decoders[0].blocks
         self.pasts = [blk.expert_a.kernel_size[0] - 1 for blk in first]
-        self.strides = [blk.expert_a.stride for blk in first]
+        self.strides = [blk.expert_a.stride[1] for blk in first]
+        kernels = [blk.expert_a.kernel_size[1] for blk in first]
+        self.taps = [-(-kf // s) for kf, s in zip(kernels, self.strides)]
+        self.trims = [q * s - kf for q, s, kf in zip(self.taps, self.strides, kernels)]
         with torch.no_grad():
             for j, blocks in enumerate(zip(*(dec.blocks for dec in decoders))):
                 # Transposed 1x1 convs as convs: [in, out, 1, 1] -> [out, in, 1, 1].
@@ -343,9 +347,21 @@ class DecoderGroup(torch.nn.Module):
                     "w_in": [blk.conv_in.weight.transpose(0, 1) for blk in blocks],
                     "b_in": [blk.conv_in.bias for blk in blocks],
                     "w_exp": [
-                        torch.cat([blk.expert_a.weight, blk.expert_b.weight], 1) for blk in blocks
+                        _polyphase_kernel(
+                            torch.cat([blk.expert_a.weight, blk.expert_b.weight], 1),
+                            self.strides[j],
+                            self.taps[j],
+                        )
+                        .flatten(1)
+                        .t()[None]
+                        for blk in blocks
                     ],
-                    "b_exp": [torch.cat([blk.expert_a.bias, blk.expert_b.bias]) for blk in blocks],
+                    "b_exp": [
+                        torch.cat([blk.expert_a.bias, blk.expert_b.bias]).repeat(self.strides[j])[
+                            None, None
+                        ]
+                        for blk in blocks
+                    ],
                     "w_gate": gates,
                     "b_gate": [torch.cat([blk.gate_b.bias, blk.gate_a.bias]) for blk in blocks],
                     "w_out": [blk.conv_out.weight.transpose(0, 1) for blk in blocks],
@@ -365,9 +381,20 @@ class DecoderGroup(torch.nn.Module):
         k = self.size
         h = torch.nn.functional.conv2d(x, w["w_in"], w["b_in"], groups=k)
         full = torch.cat([past, h], dim=2)
-        experts = torch.nn.functional.conv_transpose2d(
-            full, w["w_exp"], w["b_exp"], self.strides[j], (self.pasts[j], 0), groups=k
+        # Both experts of every decoder: their transposed convs in polyphase form
+        # (_polyphase_kernel) as one batched matrix product over the input's
+        # patches (time kernel x frequency taps), the phases then interleaved.
+        q, s, p = self.taps[j], self.strides[j], self.pasts[j]
+        patches = torch.nn.functional.pad(full, (q - 1, q - 1)).unfold(2, p + 1, 1).unfold(3, q, 1)
+        batch, frames, bins = patches.shape[0], patches.shape[2], patches.shape[3]
+        patches = (
+            patches.unflatten(1, (k, -1)).permute(1, 0, 3, 4, 2, 5, 6).flatten(4).flatten(1, 3)
         )
+        phases = torch.baddbmm(w["b_exp"], patches, w["w_exp"])  # [k, B * n * F', s * C]
+        experts = phases.unflatten(1, (batch, frames, bins)).unflatten(-1, (s, -1))
+        experts = experts.permute(1, 0, 5, 2, 3, 4).flatten(4).flatten(1, 2)
+        if self.trims[j]:
+            experts = experts[..., : -self.trims[j]]
         gates = torch.nn.functional.conv2d(experts, w["w_gate"], w["b_gate"], groups=k)
         inner = (experts * torch.sigmoid(gates)).unflatten(1, (k, 2, -1)).sum(2).flatten(1, 2)
         out = torch.nn.functional.conv2d(inner, w["w_out"], w["b_out"], groups=k)
@@ -401,6 +428,24 @@ class DecoderGroup(torch.nn.Module):
             for new_state, part in zip(new_states, past.chunk(self.size, 1)):
                 new_state[name] = {"past": part}
         return list(xs), new_states
+
+
+def _polyphase_kernel(weight, stride, taps):
+    """A transposed conv's weight as the conv that gives all its frequency phases at once.
+
+    For ``weight`` ``[C_in, C_out, kt, kf]`` (time stride 1, frequency stride
+    ``stride``), output bin ``stride * m + r`` is ``sum_j W[..., r + stride * j]
+    x[m - j]``: the returned ``[stride * C_out, C_in, kt, taps]`` kernel (phase
+    major; time and frequency taps flipped, missing taps zero) computes every
+    phase ``r`` as a plain correlation over ``x`` padded by ``taps - 1`` bins
+    on each side (and starting with the ``kt - 1`` past frames); the phases
+    interleaved are the transposed conv's output, with ``taps * stride - kf``
+    extra bins at the end.
+    """
+    c_in, c_out, kt, kf = weight.shape
+    padded = torch.nn.functional.pad(weight, (0, taps * stride - kf))
+    phases = padded.reshape(c_in, c_out, kt, taps, stride).permute(4, 1, 0, 2, 3)
+    return phases.flip(3, 4).reshape(stride * c_out, c_in, kt, taps)
 
 
 _GROUP_WEIGHTS = ("w_in", "b_in", "w_exp", "b_exp", "w_gate", "b_gate", "w_out", "b_out", "slope")
