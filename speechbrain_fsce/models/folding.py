@@ -11,13 +11,13 @@ copy of an :class:`~speechbrain_fsce.models.FSCE` in which
   whose padding then becomes the per-channel value that the BatchNorm maps
   to zero (``path_pad_values``), so edge frames stay exact;
 
-and the merged BatchNorms are replaced by identities. In a causal model
-with both branches, the two S-TCMs then run as one batched stack
-(:class:`~speechbrain_fsce.nnet.stcm.STCMPair`, ``tcm_pair``), and the
-decoders of a stream step as grouped convolutions
+and the merged BatchNorms are replaced by identities. A stream step of
+the copy then runs the two S-TCMs of a causal model with both branches as
+one batched stack (:class:`~speechbrain_fsce.nnet.stcm.STCMPair`,
+``tcm_pair``) and its decoders as grouped convolutions
 (:class:`~speechbrain_fsce.models.fsce.DecoderGroup`, ``decoder_group``):
-about a third of their kernels, in eager torch and in an exported graph
-(offline, the decoders run as they are). The copy computes
+about a third of their kernels, in eager torch and in an exported step
+graph (offline, the S-TCMs and decoders run as they are). The copy computes
 the same function (up to float rounding) with fewer operations; it is for
 inference only (do not train it) and is not saved.
 

@@ -24,7 +24,12 @@ import torch
 
 from speechbrain_fsce.nnet.ceb import CEB, PlainConvBlock
 from speechbrain_fsce.nnet.stcm import STCM
-from speechbrain_fsce.nnet.streaming import flatten_state, take_last, unflatten_state
+from speechbrain_fsce.nnet.streaming import (
+    flatten_state,
+    sliding_windows,
+    take_last,
+    unflatten_state,
+)
 
 PUBLISHED_KERNELS = ((2, 5), (2, 3), (2, 3), (2, 3), (2, 3))
 BLOCKS = {"ceb": CEB, "conv": PlainConvBlock}
@@ -353,12 +358,12 @@ class DecoderGroup(torch.nn.Module):
                             self.taps[j],
                         )
                         .flatten(1)
-                        .t()[None]
+                        .t()[None, None, None]  # [1, 1, 1, C * kt * q, s * C_out]
                         for blk in blocks
                     ],
                     "b_exp": [
                         torch.cat([blk.expert_a.bias, blk.expert_b.bias]).repeat(self.strides[j])[
-                            None, None
+                            None, None, None, None
                         ]
                         for blk in blocks
                     ],
@@ -385,14 +390,13 @@ class DecoderGroup(torch.nn.Module):
         # (_polyphase_kernel) as one batched matrix product over the input's
         # patches (time kernel x frequency taps), the phases then interleaved.
         q, s, p = self.taps[j], self.strides[j], self.pasts[j]
-        patches = torch.nn.functional.pad(full, (q - 1, q - 1)).unfold(2, p + 1, 1).unfold(3, q, 1)
-        batch, frames, bins = patches.shape[0], patches.shape[2], patches.shape[3]
-        patches = (
-            patches.unflatten(1, (k, -1)).permute(1, 0, 3, 4, 2, 5, 6).flatten(4).flatten(1, 3)
-        )
-        phases = torch.baddbmm(w["b_exp"], patches, w["w_exp"])  # [k, B * n * F', s * C]
-        experts = phases.unflatten(1, (batch, frames, bins)).unflatten(-1, (s, -1))
-        experts = experts.permute(1, 0, 5, 2, 3, 4).flatten(4).flatten(1, 2)
+        patches = torch.nn.functional.pad(full, (q - 1, q - 1))
+        patches = sliding_windows(sliding_windows(patches, p + 1, dim=2), q, dim=3)
+        # [B, k * C, n, F', kt, q] -> [k, B, n, F', C * kt * q]: only axes of known size
+        # are merged or split (an exported graph keeps the batch and the frames dynamic).
+        patches = patches.unflatten(1, (k, -1)).permute(1, 0, 3, 4, 2, 5, 6).flatten(4)
+        phases = torch.matmul(patches, w["w_exp"]) + w["b_exp"]  # [k, B, n, F', s * C]
+        experts = phases.unflatten(-1, (s, -1)).permute(1, 0, 5, 2, 3, 4).flatten(4).flatten(1, 2)
         if self.trims[j]:
             experts = experts[..., : -self.trims[j]]
         gates = torch.nn.functional.conv2d(experts, w["w_gate"], w["b_gate"], groups=k)
@@ -803,7 +807,8 @@ class FSCE(torch.nn.Module):
                 "cplx_encoder", inp, coms=coms if self.collaborate else None
             )
 
-        if getattr(self, "tcm_pair", None) is not None:  # set by folding.fold_batchnorm
+        pair = getattr(self, "tcm_pair", None)  # set by folding.fold_batchnorm
+        if state is not None and pair is not None:
             h_mag, h_cplx = self._paired_tcms(h_mag, h_cplx, state, new_state)
         else:
             if has_mag:
@@ -834,14 +839,11 @@ class FSCE(torch.nn.Module):
         return self.fuse(x, magnitude, cplx), new_state
 
     def _paired_tcms(self, h_mag, h_cplx, state, new_state):
-        """Both branches' S-TCMs as one batched :class:`~speechbrain_fsce.nnet.stcm.STCMPair`."""
+        """A stream step of both branches' S-TCMs as one :class:`~speechbrain_fsce.nnet.stcm.STCMPair`."""
         x = torch.stack([self._to_tcm(h).transpose(1, 2) for h in (h_mag, h_cplx)])
-        if state is None:
-            y = self.tcm_pair(x)
-        else:
-            y, (new_state["mag_tcm"], new_state["cplx_tcm"]) = self.tcm_pair.forward_step(
-                x, [state["mag_tcm"], state["cplx_tcm"]]
-            )
+        y, (new_state["mag_tcm"], new_state["cplx_tcm"]) = self.tcm_pair.forward_step(
+            x, [state["mag_tcm"], state["cplx_tcm"]]
+        )
         return [self._from_tcm(part.transpose(1, 2)) for part in y.unbind(0)]
 
     def magnitude_estimate(self, x, decoded):

@@ -22,7 +22,7 @@ Authors
 
 import torch
 
-from speechbrain_fsce.nnet.streaming import take_last
+from speechbrain_fsce.nnet.streaming import sliding_windows, take_last
 
 
 def pointwise_step(conv, x):
@@ -47,7 +47,7 @@ def dilated_step(conv, full):
     """A dilated ``Conv1d`` on ``full`` ``[B, C, context + n]`` as one matrix product.
 
     Each of the ``n`` outputs reads every ``dilation``-th frame of its
-    window: the windows' taps are gathered (``unfold``) and multiplied by the
+    window: the windows' taps are gathered (``sliding_windows``) and multiplied by the
     flattened kernel. PyTorch's dilated convolutions are slow on such short
     inputs; the exported step graph traces the same operations.
 
@@ -58,8 +58,7 @@ def dilated_step(conv, full):
     >>> bool(torch.allclose(dilated_step(conv, full), conv(full), atol=1e-6))
     True
     """
-    span = (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
-    taps = full.unfold(2, span, 1)[..., :: conv.dilation[0]]  # [B, C, n, kernel]
+    taps = sliding_windows(full, conv.kernel_size[0], conv.dilation[0], dim=2)  # [B, C, n, kernel]
     y = torch.nn.functional.linear(
         taps.transpose(1, 2).flatten(2), conv.weight.flatten(1), conv.bias
     )
@@ -380,28 +379,31 @@ class STCMPair(torch.nn.Module):
                 for name, tensors in stacked.items():
                     value = torch.stack([t.detach() for t in tensors]).contiguous()
                     if name == "slope_path":
-                        value = value.reshape(2, 2, 1, 1)
+                        value = value.reshape(2, 2, 1, 1, 1)
                     elif name == "pad":
                         value = value[0]
+                    else:  # a batch axis, broadcast in the products: [stack, 1, ...]
+                        value = value.unsqueeze(1)
                     self.register_buffer(f"{name}_{i}", value, persistent=False)
 
     def _block(self, i, x, past):
-        """Block ``i`` of both stacks: ``x`` ``[2, B, n, C]``, ``past`` ``[4, B, H, context]``."""
+        """Block ``i`` of both stacks: ``x`` ``[2, B, n, C]``, ``past`` ``[4, B, H, context]``.
+
+        Only axes of known size are merged or split (an exported graph keeps
+        the batch and the frames dynamic).
+        """
         w = {name: getattr(self, f"{name}_{i}") for name in _PAIR_WEIGHTS}
-        two, batch, frames, channels = x.shape
-        h = torch.baddbmm(w["b_in"], x.reshape(2, batch * frames, channels), w["w_in"])
-        h = h.unsqueeze(1)  # [stack, path, B * n, H]
+        h = torch.matmul(x, w["w_in"]) + w["b_in"]  # [2, B, n, H]
+        h = h.unsqueeze(1)  # [stack, path, B, n, H]
         h = torch.where(h >= 0, h, h * w["slope_path"])
-        new = h.reshape(4, batch, frames, -1).transpose(2, 3)
-        full = torch.cat([past, new], dim=3)  # [4, B, H, context + n]
-        d = self.dilations[i]
-        taps = full.unfold(3, self.contexts[i] + 1, 1)[..., ::d]  # [4, B, H, n, kernel]
-        taps = taps.permute(0, 1, 3, 2, 4).reshape(4, batch * frames, -1)
-        paths = torch.baddbmm(w["b_dil"], taps, w["w_dil"]).unflatten(0, (2, 2))
+        full = torch.cat([past, h.flatten(0, 1).transpose(2, 3)], dim=3)  # [4, B, H, context + n]
+        taps = sliding_windows(full, self.kernel_size, self.dilations[i], dim=3)
+        taps = taps.permute(0, 1, 3, 2, 4).flatten(3)  # [4, B, n, H * kernel]
+        paths = (torch.matmul(taps, w["w_dil"]) + w["b_dil"]).unflatten(0, (2, 2))
         gated = paths[:, 0] * torch.sigmoid(paths[:, 1])
         gated = torch.where(gated >= 0, gated, gated * w["slope_out"])
-        y = torch.baddbmm(w["b_out"], gated, w["w_out"]) + x.reshape(2, batch * frames, channels)
-        return y.reshape(x.shape), take_last(full, self.contexts[i], 3)
+        y = torch.matmul(gated, w["w_out"]) + w["b_out"] + x
+        return y, take_last(full, self.contexts[i], 3)
 
     def forward(self, x):
         """Both stacks on ``x`` ``[2, B, T, channels]`` (time-major) from the start of a signal."""

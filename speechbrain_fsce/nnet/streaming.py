@@ -13,6 +13,8 @@ Authors
  * speechbrain-fsce developers
 """
 
+import torch
+
 
 def flatten_state(state, prefix=""):
     """A nested stream state as one flat dict, names joined by dots, in order.
@@ -79,10 +81,33 @@ def take_last(x, n, dim=-1):
 
     Example
     -------
-    >>> import torch
     >>> take_last(torch.arange(5), 2), take_last(torch.arange(5), 0).shape
     (tensor([3, 4]), torch.Size([0]))
     """
     index = [slice(None)] * x.dim()
     index[dim] = slice(-n, None) if n else slice(0, 0)
     return x[tuple(index)]
+
+
+def sliding_windows(x, size, dilation=1, dim=-1):
+    """Every whole window of ``size`` taps ``dilation`` apart along ``dim``, as a new last axis.
+
+    ``out[..., t, j] = x[..., t + j * dilation]`` (``t`` along ``dim``): what
+    ``x.unfold(dim, (size - 1) * dilation + 1, 1)[..., ::dilation]`` gives,
+    written as slices with constant bounds, so that a traced (ONNX) graph
+    needs no shape arithmetic and keeps dynamic sizes (the exporter cannot
+    unfold a tensor of unknown size).
+
+    Example
+    -------
+    >>> sliding_windows(torch.arange(6), 3, dilation=2)
+    tensor([[0, 2, 4],
+            [1, 3, 5]])
+    """
+    span = (size - 1) * dilation
+    index = [slice(None)] * x.dim()
+    windows = []
+    for j in range(size):
+        index[dim] = slice(j * dilation, (j * dilation - span) or None)
+        windows.append(x[tuple(index)])
+    return torch.stack(windows, dim=-1)
