@@ -397,8 +397,13 @@ class STCMPair(torch.nn.Module):
         h = h.unsqueeze(1)  # [stack, path, B, n, H]
         h = torch.where(h >= 0, h, h * w["slope_path"])
         full = torch.cat([past, h.flatten(0, 1).transpose(2, 3)], dim=3)  # [4, B, H, context + n]
-        taps = sliding_windows(full, self.kernel_size, self.dilations[i], dim=3)
-        taps = taps.permute(0, 1, 3, 2, 4).flatten(3)  # [4, B, n, H * kernel]
+        if x.shape[2] == 1:
+            # One frame (the streamer's steps, the exported step graph): its
+            # taps are every d-th frame, one strided slice; n frames: windows.
+            taps = full[..., :: self.dilations[i]].reshape(4, -1, 1, w["w_dil"].shape[2])
+        else:
+            taps = sliding_windows(full, self.kernel_size, self.dilations[i], dim=3)
+            taps = taps.permute(0, 1, 3, 2, 4).flatten(3)  # [4, B, n, H * kernel]
         paths = (torch.matmul(taps, w["w_dil"]) + w["b_dil"]).unflatten(0, (2, 2))
         gated = paths[:, 0] * torch.sigmoid(paths[:, 1])
         gated = torch.where(gated >= 0, gated, gated * w["slope_out"])
