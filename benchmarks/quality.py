@@ -727,6 +727,23 @@ def describe(name, system):
     return DESCRIPTIONS.get(name, name)
 
 
+def _weights_digest(folder):
+    """SHA-256 of a model folder's ``enhancer.ckpt`` (first 16 hex digits; None if absent).
+
+    Part of a folder row's :func:`system_config`: a folder whose weights were
+    replaced (a re-shipped model) is scored again instead of re-using the
+    scores of the weights it held before.
+    """
+    path = os.path.join(folder, "enhancer.ckpt")
+    if not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def _source(name, system=None):
     """Where a row's weights come from (None: trained here)."""
     if name in FOLDERS:
@@ -778,6 +795,7 @@ def system_config(name, args, system=None):
     values (another prepared corpus included, even in the same folder:
     :func:`prepared_fingerprint`) is refused rather than resumed or re-used.
     """
+    source = _source(name, system)
     return json.loads(
         json.dumps(
             {
@@ -791,11 +809,17 @@ def system_config(name, args, system=None):
                     if name in FSCE_SYSTEMS
                     else NARROWED.get(name)
                 ),
-                "source": _source(name, system),
+                "source": source,
                 "test_utterances": args.test_utterances,
                 "dnsmos_utterances": args.dnsmos_utterances,
                 "prepared": args.prepared,
                 "prepared_fingerprint": prepared_fingerprint(args.prepared),
+                # model-folder rows only (other rows' configs stay as they were)
+                **(
+                    {"weights_sha256": _weights_digest(source)}
+                    if name in FOLDERS or isinstance(system, ShippedModelSystem)
+                    else {}
+                ),
             }
         )
     )

@@ -226,3 +226,28 @@ def test_packaged_peer_needs_the_extra(prepared, tmp_path):
     with pytest.raises(SystemExit) as err:
         quality.main(["--prepared", str(prepared), "--systems", "dtln", "--jobs", "1"])
     assert err.value.code == 2
+
+
+def test_folder_rows_are_keyed_on_their_weights(tmp_path, monkeypatch):
+    """A model folder whose weights were replaced (a re-shipped model) gets another config,
+    so its cached scores are refused, not re-used; rows without a folder keep theirs."""
+    import argparse
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "enhancer.ckpt").write_bytes(b"weights 1")
+    monkeypatch.setitem(quality.FOLDERS, "mine", str(folder))
+    args = argparse.Namespace(
+        batch_size=2,
+        excerpt_seconds=1.0,
+        seed=1,
+        test_utterances=2,
+        dnsmos_utterances=0,
+        prepared=str(tmp_path),
+    )
+    before = quality.system_config("mine", args)
+    (folder / "enhancer.ckpt").write_bytes(b"weights 2")
+    after = quality.system_config("mine", args)
+    assert before["source"] == after["source"] == str(folder)
+    assert before["weights_sha256"] != after["weights_sha256"]
+    assert "weights_sha256" not in quality.system_config("noisy", args)
