@@ -14,7 +14,7 @@ from speechbrain_fsce import FSCE, FSCEEnhancer
 from speechbrain_fsce.inference.onnx_export import OnnxEnhancer, export_onnx, onnx_enhancer
 from speechbrain_fsce.inference.onnx_runtime import OnnxStreamer, enhance_offline
 from speechbrain_fsce.inference.streaming import FSCEStreamer
-from tests.unittests.tiny_models import SMALL, calibrated, max_output_difference
+from tests.unittests.tiny_models import SMALL, calibrated
 
 TOLERANCE = 1e-4
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -79,9 +79,11 @@ def test_stream_graph_equals_torch_offline_causal(exported):
     enhancer, folder = exported[True]
     config = json.load(open(os.path.join(folder, "fsce_onnx.json")))
     names = [s["name"] for s in config["state"]]
-    assert names == list(enhancer.init_state(1)) == ["input.previous_hop", "output.overlap"] + [
-        n for n in enhancer.model.state_names()
-    ]
+    assert (
+        names
+        == list(enhancer.init_state(1))
+        == ["input.previous_hop", "output.overlap"] + [n for n in enhancer.model.state_names()]
+    )
     torch.manual_seed(3)
     x = torch.randn(2, 320 * 160 + 93) * 0.3  # > 300 hops, batch 2, not whole hops
     scale = 0.3
