@@ -80,7 +80,7 @@ def analyse(enhancer, clip, gains=(1.0,)):
     out = {}
     with torch.no_grad():
         output, spec, scale = enhancer.enhance_spectrum(x)
-        y = enhancer.front_end.synthesize(output.enhanced, scale, x.shape[-1])[0].numpy()
+        y = enhancer.enhanced_waveform(output, scale, x.shape[-1])[0].numpy()
         out["pesq_wb"] = pesq_wb(ref, y)
         out["stoi"] = stoi(ref, y)
         out["sisdr"] = sisdr(ref, y)
