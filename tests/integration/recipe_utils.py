@@ -142,3 +142,12 @@ def make_prepared(root, **corpus_options):
         progress=False,
     )
     return root / "prepared"
+
+
+def manifest_clean_files(manifest_path, roots):
+    """Real paths of a manifest's clean files (``{data_root}``-style roots filled in)."""
+    import json
+
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    return [os.path.realpath(e["clean_wav"].format_map(roots)) for e in manifest.values()]

@@ -8,28 +8,15 @@ import subprocess
 import sys
 
 import pytest
-import torch
-from speechbrain.utils.checkpoints import Checkpointer
-from speechbrain.utils.epoch_loop import EpochCounter
 
-from speechbrain_fsce import FSCE, FSCEEnhancer
-from speechbrain_fsce.brain import FSCEBrain
 from speechbrain_fsce.checkpoints import LOCK_NAME, TrainingLockError
-from tests.unittests.tiny_models import SMALL
-
-
-def _brain(save, counter=None):
-    torch.manual_seed(0)
-    enhancer = FSCEEnhancer(FSCE(**SMALL))
-    counter = counter or EpochCounter(10)
-    ckpter = Checkpointer(save, {"enhancer": enhancer, "counter": counter})
-    return FSCEBrain(modules={"enhancer": enhancer}, hparams={}, checkpointer=ckpter), counter
+from tests.unittests.tiny_models import tiny_brain
 
 
 def test_kill_during_checkpoint_save_does_not_block_resuming(tmp_path):
     """Finding 4: a 0-byte enhancer.ckpt left by a kill made every rerun die (EOFError)."""
     save = tmp_path / "save"
-    brain, counter = _brain(save)
+    brain, counter = tiny_brain(save)
     counter.current = 1
     brain.checkpointer.save_checkpoint(meta={"epoch": 1})
     # A save killed half-way through (a child process SIGKILLs itself while
@@ -57,7 +44,7 @@ def test_kill_during_checkpoint_save_does_not_block_resuming(tmp_path):
     (legacy / "enhancer.ckpt").write_bytes(b"")
     (legacy / "counter.ckpt").write_text("3")
 
-    again, counter2 = _brain(save)
+    again, counter2 = tiny_brain(save)
     ckpt = again.checkpointer.recover_if_possible()
     assert ckpt is not None and ckpt.meta["epoch"] == 1 and counter2.current == 1
     assert (save / (".invalid-" + legacy.name)).is_dir()
@@ -77,11 +64,11 @@ def test_second_training_in_the_same_folder_is_refused(tmp_path):
         with pytest.raises(
             TrainingLockError, match=f"in use by another training \\(pid {other.pid}"
         ):
-            _brain(save)
+            tiny_brain(save)
     finally:
         other.kill()
         other.wait()
-    brain, _ = _brain(save)  # the lock of a dead process is stale: replaced
+    brain, _ = tiny_brain(save)  # the lock of a dead process is stale: replaced
     assert (save / LOCK_NAME).read_text().split()[0] == str(os.getpid())
     brain.training_lock.release()
     assert not (save / LOCK_NAME).exists()

@@ -15,6 +15,7 @@ from speechbrain_fsce.dataio.audio import AudioError, FolderError, load_audio, w
 from speechbrain_fsce.dataio.folders import prepare_folders
 from speechbrain_fsce.dataio.paired import COPY_PREFIX, prepare_paired
 from speechbrain_fsce.testing import speech_like
+from tests.integration.recipe_utils import manifest_clean_files
 
 RNG = np.random.default_rng(17)
 
@@ -30,12 +31,6 @@ def _noise(folder):
     folder.mkdir(parents=True, exist_ok=True)
     sf.write(str(folder / "n.wav"), 0.1 * RNG.standard_normal(32000), 16000)
     return str(folder)
-
-
-def _clean_files(manifest_path, roots):
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    return [os.path.realpath(e["clean_wav"].format_map(roots)) for e in manifest.values()]
 
 
 def test_hard_links_of_test_files_stay_out_of_training(tmp_path):
@@ -59,7 +54,9 @@ def test_hard_links_of_test_files_stay_out_of_training(tmp_path):
         progress=False,
     )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
-    used = set(_clean_files(out["train"], roots)) | set(_clean_files(out["valid"], roots))
+    used = set(manifest_clean_files(out["train"], roots)) | set(
+        manifest_clean_files(out["valid"], roots)
+    )
     assert len(used) == 8 and not any("copied" in p for p in used)
 
 

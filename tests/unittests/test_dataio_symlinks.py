@@ -3,7 +3,6 @@ them (prepare_folders, prepare_timit) with symbolic links: loops end, a
 linked folder counts once, and a validation or test file never gets into
 training (issue 10, finding 5)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import soundfile as sf
 from speechbrain_fsce.dataio.audio import find_audio_files, walk_files
 from speechbrain_fsce.dataio.folders import prepare_folders
 from speechbrain_fsce.dataio.timit import prepare_timit
+from tests.integration.recipe_utils import manifest_clean_files
 
 RNG = np.random.default_rng(0)
 
@@ -26,12 +26,6 @@ def _speech(path, seconds=0.3):
 def _noise(folder):
     _speech(folder / "n.wav", 2.0)
     return str(folder)
-
-
-def _clean_files(manifest_path, roots):
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    return [os.path.realpath(e["clean_wav"].format_map(roots)) for e in manifest.values()]
 
 
 def test_walk_files_survives_two_loop_links(tmp_path):
@@ -79,9 +73,9 @@ def test_prepare_folders_with_current_link_counts_each_file_once(tmp_path):
         progress=False,
     )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
-    train = _clean_files(out["train"], roots)
-    valid = _clean_files(out["valid"], roots)
-    test = set(_clean_files(out["test"], roots))
+    train = manifest_clean_files(out["train"], roots)
+    valid = manifest_clean_files(out["valid"], roots)
+    test = set(manifest_clean_files(out["test"], roots))
     assert len(train) == len(set(train)) and len(valid) == len(set(valid))
     assert len(train) + len(valid) + len(test) == 15
     assert not set(train) & (set(valid) | test)
@@ -104,7 +98,9 @@ def test_prepare_folders_link_to_test_folder_stays_out_of_training(tmp_path):
         progress=False,
     )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
-    train = set(_clean_files(out["train"], roots)) | set(_clean_files(out["valid"], roots))
+    train = set(manifest_clean_files(out["train"], roots)) | set(
+        manifest_clean_files(out["valid"], roots)
+    )
     assert len(train) == 8
     assert not any(str(clean_test) in p for p in train)
 
@@ -129,7 +125,7 @@ def test_prepare_timit_link_to_test_speaker_stays_out_of_training(tmp_path):
         progress=False,
     )
     roots = {"data_root": out["data_root"], "mix_root": str(tmp_path / "prep")}
-    train = _clean_files(out["train"], roots)
-    test = set(_clean_files(out["test"], roots))
+    train = manifest_clean_files(out["train"], roots)
+    test = set(manifest_clean_files(out["test"], roots))
     assert len(train) == 4 and len(test) == 2
     assert not set(train) & test

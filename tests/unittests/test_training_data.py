@@ -7,22 +7,10 @@ import logging
 import numpy as np
 import pytest
 import torch
-from speechbrain.utils.checkpoints import Checkpointer
-from speechbrain.utils.epoch_loop import EpochCounter
 
-from speechbrain_fsce import FSCE, FSCEEnhancer
-from speechbrain_fsce.brain import FSCEBrain
 from speechbrain_fsce.dataio.audio import save_wav
 from speechbrain_fsce.dataio.mixing import OnTheFlyMixer, compute_snr
-from tests.unittests.tiny_models import SMALL
-
-
-def _brain(save, counter=None):
-    torch.manual_seed(0)
-    enhancer = FSCEEnhancer(FSCE(**SMALL))
-    counter = counter or EpochCounter(10)
-    ckpter = Checkpointer(save, {"enhancer": enhancer, "counter": counter})
-    return FSCEBrain(modules={"enhancer": enhancer}, hparams={}, checkpointer=ckpter), counter
+from tests.unittests.tiny_models import tiny_brain
 
 
 def _speech_with_silences(rng, seconds=4.0, speech=0.3):
@@ -78,7 +66,7 @@ def test_brain_reports_silent_redraws_per_epoch(tmp_path, caplog):
     rng = np.random.default_rng(1)
     noise = tmp_path / "noise.wav"
     save_wav(str(noise), rng.standard_normal(16000) * 0.1)
-    brain, _ = _brain(tmp_path / "save")
+    brain, _ = tiny_brain(tmp_path / "save")
     brain.train_mixer = OnTheFlyMixer(str(noise), seed=1)
     brain.on_stage_start(__import__("speechbrain").Stage.TRAIN, epoch=1)
     for _ in range(5):

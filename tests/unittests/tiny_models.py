@@ -52,3 +52,21 @@ def max_output_difference(out, ref):
         assert bool((d_enh <= bound).all()), "fused output differs more than its branches explain"
         d_enh = d_enh[c_abs > ref.magnitude]
     return max(worst, d_enh.max().item() / scale if d_enh.numel() else 0.0)
+
+
+def tiny_brain(save, counter=None):
+    """An ``FSCEBrain`` on a ``SMALL`` model whose checkpointer saves to ``save``.
+
+    Returns ``(brain, counter)``; ``counter`` defaults to ``EpochCounter(10)``.
+    """
+    from speechbrain.utils.checkpoints import Checkpointer
+    from speechbrain.utils.epoch_loop import EpochCounter
+
+    from speechbrain_fsce import FSCE, FSCEEnhancer
+    from speechbrain_fsce.brain import FSCEBrain
+
+    torch.manual_seed(0)
+    enhancer = FSCEEnhancer(FSCE(**SMALL))
+    counter = counter or EpochCounter(10)
+    ckpter = Checkpointer(save, {"enhancer": enhancer, "counter": counter})
+    return FSCEBrain(modules={"enhancer": enhancer}, hparams={}, checkpointer=ckpter), counter
