@@ -65,6 +65,23 @@ def close_distributed():
     return False
 
 
+def level_jitter(batch_size, max_db, device=None):
+    """Random level gains, ``[batch_size, 1]``, uniform in dB within ``±max_db``.
+
+    Example
+    -------
+    >>> torch.manual_seed(0) is not None
+    True
+    >>> gains = level_jitter(1000, 6.0)
+    >>> gains.shape, bool(gains.min() >= 10 ** (-6 / 20)), bool(gains.max() <= 10 ** (6 / 20))
+    (torch.Size([1000, 1]), True, True)
+    >>> bool(level_jitter(3, 0.0).eq(1).all())
+    True
+    """
+    db = (torch.rand(batch_size, 1, device=device) * 2 - 1) * max_db
+    return 10 ** (db / 20)
+
+
 class FSCEBrain(sb.Brain):
     """Trains the ``enhancer`` module (an :class:`FSCEEnhancer`).
 
@@ -86,7 +103,11 @@ class FSCEBrain(sb.Brain):
     ``test``) whose scores include DNSMOS, when the ``dnsmos`` extra is
     installed (skipped with one warning otherwise). Every stage with metrics
     reports ``pesq_failed``, the utterances PESQ could not score; the
-    means are over the scored ones. Anything else in a recipe's yaml is the
+    means are over the scored ones. ``train_level_jitter_db`` (default 0):
+    in training, the level the network sees is the excerpt's own times a
+    random gain, uniform in dB within plus or minus this many dB, per
+    excerpt, so that the model behaves alike at any input level (the
+    tracked level of a stream lags a level change). Anything else in a recipe's yaml is the
     recipe's.
 
     Example
@@ -120,6 +141,7 @@ class FSCEBrain(sb.Brain):
         "best_metric",
         "valid_every_n_epochs",
         "dnsmos_stages",
+        "train_level_jitter_db",
     )
 
     def __init__(self, *args, checkpointer=None, **kwargs):
@@ -138,6 +160,9 @@ class FSCEBrain(sb.Brain):
         if self.valid_every_n_epochs < 1:
             raise ValueError(f"valid_every_n_epochs: {self.valid_every_n_epochs} is not >= 1")
         self.dnsmos_stages = self._dnsmos_stages()
+        self.level_jitter_db = float(getattr(self.hparams, "train_level_jitter_db", 0) or 0)
+        if self.level_jitter_db < 0:
+            raise ValueError(f"train_level_jitter_db: {self.level_jitter_db} is not >= 0")
 
     def _dnsmos_stages(self):
         """The stages scored with DNSMOS: ``dnsmos_stages`` if speechmos is installed."""
@@ -161,7 +186,12 @@ class FSCEBrain(sb.Brain):
         batch = batch.to(self.device)
         noisy, lens = batch.noisy_sig
         clean, _ = batch.clean_sig
-        output, _, scale = self.modules.enhancer(noisy, lens, return_spectra=True)
+        scale = None
+        if stage == sb.Stage.TRAIN and self.level_jitter_db:
+            scale = self.enhancer.front_end.level(noisy, lens) * level_jitter(
+                noisy.shape[0], self.level_jitter_db, noisy.device
+            )
+        output, _, scale = self.modules.enhancer(noisy, lens, return_spectra=True, scale=scale)
         target = self.enhancer.target_spectrum(clean, scale)
         return output, target, scale
 

@@ -124,3 +124,40 @@ def test_scored_waveforms_are_the_enhancers_output(monkeypatch):
             brain.compute_forward(batch, sb.Stage.VALID), batch, sb.Stage.VALID
         )
         assert torch.equal(seen[0], enhancer(noisy))
+
+
+def _level_batch():
+    clean = torch.from_numpy(speech_like(0.5, seed=4))
+    noisy = clean + 0.05 * torch.randn_like(clean)
+    return PaddedBatch([{"id": "a", "noisy_sig": noisy, "clean_sig": clean}] * 4)
+
+
+def test_level_jitter_scales_training_excerpts_only():
+    torch.manual_seed(0)
+    brain = FSCEBrain(
+        modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))},
+        hparams={"loss": FSCELoss(), "train_level_jitter_db": 12.0},
+    )
+    batch = _level_batch()
+    level = brain.enhancer.front_end.level(*batch.noisy_sig)
+    *_, train_scale = brain.compute_forward(batch, sb.Stage.TRAIN)
+    gain_db = 20 * torch.log10(train_scale / level)
+    assert gain_db.abs().max() <= 12.0 + 1e-4 and gain_db.std() > 1.0  # one gain per excerpt
+    *_, valid_scale = brain.compute_forward(batch, sb.Stage.VALID)
+    assert torch.allclose(valid_scale, level)
+    # The target follows the scale: the clean excerpt, divided by it.
+    output, target, scale = brain.compute_forward(batch, sb.Stage.TRAIN)
+    expected = brain.enhancer.target_spectrum(batch.clean_sig[0], scale)
+    assert torch.allclose(target, expected)
+
+
+def test_level_jitter_off_by_default_and_never_negative():
+    brain = FSCEBrain(modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))}, hparams={"loss": FSCELoss()})
+    batch = _level_batch()
+    *_, scale = brain.compute_forward(batch, sb.Stage.TRAIN)
+    assert torch.allclose(scale, brain.enhancer.front_end.level(*batch.noisy_sig))
+    with pytest.raises(ValueError, match="train_level_jitter_db"):
+        FSCEBrain(
+            modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))},
+            hparams={"loss": FSCELoss(), "train_level_jitter_db": -1},
+        )
