@@ -91,20 +91,16 @@ class SpectralFrontEnd(torch.nn.Module):
         self.compression = compression
         self.normalize_level = normalize_level
         self.eps = eps
-        self.stft_fn = STFT(
+        # Analysis and synthesis share one framing (perfect reconstruction).
+        framing = dict(
             sample_rate=sample_rate,
             win_length=win_length,
             hop_length=hop_length,
             n_fft=n_fft,
             window_fn=WINDOWS[window],
         )
-        self.istft_fn = ISTFT(
-            sample_rate=sample_rate,
-            win_length=win_length,
-            hop_length=hop_length,
-            n_fft=n_fft,
-            window_fn=WINDOWS[window],
-        )
+        self.stft_fn = STFT(**framing)
+        self.istft_fn = ISTFT(**framing)
         self.hop_samples = self.stft_fn.hop_length
         self.win_samples = self.stft_fn.win_length
         self.n_fft = n_fft
