@@ -660,7 +660,7 @@ def architecture_difference(first, second):
 # ---------------------------------------------------------------------------
 
 
-def build_enhancer(arch):
+def build_enhancer(arch, network_device=None):
     """The ``FSCEEnhancer`` of a checked architecture (plain Python, no YAML).
 
     Built as ``fsce_model.yaml`` builds it (front end, then network, then
@@ -670,6 +670,11 @@ def build_enhancer(arch):
     ---------
     arch : dict
         From :func:`check_architecture`.
+    network_device : str, optional
+        Device the network (all the parameters) is built on, e.g. ``"meta"``
+        for shapes only; the front end (two small windows, no parameters)
+        is always built on the CPU, which keeps torch's slow first ``meta``
+        window (about 2 s) out of :func:`check_size`.
 
     Returns
     -------
@@ -691,14 +696,15 @@ def build_enhancer(arch):
     kwargs = {k: v for k, v in arch.items() if k not in FRONT_END_KEYS}
     kwargs["activation"] = getattr(torch.nn, arch["activation"])
     kwargs["num_freqs"] = arch["n_fft"] // 2 + 1
-    model = FSCE(**kwargs)
+    with torch.device(network_device or "cpu"):
+        model = FSCE(**kwargs)
     return FSCEEnhancer(model=model, front_end=front_end)
 
 
 def check_size(arch, what="model.json"):
     """Counts an architecture's parameters without allocating them, or refuses it.
 
-    The module is built on torch's ``meta`` device (shapes only), after
+    The network is built on torch's ``meta`` device (shapes only), after
     :func:`check_architecture` has bounded every size, so this is fast and
     takes no memory whatever the values.
 
@@ -735,8 +741,7 @@ def check_size(arch, what="model.json"):
     import torch
 
     try:
-        with torch.device("meta"):
-            enhancer = build_enhancer(arch)
+        enhancer = build_enhancer(arch, network_device="meta")
     except (ValueError, TypeError, RuntimeError) as err:
         raise ModelFolderError(
             f"{what}: not a valid FSCE architecture ({_first_line(err)})"
