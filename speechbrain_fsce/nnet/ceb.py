@@ -324,18 +324,10 @@ class PlainConvBlock(torch.nn.Module):
 
     Arguments
     ---------
-    in_channels : int
-        Channels of the input.
-    out_channels : int
-        Channels of the output.
-    kernel_size : tuple
-        (time, freq) kernel.
-    stride : tuple
-        (time, freq) stride.
+    in_channels, out_channels, kernel_size, stride, transposed
+        As for :class:`CEB`: one convolution of that kernel and stride.
     inner_channels : int
         Unused; accepted so the two block types are interchangeable.
-    transposed : bool
-        Use a transposed convolution (decoder).
 
     Example
     -------
