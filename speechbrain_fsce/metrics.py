@@ -147,17 +147,15 @@ def pesq_wb(reference, estimate, sample_rate=16000):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
         Must be 16000.
 
     Returns
     -------
     float
-        The score, or nan (with a warning) for unusable input.
+        MOS-LQO, or nan (with a warning) for unusable input.
 
     Example
     -------
@@ -172,25 +170,14 @@ def pesq_wb(reference, estimate, sample_rate=16000):
 def pesq_nb(reference, estimate, sample_rate=16000):
     """Narrow-band PESQ (P.862 mapped by P.862.1 to MOS-LQO, 1.02 to 4.55).
 
-    Arguments
-    ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
-    sample_rate : int
-        8000 or 16000.
-
-    Returns
-    -------
-    float
-        The score, or nan (with a warning) for unusable input.
+    Arguments and result as :func:`pesq_wb`, except that ``sample_rate``
+    may be 8000 or 16000.
 
     Example
     -------
     >>> from speechbrain_fsce.testing import speech_like
-    >>> x = speech_like(1.5)
-    >>> pesq_nb(x, x) > 4.5
+    >>> x = speech_like(1.5, sample_rate=8000)
+    >>> pesq_nb(x, x, sample_rate=8000) > 4.5
     True
     """
     return _pesq_mos(reference, estimate, sample_rate, "nb")
@@ -233,16 +220,7 @@ def pesq_nb_raw(reference, estimate, sample_rate=16000):
     """Raw narrow-band P.862 score, the PESQ the FSCE paper reports.
 
     Equal to what ``pypesq.pesq(reference, estimate, sample_rate)`` returns,
-    obtained as ``nb_mos_to_raw(pesq_nb(...))``.
-
-    Arguments
-    ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
-    sample_rate : int
-        8000 or 16000.
+    obtained as ``nb_mos_to_raw(pesq_nb(...))``; arguments as :func:`pesq_nb`.
 
     Returns
     -------
@@ -267,10 +245,8 @@ def stoi(reference, estimate, sample_rate=16000, extended=False):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
         Any rate; ``pystoi`` resamples to 10 kHz.
     extended : bool
@@ -279,7 +255,8 @@ def stoi(reference, estimate, sample_rate=16000, extended=False):
     Returns
     -------
     float
-        The score, or nan (with a warning) for unusable input.
+        STOI (ESTOI with ``extended``) in [0, 1], or nan (with a warning)
+        for unusable input.
 
     Example
     -------
@@ -320,10 +297,8 @@ def sisdr(reference, estimate):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
 
     Returns
     -------
@@ -478,10 +453,8 @@ def compute_all(reference, estimate, sample_rate=16000, with_dnsmos=False):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
         8000 or 16000; ``pesq_wb`` is only present at 16000.
     with_dnsmos : bool
@@ -697,10 +670,8 @@ def segmental_snr(reference, estimate, sample_rate=16000):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
         Sampling rate in Hz (sets the frame length).
 
@@ -760,12 +731,10 @@ def log_likelihood_ratio(reference, estimate, sample_rate=16000):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
-        Sampling rate in Hz.
+        Sampling rate in Hz (sets the frame length and the LPC order).
 
     Returns
     -------
@@ -850,16 +819,15 @@ def weighted_spectral_slope(reference, estimate, sample_rate=16000):
     (``Kmax / (Kmax + dBmax - level) * Klocmax / (Klocmax + peak - level)``,
     ``Kmax = 20``, ``Klocmax = 1``, the mean of the two signals' weights).
     The mean of the lowest 95 % of frames is returned; 0 when the spectra
-    agree. Klatt's bands stop at 3.8 kHz whatever the sampling rate.
+    agree.
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
-        Sampling rate in Hz.
+        Sampling rate in Hz (sets the frame length; Klatt's bands stop at
+        3.8 kHz whatever the rate).
 
     Returns
     -------
@@ -936,10 +904,8 @@ def composite(reference, estimate, sample_rate=16000, pesq=None):
 
     Arguments
     ---------
-    reference : numpy.ndarray or torch.Tensor
-        Clean signal, 1-D.
-    estimate : numpy.ndarray or torch.Tensor
-        Degraded or enhanced signal, 1-D.
+    reference, estimate : numpy.ndarray or torch.Tensor
+        Clean and degraded (or enhanced) 1-D signals; see the module's input rules.
     sample_rate : int
         Sampling rate in Hz (16000 unless ``pesq`` is given).
     pesq : float, optional
