@@ -6,10 +6,11 @@ and ``shipped_causal.yaml``) and exported from their best checkpoint
 This tool takes those model folders and their run folders::
 
     python -m tools.ship_models \
-        --model noncausal=results/shipped/1234/export \
-        --model causal=results/shipped_causal/1234/export \
-        --run noncausal=results/shipped/1234 --run causal=results/shipped_causal/1234 \
+        --model noncausal=results/shipped_stage2/1234/export \
+        --model causal=results/shipped_causal_stage2/1234/export \
+        --run noncausal=results/shipped_stage2/1234 --run causal=results/shipped_causal_stage2/1234 \
         --cpu_seconds noncausal=7000 --cpu_seconds causal=6900 \
+        --earlier noncausal=3200:4612 --earlier causal=3200:4598 \
         --quality benchmarks/results/quality.json
 
 checks that each loads with the package's loader (as data), adds the causal
@@ -109,6 +110,54 @@ def score_table(rows, names, columns=None, where=None):
     return "\n".join(lines)
 
 
+#: The folder the recipe runs from (its relative paths start there).
+RECIPE_DIR = os.path.join("recipes", "TIMIT")
+
+#: Top-level scalar values of a run's ``hyperparams.yaml`` that the card states.
+RECIPE_KEYS = (
+    "lr",
+    "fused_weight",
+    "train_snr_low",
+    "train_snr_high",
+    "train_clean_share",
+    "train_level_jitter_db",
+    "batch_size",
+    "train_chunk_seconds",
+    "prepared_folder",
+)
+
+
+def recipe_values(run):
+    """The :data:`RECIPE_KEYS` values of ``<run>/hyperparams.yaml`` (the yaml the run used).
+
+    SpeechBrain saves the yaml with the command-line overrides applied; the
+    values are read as text (the file has object tags), as floats where
+    they are numbers.
+
+    Example
+    -------
+    >>> run = getfixture("tmp_path")
+    >>> _ = (run / "hyperparams.yaml").write_text("lr: 0.0003   # note\\nfused_weight: 1.0\\n")
+    >>> values = recipe_values(str(run))
+    >>> values["lr"], values["fused_weight"], values["train_level_jitter_db"]
+    (0.0003, 1.0, None)
+    """
+    import re
+
+    with open(os.path.join(run, "hyperparams.yaml"), encoding="utf-8") as f:
+        text = f.read()
+    values = {}
+    for key in RECIPE_KEYS:
+        match = re.search(rf"^{key}:\s*([^\s#]+)", text, flags=re.M)
+        value = match.group(1) if match else None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            pass
+        values[key] = value
+    return values
+
+
 def run_facts(run, model_folder):
     """Training facts of a recipe run: updates of the exported weights, speech.
 
@@ -133,7 +182,11 @@ def run_facts(run, model_folder):
             facts["updates"] = int(brain["optimizer_step"])
             with open(os.path.join(ckpt, "CKPT.yaml"), encoding="utf-8") as f:
                 facts["epoch_end"] = "end-of-epoch: true" in f.read()
-    with open(os.path.join(run, "prepared", "train.json"), encoding="utf-8") as f:
+    facts |= recipe_values(run)
+    prepared = os.path.join(run, "prepared")
+    if not os.path.isfile(os.path.join(prepared, "train.json")):  # run with --prepared_folder
+        prepared = os.path.normpath(os.path.join(RECIPE_DIR, facts["prepared_folder"]))
+    with open(os.path.join(prepared, "train.json"), encoding="utf-8") as f:
         train = json.load(f)
     speakers = collections.Counter(v["clean_wav"].split("/")[1] for v in train.values())
     seconds = sum(v["length"] for v in train.values())
@@ -156,9 +209,24 @@ def model_card(name, yaml_name, system, config, parameters, facts, cpu_seconds, 
     causal = name == "causal"
     arch = ", ".join(f"{k}={v}" for k, v in config.items())
     updates = facts["updates"]
-    total = "unknown" if updates is None else f"{EARLIER_UPDATES + updates:,}"
+    earlier, earlier_cpu = facts.get("earlier_updates", 0), facts.get("earlier_cpu_seconds")
+    total = "unknown" if updates is None else f"{earlier + updates:,}"
+    v = facts
+    clean_share = v.get("train_clean_share") or 0
+    jitter = v.get("train_level_jitter_db") or 0
+    jitter_text = (
+        f"\n  Each excerpt reaches the network at its own level times a random gain within"
+        f" +-{jitter:g} dB (so that a level a stream tracks late does no harm)."
+        if jitter
+        else ""
+    )
+    loss = "the paper's L_mag + L_RI (mean squared error on compressed spectra)"
+    if v.get("fused_weight"):
+        loss += f", plus {v['fused_weight']:g} x the same error on the fused output"
     voices = "; ".join(f"{k}: {v} files" for k, v in facts["voices"].items())
     cpu = "not recorded" if cpu_seconds is None else f"{cpu_seconds / 3600:.2f} CPU hours"
+    if cpu_seconds is not None and earlier_cpu is not None:
+        cpu += f" ({(cpu_seconds + earlier_cpu) / 3600:.2f} with the earlier recipe runs)"
     if rows and system in rows:
         groups = sorted(rows[system].get("groups", {}))
         scores = [
@@ -200,17 +268,19 @@ or `fsce-enhance noisy.wav -o out/{" --model causal" if causal else ""}`.
   `python train.py hparams/{yaml_name}` (resumable: run it again to train further).
 - Data: the benchmark corpus's training speech, {facts["train_files"]} files,
   {facts["train_minutes"]:.0f} min ({voices}), mixed on the fly with noise
-  (machines, vehicles, music samples, white/pink noise, babble) at -5..25 dB,
-  15 % of the excerpts left clean (so that clean speech is left alone).
+  (machines, vehicles, music samples, white/pink noise, babble) at
+  {v.get("train_snr_low", -5):g}..{v.get("train_snr_high", 25):g} dB,
+  {100 * clean_share:.0f} % of the excerpts left clean (so that clean speech is left alone).{jitter_text}
   Sources and licences below.
-- Loss: the paper's L_mag + L_RI (mean squared error on compressed spectra).
-  Adam, lr 0.001 halved on validation plateaus, gradients clipped at 5;
-  batches of 8 random 1 s excerpts.
-- Updates: {total} in all: {EARLIER_UPDATES:,} of the model shipped before
-  (`benchmarks/results/long`, quality.py) from which this run started
-  (`init_from`), then {updates if updates is not None else "?"} by the recipe (the checkpoint with the
+- Loss: {loss}.
+  Adam, lr {v.get("lr", 0.001):g} halved on validation plateaus, gradients clipped at 5;
+  batches of {v.get("batch_size", 8):g} random {v.get("train_chunk_seconds", 1.0):g} s excerpts.
+- Updates: {total} in all: {earlier:,} of the weights this run started from
+  (`init_from`: the model shipped before it; its history, {EARLIER_UPDATES:,} updates by
+  quality.py and then the earlier recipe runs, is in `benchmarks/RESULTS.md`),
+  then {updates if updates is not None else "?"} by this run (the checkpoint with the
   best validation PESQ-NB raw).
-- Training time: {cpu} for the recipe run (one torch thread, a 2-core
+- Training time: {cpu} for this recipe run (one torch thread, a 2-core
   machine shared with other jobs).
 
 ## Test scores
@@ -236,7 +306,7 @@ these weights; another recipe yaml needs this architecture
 """
 
 
-def ship(models, runs, cpu_seconds, quality=None, corpus="data/benchmark", root=None):
+def ship(models, runs, cpu_seconds, quality=None, corpus="data/benchmark", root=None, earlier=None):
     """Builds the shipped folders; returns their paths."""
     import torch
 
@@ -260,6 +330,9 @@ def ship(models, runs, cpu_seconds, quality=None, corpus="data/benchmark", root=
     for name, src in models.items():
         yaml_name, system = SHIPPED[name]
         facts = run_facts(runs[name], src)
+        facts["earlier_updates"], facts["earlier_cpu_seconds"] = (earlier or {}).get(
+            name, (EARLIER_UPDATES, None)
+        )
         dest = os.path.join(root, name)
         with atomic_folder(dest) as tmp:  # replaces an earlier folder only when complete
             for f in (HPARAMS_NAME, CKPT_NAME, MODEL_JSON):
@@ -298,6 +371,11 @@ def ship(models, runs, cpu_seconds, quality=None, corpus="data/benchmark", root=
     return out
 
 
+def _updates_and_seconds(text):
+    updates, _, seconds = text.partition(":")
+    return int(updates), float(seconds) if seconds else None
+
+
 def _pairs(values, parser, flag, convert=str):
     out = {}
     for value in values or []:
@@ -314,6 +392,12 @@ def main(argv=None):
     parser.add_argument("--model", action="append", required=True, help="name=model_folder")
     parser.add_argument("--run", action="append", required=True, help="name=recipe run folder")
     parser.add_argument("--cpu_seconds", action="append", help="name=CPU seconds of the run")
+    parser.add_argument(
+        "--earlier",
+        action="append",
+        help="name=UPDATES:CPU_SECONDS of the weights the run started from (init_from), "
+        f"all earlier training together (default: {EARLIER_UPDATES} updates, CPU not recorded)",
+    )
     parser.add_argument("--quality", default="benchmarks/results/quality.json")
     parser.add_argument("--corpus", default="data/benchmark", help="for its SOURCES.md")
     args = parser.parse_args(argv)
@@ -322,7 +406,8 @@ def main(argv=None):
     if set(runs) != set(models):
         parser.error("give a --run for every --model")
     cpu = _pairs(args.cpu_seconds, parser, "--cpu_seconds", float)
-    ship(models, runs, cpu, quality=args.quality, corpus=args.corpus)
+    earlier = _pairs(args.earlier, parser, "--earlier", _updates_and_seconds)
+    ship(models, runs, cpu, quality=args.quality, corpus=args.corpus, earlier=earlier)
     return 0
 
 
