@@ -54,6 +54,7 @@ Authors
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -291,6 +292,34 @@ def is_prepared(save_folder, options):
     if not all(os.path.isfile(p) for p in files):
         return False
     return _read_json(os.path.join(paths["mix_root"], _OPTIONS_FILE)) == _normalise(options)
+
+
+def _protocol_writer(
+    corpus, speech, save_folder, noise_folder, test_noise_folder, protocol, progress, **own
+):
+    """The start every preparation shares, before it reads its corpus.
+
+    Records the options (:func:`_protocol_options`; ``own``: the corpus's
+    own), refuses folders that mix roles (:func:`check_folder_roles`, with
+    ``speech`` as there) and returns None when ``save_folder`` is already
+    prepared with these options; otherwise ``write(data_root, train, valid,
+    test)``, which ends the preparation: :func:`write_protocol` with these
+    folders, options, ``protocol`` (seed, SNRs, sample rate) and
+    ``progress``.
+    """
+    options = _protocol_options(corpus, noise_folder, test_noise_folder, protocol, **own)
+    check_folder_roles(speech, noise_folder, test_noise_folder, save_folder)
+    if is_prepared(save_folder, options):
+        return None
+    return functools.partial(
+        write_protocol,
+        save_folder,
+        noise_folder=noise_folder,
+        test_noise_folder=test_noise_folder,
+        options=options,
+        progress=progress,
+        **protocol,
+    )
 
 
 def _invalidate(save_folder):
@@ -667,11 +696,14 @@ def prepare_folders(
     protocol = dict(
         seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate
     )
-    options = _protocol_options(
+    write = _protocol_writer(
         "folders",
+        [("clean speech folder", clean_folder), ("clean test folder", clean_test_folder)],
+        save_folder,
         noise_folder,
         test_noise_folder,
         protocol,
+        progress,
         clean_folder=os.path.abspath(str(clean_folder)),
         clean_test_folder=clean_test_folder and os.path.abspath(str(clean_test_folder)),
         valid_ratio=valid_ratio,
@@ -679,13 +711,7 @@ def prepare_folders(
         split_by=split_by,
         speaker_fn=speaker_fn and getattr(speaker_fn, "__qualname__", repr(speaker_fn)),
     )
-    check_folder_roles(
-        [("clean speech folder", clean_folder), ("clean test folder", clean_test_folder)],
-        noise_folder,
-        test_noise_folder,
-        save_folder,
-    )
-    if is_prepared(save_folder, options):
+    if write is None:
         logger.info("%s is already prepared with these options: skipping", save_folder)
         return paths
 
@@ -749,18 +775,7 @@ def prepare_folders(
     if not valid:
         logger.warning("valid_ratio=%s: the validation set is empty", valid_ratio)
 
-    return write_protocol(
-        save_folder,
-        root,
-        train,
-        valid,
-        test,
-        noise_folder,
-        test_noise_folder,
-        options=options,
-        progress=progress,
-        **protocol,
-    )
+    return write(root, train, valid, test)
 
 
 if __name__ == "__main__":  # the command lives in the CLI layer, above this module

@@ -584,7 +584,7 @@ def build_noise_wav(folders, out_wav, sample_rate=16000, progress=True):
     out_wav : str
         The float32 wav to write.
     sample_rate : int
-        Output rate.
+        Rate of the wav (every file is resampled to it).
     progress : bool
         Show progress bars.
 

@@ -41,11 +41,8 @@ from speechbrain_fsce.dataio.folders import (
     VALID_SNR_RANGE,
     Utterance,
     _check_noise_folders,
-    _protocol_options,
-    check_folder_roles,
-    is_prepared,
+    _protocol_writer,
     output_paths,
-    write_protocol,
 )
 
 logger = logging.getLogger(__name__)
@@ -309,22 +306,14 @@ def prepare_timit(
         whole test set (168 speakers, 1344 utterances).
     seed : int
         Seed of the speaker, SNR and noise-offset draws.
-    skip_prep : bool
-        Do nothing and return the paths.
-    valid_snr_range : tuple
-        Inclusive SNR range of validation mixtures.
-    test_snrs : tuple
-        Test SNRs.
-    sample_rate : int
-        Output rate.
-    progress : bool
-        Show progress bars.
+    skip_prep, valid_snr_range, test_snrs, sample_rate, progress
+        As :func:`~speechbrain_fsce.dataio.folders.prepare_folders`.
 
     Returns
     -------
     dict
-        Paths: ``train``, ``valid``, ``test``, ``noise_train``,
-        ``noise_test``, and the replacements ``data_root``, ``mix_root``.
+        The paths :func:`~speechbrain_fsce.dataio.folders.prepare_folders`
+        returns.
 
     Raises
     ------
@@ -363,19 +352,19 @@ def prepare_timit(
     protocol = dict(
         seed=seed, valid_snr_range=valid_snr_range, test_snrs=test_snrs, sample_rate=sample_rate
     )
-    options = _protocol_options(
+    write = _protocol_writer(
         "timit",
+        [("TIMIT folder", data_folder)],
+        save_folder,
         noise_folder,
         test_noise_folder,
         protocol,
+        progress,
         data_folder=paths["data_root"],
         valid_speakers=valid_option,
         core_test_only=bool(core_test_only),
     )
-    check_folder_roles(
-        [("TIMIT folder", data_folder)], noise_folder, test_noise_folder, save_folder
-    )
-    if is_prepared(save_folder, options):
+    if write is None:
         logger.info("%s is already prepared with these options: skipping", save_folder)
         return paths
 
@@ -406,18 +395,7 @@ def prepare_timit(
         len({u.speaker for u in valid}),
         len({u.speaker for u in test}),
     )
-    return write_protocol(
-        save_folder,
-        data_root,
-        train,
-        valid,
-        test,
-        noise_folder,
-        test_noise_folder,
-        options=options,
-        progress=progress,
-        **protocol,
-    )
+    return write(data_root, train, valid, test)
 
 
 if __name__ == "__main__":  # the command lives in the CLI layer, above this module
