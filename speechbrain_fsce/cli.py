@@ -329,24 +329,18 @@ def _enhance_parser():
         default="FLOAT",
         help="output WAV subtype: FLOAT (default, no clipping), PCM_16, PCM_24",
     )
-    parser.add_argument(
-        "--chunk-seconds",
-        type=_seconds(0, True),
-        default=10.0,
-        help="chunk length for non-causal models (default 10)",
-    )
-    parser.add_argument(
-        "--context-seconds",
-        type=_seconds(0, False),
-        default=None,
-        help="context on each side of a chunk (default: the receptive field, exact)",
-    )
-    parser.add_argument(
-        "--crossfade-seconds",
-        type=_seconds(0, False),
-        default=0.25,
-        help="cross-fade between chunks (default 0.25)",
-    )
+    # The chunking of non-causal models, in seconds: > 0 (chunk) or >= 0.
+    for flag, strict, default, text in (
+        ("--chunk-seconds", True, 10.0, "chunk length for non-causal models (default 10)"),
+        (
+            "--context-seconds",
+            False,
+            None,
+            "context on each side of a chunk (default: the receptive field, exact)",
+        ),
+        ("--crossfade-seconds", False, 0.25, "cross-fade between chunks (default 0.25)"),
+    ):
+        parser.add_argument(flag, type=_seconds(0, strict), default=default, help=text)
     parser.add_argument(
         "--threads",
         type=_positive_int,
@@ -685,15 +679,8 @@ def _report(args, prog, written, scores, errors):
 def export_main(argv=None):
     """``fsce-export``: writes a model folder from a training run.
 
-    Arguments
-    ---------
-    argv : list of str, optional
-        Command-line arguments (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 on success, 2 on error.
+    ``argv`` and the exit status as :func:`enhance_main`; the status is 0 on
+    success, 2 on error.
 
     Example
     -------
@@ -841,8 +828,7 @@ def _export_onnx(model_folder, onnx_folder, trusted=False):
             "fsce-export",
         )
     except (ValueError, OSError, RuntimeError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        return _fail(f"cannot export {model_folder} to ONNX: {first}", "fsce-export")
+        return _fail(f"cannot export {model_folder} to ONNX: {_one_line(err)}", "fsce-export")
     graphs = [g for g in (config["offline_graph"], config["stream_graph"]) if g]
     print(
         f"fsce-export: wrote {', '.join(graphs)} and fsce_onnx.json to {onnx_folder}"
@@ -854,15 +840,8 @@ def _export_onnx(model_folder, onnx_folder, trusted=False):
 def prepare_main(argv=None):
     """``fsce-prepare``: same as ``python -m speechbrain_fsce.dataio.folders``.
 
-    Arguments
-    ---------
-    argv : list of str, optional
-        Command-line arguments (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 on success, 2 when the folders are missing or unusable.
+    ``argv`` and the exit status as :func:`enhance_main`: 0 on success, 2
+    when the folders are missing or unusable.
 
     Example
     -------
