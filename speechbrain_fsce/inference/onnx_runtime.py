@@ -294,12 +294,8 @@ class OnnxStep:
 
     Example
     -------
-    >>> from speechbrain_fsce import FSCE, FSCEEnhancer  # only to export a model here
-    >>> from speechbrain_fsce.inference.onnx_export import export_onnx
-    >>> folder = str(getfixture("tmp_path"))
-    >>> _ = export_onnx(FSCEEnhancer(FSCE(causal=True, channels=4, inner_channels=2,
-    ...     tcm_hidden_channels=4, num_tcm_modules=1, dilations=(1,))), folder)
-    >>> step = OnnxStep(folder)
+    >>> from speechbrain_fsce.inference.shipped import onnx_folder
+    >>> step = OnnxStep(onnx_folder())  # the export shipped with the causal model
     >>> state = step.init_state(2)
     >>> out, state = step.step(np.zeros((2, 160), np.float32), np.ones((2, 1), np.float32), state)
     >>> out.shape, state
@@ -374,12 +370,8 @@ class OnnxStreamer(HopStreamer):
 
     Example
     -------
-    >>> from speechbrain_fsce import FSCE, FSCEEnhancer  # only to export a model here
-    >>> from speechbrain_fsce.inference.onnx_export import export_onnx
-    >>> folder = str(getfixture("tmp_path"))
-    >>> _ = export_onnx(FSCEEnhancer(FSCE(causal=True, channels=4, inner_channels=2,
-    ...     tcm_hidden_channels=4, num_tcm_modules=1, dilations=(1,))), folder)
-    >>> streamer = OnnxStreamer(folder, scale=0.1)
+    >>> from speechbrain_fsce.inference.shipped import onnx_folder
+    >>> streamer = OnnxStreamer(onnx_folder(), scale=0.1)  # the shipped causal model
     >>> hops = [streamer.process(np.zeros(160, np.float32)) for _ in range(3)]
     >>> [h.shape for h in hops], streamer.flush().shape
     ([(160,), (160,), (160,)], (160,))
