@@ -386,12 +386,16 @@ def audio_info(path):
     Arguments
     ---------
     path : str
-        Audio file.
+        Audio file, opened with :func:`open_audio`.
 
     Returns
     -------
     (sample_rate, channels, frames) : tuple of int
-        (:class:`AudioError` as :func:`open_audio` for an unusable file).
+
+    Raises
+    ------
+    AudioError
+        As :func:`open_audio`, for an unusable file.
 
     Example
     -------
@@ -1173,7 +1177,7 @@ def scan_audio(
     Raises
     ------
     FileNotFoundError
-        If the folder is missing or no file is usable.
+        As :func:`find_audio_files` for a folder, and when no file is usable.
 
     Example
     -------
