@@ -66,7 +66,7 @@ def is_enhanced_output(path):
     Arguments
     ---------
     path : str
-        Any path.
+        Any path; a folder, or a missing or unreadable file, gives False.
 
     Returns
     -------
