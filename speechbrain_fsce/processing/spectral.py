@@ -87,10 +87,6 @@ class SpectralFrontEnd(torch.nn.Module):
             raise ValueError(f"window must be one of {sorted(WINDOWS)}, got {window!r}")
         if not 0 < compression <= 1:
             raise ValueError(f"compression must be in (0, 1], got {compression}")
-        self.sample_rate = sample_rate
-        self.compression = compression
-        self.normalize_level = normalize_level
-        self.eps = eps
         # Analysis and synthesis share one framing (perfect reconstruction).
         framing = dict(
             sample_rate=sample_rate,
@@ -101,6 +97,10 @@ class SpectralFrontEnd(torch.nn.Module):
         )
         self.stft_fn = STFT(**framing)
         self.istft_fn = ISTFT(**framing)
+        self.sample_rate = sample_rate
+        self.compression = compression
+        self.normalize_level = normalize_level
+        self.eps = eps
         self.hop_samples = self.stft_fn.hop_length
         self.win_samples = self.stft_fn.win_length
         self.n_fft = n_fft
