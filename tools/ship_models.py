@@ -13,7 +13,7 @@ This tool takes those model folders and their run folders::
         --earlier noncausal=3200:4612 --earlier causal=3200:4598 \
         --quality benchmarks/results/quality.json
 
-checks that each loads with the package's loader (as data), adds the causal
+checks that each loads with the package's loader (as data), adds each
 model's ONNX export (``onnx/``), writes a ``README.md`` model card (training
 facts read from the run folder: updates of the exported checkpoint, the
 training speech; scores from ``quality.json``'s ``shipped_*`` rows beside the
@@ -261,7 +261,7 @@ or `fsce-enhance noisy.wav -o out/{" --model causal" if causal else ""}`.
 ## Configuration
 {arch}; {parameters:,} parameters
 (published width: 3,214,992). 16 kHz, 20 ms Hann window, 10 ms hop.
-{"The `onnx/` folder holds its ONNX export (`fsce-export --onnx`)." if causal else ""}
+The `onnx/` folder holds its ONNX export (`fsce-export --onnx`): {"the offline graph and the 10 ms streaming step" if causal else "the offline graph"}.
 
 ## Training
 - Command (from `recipes/TIMIT`, after `make benchmark-corpus`):
@@ -346,8 +346,9 @@ def ship(models, runs, cpu_seconds, quality=None, corpus="data/benchmark", root=
             shown = {k: config[k] for k in keys if k in config}
             shown |= {k: config[k] for k in ("magnitude_output", "complex_output") if k in config}
             parameters = sum(p.numel() for p in enhancer.parameters())
-            if name == "causal":
-                export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))
+            # Both ship their ONNX graphs (offline; the causal one also the
+            # step), so `fsce-enhance --backend onnx` runs them without exporting.
+            export_onnx(enhancer.to(torch.device("cpu")), os.path.join(tmp, "onnx"))
             card = model_card(
                 name,
                 yaml_name,

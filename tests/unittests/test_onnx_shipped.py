@@ -80,6 +80,23 @@ def test_a_fitting_export_is_run_without_exporting(folder, loaded, monkeypatch):
         assert torch.equal(used(x), expected(x))
 
 
+def test_a_non_causal_folder_runs_its_own_offline_graph(tmp_path, monkeypatch):
+    torch.manual_seed(4)
+    config = {**SMALL, "causal": False}
+    model = tmp_path / "model"
+    export_model(model, FSCEEnhancer(calibrated(FSCE(**config))), config)
+    loaded = FSCEEnhancement.from_hparams(source=str(model)).mods.enhancer
+    export_onnx(loaded, str(model / "onnx"))
+    assert load_config(str(model / "onnx"))["stream_graph"] is None
+    expected = onnx_enhancer(loaded)
+    monkeypatch.setattr(onnx_export, "export_onnx", _no_export)
+    used = onnx_enhancer(loaded, shipped=str(model / "onnx"))
+    x = torch.randn(1, 16000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(used(x), expected(x))
+        assert torch.allclose(used(x), loaded(x), atol=1e-4)
+
+
 def _earlier_format(config):
     config["format"] = "speechbrain-fsce onnx 1"
 

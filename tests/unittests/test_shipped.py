@@ -39,13 +39,14 @@ def tiny_enhancer(causal, seed):
 
 @pytest.fixture(scope="module")
 def shipped_root(tmp_path_factory):
-    """``noncausal/`` and ``causal/`` (with ``onnx/``) as the package will hold them."""
+    """``noncausal/`` and ``causal/``, each with its ``onnx/``, as the package holds them."""
     root = tmp_path_factory.mktemp("pretrained_models")
     enhancers = {}
     for name, causal, seed in (("noncausal", False, 0), ("causal", True, 1)):
         enhancers[name] = tiny_enhancer(causal, seed)
         export_model(root / name, enhancers[name], dict(SMALL, causal=causal))
-    export_onnx(enhancers["causal"], str(root / "causal" / "onnx"))
+    for name in ("noncausal", "causal"):
+        export_onnx(enhancers[name], str(root / name / "onnx"))
     return root, enhancers
 
 
