@@ -70,7 +70,9 @@ class TorchStep:
         """One hop ``[B, hop]`` at levels ``[B, 1]`` (numpy) -> (the hop before, state)."""
         if next(self.enhancer.parameters()).device != self.device:
             raise ValueError("the enhancer was moved to another device in the middle of a signal")
-        with torch.no_grad():
+        # inference_mode, not no_grad: no version counters or autograd
+        # records on hundreds of small tensors a hop (~9 % of a step's time).
+        with torch.inference_mode():
             hop = torch.from_numpy(hop).to(self.device)
             scale = torch.from_numpy(scale).to(self.device)
             out, state = self.enhancer.forward_step(hop, scale, state)
