@@ -168,20 +168,26 @@ def run_facts(run, model_folder):
     import filecmp
     import glob
 
-    facts = {"updates": None, "epoch_end": None}
+    import yaml
+
+    facts = {"updates": None, "epoch_end": None, "valid_pesq_nb_raw": None, "best_of_run": None}
+    scores = {}
     for ckpt in sorted(glob.glob(os.path.join(run, "save", "CKPT+*"))):
+        with open(os.path.join(ckpt, "CKPT.yaml"), encoding="utf-8") as f:
+            meta = yaml.safe_load(f) or {}
+        scores[ckpt] = meta.get("pesq_nb_raw", float("-inf"))
         if filecmp.cmp(
             os.path.join(ckpt, "enhancer.ckpt"),
             os.path.join(model_folder, "enhancer.ckpt"),
             shallow=False,
         ):
-            import yaml
-
             with open(os.path.join(ckpt, "brain.ckpt"), encoding="utf-8") as f:
                 brain = yaml.safe_load(f)  # SpeechBrain's Brain state: plain YAML
             facts["updates"] = int(brain["optimizer_step"])
-            with open(os.path.join(ckpt, "CKPT.yaml"), encoding="utf-8") as f:
-                facts["epoch_end"] = "end-of-epoch: true" in f.read()
+            facts["epoch_end"] = bool(meta.get("end-of-epoch"))
+            facts["valid_pesq_nb_raw"] = scores[ckpt]
+    if facts["valid_pesq_nb_raw"] is not None:
+        facts["best_of_run"] = facts["valid_pesq_nb_raw"] >= max(scores.values())
     facts |= recipe_values(run)
     prepared = os.path.join(run, "prepared")
     if not os.path.isfile(os.path.join(prepared, "train.json")):  # run with --prepared_folder
@@ -214,6 +220,17 @@ def model_card(name, yaml_name, system, config, parameters, facts, cpu_seconds, 
     v = facts
     clean_share = v.get("train_clean_share") or 0
     jitter = v.get("train_level_jitter_db") or 0
+    if facts.get("best_of_run"):
+        chosen = "the checkpoint with the best validation PESQ-NB raw, what `fsce-export` picks"
+    elif facts.get("valid_pesq_nb_raw") is not None:
+        chosen = (
+            f"a checkpoint other than the best by validation PESQ-NB raw"
+            f" ({facts['valid_pesq_nb_raw']:.3f}), chosen by the A/B on the"
+            " validation split in `benchmarks/RESULTS.md`;"
+            " `fsce-export --ckpt <run>/save/CKPT+.../enhancer.ckpt` exports it"
+        )
+    else:
+        chosen = "checkpoint not found in the run's save/ folder"
     jitter_text = (
         f"\n  Each excerpt reaches the network at its own level times a random gain within"
         f" +-{jitter:g} dB (so that a level a stream tracks late does no harm)."
@@ -226,7 +243,7 @@ def model_card(name, yaml_name, system, config, parameters, facts, cpu_seconds, 
     voices = "; ".join(f"{k}: {v} files" for k, v in facts["voices"].items())
     cpu = "not recorded" if cpu_seconds is None else f"{cpu_seconds / 3600:.2f} CPU hours"
     if cpu_seconds is not None and earlier_cpu is not None:
-        cpu += f" ({(cpu_seconds + earlier_cpu) / 3600:.2f} with the earlier recipe runs)"
+        cpu += f" ({(cpu_seconds + earlier_cpu) / 3600:.2f} with the earlier recipe runs it continues)"
     if rows and system in rows:
         groups = sorted(rows[system].get("groups", {}))
         scores = [
@@ -278,10 +295,9 @@ The `onnx/` folder holds its ONNX export (`fsce-export --onnx`): {"the offline g
 - Updates: {total} in all: {earlier:,} of the weights this run started from
   (`init_from`: the model shipped before it; its history, {EARLIER_UPDATES:,} updates by
   quality.py and then the earlier recipe runs, is in `benchmarks/RESULTS.md`),
-  then {updates if updates is not None else "?"} by this run (the checkpoint with the
-  best validation PESQ-NB raw).
-- Training time: {cpu} for this recipe run (one torch thread, a 2-core
-  machine shared with other jobs).
+  then {updates if updates is not None else "?"} by this run ({chosen}).
+- Training time of this recipe run: {cpu}; one torch thread, a 2-core
+  machine shared with other jobs.
 
 ## Test scores
 {scores}
