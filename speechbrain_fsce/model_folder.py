@@ -738,8 +738,6 @@ def check_size(arch, what="model.json"):
     ...
     speechbrain_fsce.model_folder.ModelFolderError: model.json: ... parameters; at most 50000000 are allowed
     """
-    import torch
-
     try:
         enhancer = build_enhancer(arch, network_device="meta")
     except (ValueError, TypeError, RuntimeError) as err:

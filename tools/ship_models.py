@@ -243,7 +243,9 @@ def model_card(name, yaml_name, system, config, parameters, facts, cpu_seconds, 
     voices = "; ".join(f"{k}: {v} files" for k, v in facts["voices"].items())
     cpu = "not recorded" if cpu_seconds is None else f"{cpu_seconds / 3600:.2f} CPU hours"
     if cpu_seconds is not None and earlier_cpu is not None:
-        cpu += f" ({(cpu_seconds + earlier_cpu) / 3600:.2f} with the earlier recipe runs it continues)"
+        cpu += (
+            f" ({(cpu_seconds + earlier_cpu) / 3600:.2f} with the earlier recipe runs it continues)"
+        )
     if rows and system in rows:
         groups = sorted(rows[system].get("groups", {}))
         scores = [

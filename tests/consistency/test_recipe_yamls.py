@@ -101,7 +101,9 @@ def test_training_objects_come_from_the_shared_yaml(path):
 def test_shared_training_yaml_loads_only_with_its_inputs():
     from hyperpyyaml import load_hyperpyyaml
 
-    inputs = dict(number_of_epochs=3, batch_size=2, lr=0.01, train_log="/dev/null", fused_weight=0.5)
+    inputs = dict(
+        number_of_epochs=3, batch_size=2, lr=0.01, train_log="/dev/null", fused_weight=0.5
+    )
     hp = load_hyperpyyaml(TRAINING.read_text(), inputs)
     assert hp["epoch_counter"].limit == 3 and hp["opt_class"].keywords["lr"] == 0.01
     assert hp["loss"].fused_weight == 0.5

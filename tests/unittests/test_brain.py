@@ -152,7 +152,9 @@ def test_level_jitter_scales_training_excerpts_only():
 
 
 def test_level_jitter_off_by_default_and_never_negative():
-    brain = FSCEBrain(modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))}, hparams={"loss": FSCELoss()})
+    brain = FSCEBrain(
+        modules={"enhancer": FSCEEnhancer(FSCE(**SMALL))}, hparams={"loss": FSCELoss()}
+    )
     batch = _level_batch()
     *_, scale = brain.compute_forward(batch, sb.Stage.TRAIN)
     assert torch.allclose(scale, brain.enhancer.front_end.level(*batch.noisy_sig))
