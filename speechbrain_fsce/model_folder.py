@@ -696,7 +696,10 @@ def build_enhancer(arch, network_device=None):
     kwargs = {k: v for k, v in arch.items() if k not in FRONT_END_KEYS}
     kwargs["activation"] = getattr(torch.nn, arch["activation"])
     kwargs["num_freqs"] = arch["n_fft"] // 2 + 1
-    with torch.device(network_device or "cpu"):
+    import contextlib
+
+    on_device = torch.device(network_device) if network_device else contextlib.nullcontext()
+    with on_device:  # None: wherever the caller builds (torch's default device)
         model = FSCE(**kwargs)
     return FSCEEnhancer(model=model, front_end=front_end)
 
