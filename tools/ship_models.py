@@ -7,9 +7,9 @@ This tool takes those model folders and their run folders::
 
     python -m tools.ship_models \
         --model noncausal=results/shipped_stage2/1234/export \
-        --model causal=results/shipped_causal_stage2/1234/export \
+        --model causal=results/shipped_causal_stage2/1234/export_epoch6 \
         --run noncausal=results/shipped_stage2/1234 --run causal=results/shipped_causal_stage2/1234 \
-        --cpu_seconds noncausal=7000 --cpu_seconds causal=6900 \
+        --cpu_seconds noncausal=3912 --cpu_seconds causal=3908 \
         --earlier noncausal=3200:4612 --earlier causal=3200:4598 \
         --quality benchmarks/results/quality.json
 
@@ -217,7 +217,7 @@ def model_card(name, yaml_name, system, config, parameters, facts, cpu_seconds, 
     updates = facts["updates"]
     earlier, earlier_cpu = facts.get("earlier_updates", 0), facts.get("earlier_cpu_seconds")
     total = "unknown" if updates is None else f"{earlier + updates:,}"
-    v = facts
+    v = {k: facts[k] for k in RECIPE_KEYS if facts.get(k) is not None}  # read from the run
     clean_share = v.get("train_clean_share") or 0
     jitter = v.get("train_level_jitter_db") or 0
     if facts.get("best_of_run"):
